@@ -1,0 +1,42 @@
+"""Error types raised by coverage15.
+
+Every error the library raises for bad input derives from :class:`Coverage15Error`, and most
+also derive from the matching builtin so that callers can catch ``ValueError`` or
+``FileNotFoundError`` as usual. The command line turns any of them into a one-line message and
+exit code 2.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CRSError",
+    "ConfigError",
+    "Coverage15Error",
+    "InputFileError",
+    "LayerError",
+    "NetworkError",
+]
+
+
+class Coverage15Error(Exception):
+    """Base class of all coverage15 errors."""
+
+
+class ConfigError(ValueError, Coverage15Error):
+    """A run or targets configuration is missing a key, has a wrong value or names no file."""
+
+
+class CRSError(ValueError, Coverage15Error):
+    """A layer has no coordinate system, or an unknown or unfitting one."""
+
+
+class LayerError(ValueError, Coverage15Error):
+    """A layer cannot be used: missing field, no usable rows, bad geometry."""
+
+
+class InputFileError(OSError, Coverage15Error):
+    """An input file is missing, empty, truncated, a directory, or in an unreadable encoding."""
+
+
+class NetworkError(ValueError, Coverage15Error):
+    """A street network cannot be built or has nothing to analyse."""

@@ -1,0 +1,180 @@
+"""Command line: ``coverage15 run CONFIG --out DIR`` and friends.
+
+Thin on purpose: parse, call the library, print. Any :class:`Coverage15Error` becomes a
+one-line message on stderr and exit code 2; there is no traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import __version__
+from ._errors import Coverage15Error
+from .config import load_config
+
+__all__ = ["main"]
+
+log = logging.getLogger("coverage15")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coverage15",
+        description="15-minute walking coverage of elderly and social services.",
+    )
+    parser.add_argument("--version", action="version", version=f"coverage15 {__version__}")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="log each step")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a coverage analysis and write all outputs")
+    run.add_argument("config", type=Path, help="run config (TOML)")
+    run.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: out)")
+    _map_options(run)
+    run.add_argument("--no-map", action="store_true", help="skip map.html")
+
+    mp = sub.add_parser("map", help="run and write only the map (e.g. for one district)")
+    mp.add_argument("config", type=Path)
+    mp.add_argument("--out", type=Path, default=Path("maps"), help="folder (default: maps)")
+    _map_options(mp)
+
+    layers = sub.add_parser("layers", help="inspect the layers of a config")
+    layers.add_argument("action", choices=["list", "check"])
+    layers.add_argument("config", type=Path)
+    return parser
+
+
+def _map_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--district", help="restrict the map to one district, e.g. 黄浦区")
+    parser.add_argument("--tiles", default="OpenStreetMap",
+                        help="basemap: OpenStreetMap (default), a folium tile name or URL "
+                             "template, or 'none' for offline maps")
+    parser.add_argument("--tiles-attribution", help="attribution text for a tile URL")
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("coverage15")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+class _Progress:
+    """tqdm bars for the pipeline's progress callback."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: tqdm | None = None
+        self.step = ""
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if step != self.step:
+            self.close()
+            self.step = step
+            print(f"• {step}", file=sys.stderr, flush=True)
+        if total > 0:
+            if self.bar is None:
+                self.bar = tqdm(total=total, desc=step, unit="facility", leave=False, mininterval=0.5,
+                                file=sys.stderr)
+            self.bar.n = done
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _cmd_run(args: argparse.Namespace, *, map_only: bool = False) -> int:
+    from .maps import MapOptions
+    from .pipeline import run, write_outputs
+
+    config = load_config(args.config)
+    start = time.perf_counter()
+    progress = _Progress(enabled=not args.quiet)
+    try:
+        result = run(config, progress=progress)
+    finally:
+        progress.close()
+    tiles = None if str(args.tiles).lower() == "none" else args.tiles
+    options = MapOptions(tiles=tiles, tiles_attribution=args.tiles_attribution,
+                         district=args.district)
+    if map_only:
+        from .maps import render_map
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        name = f"map-{args.district}.html" if args.district else "map.html"
+        target = args.out / name
+        tmp = target.with_suffix(".html.tmp")
+        render_map(result, options=options).save(str(tmp))
+        tmp.replace(target)
+        if not args.quiet:
+            print(f"wrote {target}")
+        return 0
+    written = write_outputs(result, args.out, map_html=not args.no_map, map_options=options)
+    if not args.quiet:
+        for line in result.summary():
+            print(line)
+        print(f"outputs in {args.out}/: {', '.join(written)} "
+              f"({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def _cmd_layers(args: argparse.Namespace) -> int:
+    from .layers import load_layer
+
+    config = load_config(args.config)
+    if args.action == "list":
+        for key, spec in config.layers.items():
+            print(f"{key}\t{spec.label}\t{spec.role}\t{spec.crs or '(file)'}\t{spec.path}"
+                  + (f"\t{spec.filter}" if spec.filter else ""))
+        return 0
+    problems = 0
+    for key, spec in config.layers.items():
+        try:
+            layer = load_layer(spec)
+        except Coverage15Error as exc:
+            print(f"{key}\tUNUSABLE\t{exc}")
+            problems += 1
+            continue
+        reasons = layer.rejected["reason"].value_counts()
+        detail = "; ".join(f"{n} {r}" for r, n in reasons.items()) or "no problems"
+        state = "UNUSABLE" if len(layer.points) == 0 else "ok"
+        problems += state == "UNUSABLE"
+        print(f"{key}\t{state}\t{len(layer.points)} usable of {layer.n_source}\t{detail}")
+    return 1 if problems else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``coverage15`` command."""
+    args = _parser().parse_args(argv)
+    _setup_logging(args)
+    try:
+        if args.command == "run":
+            return _cmd_run(args)
+        if args.command == "map":
+            return _cmd_run(args, map_only=True)
+        return _cmd_layers(args)
+    except Coverage15Error as exc:
+        message = " ".join(str(exc).split()) if "\n" not in str(exc) else str(exc)
+        print(f"coverage15: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("coverage15: interrupted; earlier outputs are unchanged", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

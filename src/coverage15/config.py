@@ -1,0 +1,381 @@
+"""Run configuration: which network, units, demand and facility layers a run uses.
+
+A run is described by a TOML file, so that a new run or a new facility layer needs a file,
+not code. Paths may use ``${VARIABLE}`` (for example ``${COVERAGE15_DATA}``); relative paths are
+resolved against ``data_dir``, and ``data_dir`` and ``targets`` against the config file's folder.
+:func:`load_config` reads and checks the whole file, collecting every problem before raising one
+:class:`~coverage15.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from . import settings
+from ._errors import ConfigError
+
+__all__ = [
+    "AnalysisSpec",
+    "LayerSpec",
+    "NetworkSpec",
+    "RunConfig",
+    "UnitSpec",
+    "load_config",
+]
+
+Role = Literal["centre", "station", "other"]
+ROLES: tuple[str, ...] = ("centre", "station", "other")
+NETWORK_SOURCES: tuple[str, ...] = ("osm_file", "graphml", "place", "polygon", "bbox")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Where a point layer comes from and how to read it.
+
+    Attributes
+    ----------
+    key : str
+        Short identifier used in column names (``centre``, ``meal_point``...).
+    label : str
+        Human (Chinese) label for reports and maps.
+    path : Path
+        File to read: CSV, JSON (list of records or GeoJSON), GeoJSON, GeoPackage, Shapefile
+        or GeoParquet.
+    role : {"centre", "station", "other"}
+        The layer's part in the "1+N" rule.
+    crs : str
+        ``"gcj02"``, ``"bd09"`` or anything pyproj understands (``"EPSG:4326"``). For files
+        that carry their own CRS, empty means "use the file's".
+    x, y : str or None
+        Coordinate columns of a table (numbers or strings of numbers).
+    filter : str or None
+        A pandas query selecting rows, e.g. ``"agencyType == 6"``.
+    name_field, id_field : str or None
+        Columns holding the facility name and a stable id (default: the row number).
+    layer : str or None
+        Layer name inside a multi-layer file (GeoPackage).
+    exclude_points : tuple of (float, float)
+        Coordinates (in the layer's own CRS) known to be geocoding fallbacks; rows on them
+        are rejected with a reason.
+    encoding : str
+        Text encoding of CSV/JSON files.
+    """
+
+    key: str
+    label: str
+    path: Path
+    role: Role = "other"
+    crs: str = ""
+    x: str | None = None
+    y: str | None = None
+    filter: str | None = None
+    name_field: str | None = None
+    id_field: str | None = None
+    layer: str | None = None
+    exclude_points: tuple[tuple[float, float], ...] = ()
+    encoding: str = "utf-8"
+
+
+@dataclass(frozen=True)
+class UnitSpec:
+    """A polygon layer of analysis units (街镇 or districts)."""
+
+    path: Path
+    name_field: str
+    district_field: str | None = None
+    crs: str = ""
+    layer: str | None = None
+    encoding: str = "utf-8"
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Where the walking network comes from.
+
+    ``source`` is ``"osm_file"`` (OSM XML), ``"graphml"`` (an osmnx GraphML file), or, online,
+    ``"place"`` (a geocodable name), ``"polygon"`` (a polygon file) or ``"bbox"``.
+    """
+
+    source: str
+    path: Path | None = None
+    place: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    network_type: str = "walk"
+
+
+@dataclass(frozen=True)
+class AnalysisSpec:
+    """Walking budget and geometry options of a run."""
+
+    walk_speed_kmh: float = settings.walk_speed_kmh
+    minutes: float = settings.minutes
+    buffer_m: float = settings.buffer_m
+    snap_max_m: float = settings.snap_max_m
+    access_leg: bool = settings.access_leg
+    working_crs: str = settings.working_crs
+
+    @property
+    def limit_m(self) -> float:
+        """Walking distance reached in ``minutes`` at ``walk_speed_kmh``."""
+        return self.walk_speed_kmh * 1000.0 / 60.0 * self.minutes
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs, read from a TOML file by :func:`load_config`."""
+
+    name: str
+    source: Path | None
+    network: NetworkSpec
+    units: UnitSpec
+    layers: dict[str, LayerSpec]
+    analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
+    districts: UnitSpec | None = None
+    demand: LayerSpec | None = None
+    targets: Path | None = None
+    official_names: Path | None = None
+
+
+def _expand(text: str, where: str, problems: list[str]) -> str:
+    def repl(match: re.Match[str]) -> str:
+        name = match.group(1)
+        value = os.environ.get(name)
+        if value is None:
+            problems.append(
+                f"{where}: environment variable {name} is not set "
+                f"(set it to the data folder, e.g. export {name}=../shared/data/shanghai)"
+            )
+            return match.group(0)
+        return value
+
+    return _VAR.sub(repl, text)
+
+
+class _Reader:
+    """Read typed values out of a TOML table, collecting problems instead of raising."""
+
+    def __init__(self, file: Path, base: Path, data_dir: Path) -> None:
+        self.file = file
+        self.base = base
+        self.data_dir = data_dir
+        self.problems: list[str] = []
+
+    def where(self, section: str, key: str) -> str:
+        return f"{self.file.name} [{section}] {key}"
+
+    def str_(self, table: dict[str, Any], section: str, key: str, *, required: bool = False,
+             default: str | None = None) -> str | None:
+        value = table.get(key, default)
+        if value is None:
+            if required:
+                self.problems.append(f"{self.where(section, key)}: missing (required)")
+            return None
+        if not isinstance(value, str):
+            self.problems.append(f"{self.where(section, key)}: expected text, got {value!r}")
+            return None
+        return value
+
+    def num(self, table: dict[str, Any], section: str, key: str, default: float,
+            *, positive: bool = True) -> float:
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.problems.append(f"{self.where(section, key)}: expected a number, got {value!r}")
+            return default
+        if positive and value <= 0:
+            self.problems.append(f"{self.where(section, key)}: must be > 0, got {value!r}")
+            return default
+        return float(value)
+
+    def path(self, table: dict[str, Any], section: str, key: str, *, required: bool = True,
+             base: Path | None = None) -> Path | None:
+        text = self.str_(table, section, key, required=required)
+        if text is None:
+            return None
+        expanded = _expand(text, self.where(section, key), self.problems)
+        candidate = Path(expanded).expanduser()
+        if not candidate.is_absolute():
+            candidate = (base or self.data_dir) / candidate
+        return candidate
+
+
+def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> LayerSpec | None:
+    if not isinstance(table, dict):
+        r.problems.append(f"{r.file.name} [{section}]: expected a table")
+        return None
+    known = {
+        "label", "path", "role", "crs", "x", "y", "filter", "name_field", "id_field", "layer",
+        "exclude_points", "encoding",
+    }
+    for unknown in sorted(set(table) - known):
+        r.problems.append(f"{r.where(section, unknown)}: unknown key (known: {sorted(known)})")
+    path = r.path(table, section, "path")
+    role = r.str_(table, section, "role", default="other") or "other"
+    if role not in ROLES:
+        r.problems.append(f"{r.where(section, 'role')}: {role!r} is not one of {ROLES}")
+        role = "other"
+    x = r.str_(table, section, "x")
+    y = r.str_(table, section, "y")
+    if (x is None) != (y is None):
+        r.problems.append(f"{r.file.name} [{section}]: give both x and y coordinate columns")
+    points: list[tuple[float, float]] = []
+    for item in table.get("exclude_points", []):
+        if (isinstance(item, list) and len(item) == 2
+                and all(isinstance(v, int | float) for v in item)):
+            points.append((float(item[0]), float(item[1])))
+        else:
+            r.problems.append(f"{r.where(section, 'exclude_points')}: {item!r} is not [x, y]")
+    if path is None:
+        return None
+    return LayerSpec(
+        key=key,
+        label=r.str_(table, section, "label", default=key) or key,
+        path=path,
+        role=role,  # type: ignore[arg-type]
+        crs=r.str_(table, section, "crs", default="") or "",
+        x=x,
+        y=y,
+        filter=r.str_(table, section, "filter"),
+        name_field=r.str_(table, section, "name_field"),
+        id_field=r.str_(table, section, "id_field"),
+        layer=r.str_(table, section, "layer"),
+        exclude_points=tuple(points),
+        encoding=r.str_(table, section, "encoding", default="utf-8") or "utf-8",
+    )
+
+
+def _read_units(r: _Reader, table: Any, section: str) -> UnitSpec | None:
+    if not isinstance(table, dict):
+        r.problems.append(f"{r.file.name} [{section}]: missing or not a table")
+        return None
+    path = r.path(table, section, "path")
+    name_field = r.str_(table, section, "name_field", required=True)
+    if path is None or name_field is None:
+        return None
+    return UnitSpec(
+        path=path,
+        name_field=name_field,
+        district_field=r.str_(table, section, "district_field"),
+        crs=r.str_(table, section, "crs", default="") or "",
+        layer=r.str_(table, section, "layer"),
+        encoding=r.str_(table, section, "encoding", default="utf-8") or "utf-8",
+    )
+
+
+def _read_network(r: _Reader, table: Any) -> NetworkSpec | None:
+    if not isinstance(table, dict):
+        r.problems.append(f"{r.file.name} [network]: missing or not a table")
+        return None
+    source = r.str_(table, "network", "source", default="osm_file") or "osm_file"
+    if source not in NETWORK_SOURCES:
+        r.problems.append(f"{r.where('network', 'source')}: {source!r} not in {NETWORK_SOURCES}")
+        return None
+    path = None
+    if source in ("osm_file", "graphml", "polygon"):
+        path = r.path(table, "network", "path")
+    place = r.str_(table, "network", "place", required=source == "place")
+    bbox = None
+    if source == "bbox":
+        raw = table.get("bbox")
+        if isinstance(raw, list) and len(raw) == 4 and all(
+            isinstance(v, int | float) for v in raw
+        ):
+            bbox = (float(raw[0]), float(raw[1]), float(raw[2]), float(raw[3]))
+        else:
+            r.problems.append(f"{r.where('network', 'bbox')}: expected [west, south, east, north]")
+    return NetworkSpec(
+        source=source,
+        path=path,
+        place=place,
+        bbox=bbox,
+        network_type=r.str_(table, "network", "network_type", default="walk") or "walk",
+    )
+
+
+def load_config(path: str | os.PathLike[str]) -> RunConfig:
+    """Read and check a run configuration file.
+
+    Parameters
+    ----------
+    path
+        A TOML file (see ``data/shanghai-central.toml``).
+
+    Returns
+    -------
+    RunConfig
+        The checked configuration with absolute paths.
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem found, each with the file, section and key at fault.
+    """
+    file = Path(path)
+    if not file.is_file():
+        what = "a directory" if file.is_dir() else "not found"
+        msg = f"run config {file}: {what}; give the path of a .toml file"
+        raise ConfigError(msg)
+    try:
+        doc = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        msg = f"run config {file}: not valid TOML ({exc})"
+        raise ConfigError(msg) from exc
+
+    base = file.resolve().parent
+    r = _Reader(file, base, base)
+    data_dir_text = r.str_(doc, "top", "data_dir", default=".") or "."
+    data_dir = Path(_expand(data_dir_text, r.where("top", "data_dir"), r.problems)).expanduser()
+    r.data_dir = data_dir if data_dir.is_absolute() else base / data_dir
+
+    table = doc.get("analysis", {})
+    analysis = AnalysisSpec(
+        walk_speed_kmh=r.num(table, "analysis", "walk_speed_kmh", settings.walk_speed_kmh),
+        minutes=r.num(table, "analysis", "minutes", settings.minutes),
+        buffer_m=r.num(table, "analysis", "buffer_m", settings.buffer_m),
+        snap_max_m=r.num(table, "analysis", "snap_max_m", settings.snap_max_m),
+        access_leg=bool(table.get("access_leg", settings.access_leg)),
+        working_crs=r.str_(table, "analysis", "working_crs", default=settings.working_crs)
+        or settings.working_crs,
+    )
+    network = _read_network(r, doc.get("network"))
+    units = _read_units(r, doc.get("units"), "units")
+    districts = _read_units(r, doc["districts"], "districts") if "districts" in doc else None
+    demand = _read_layer(r, "demand", doc["demand"], "demand") if "demand" in doc else None
+    layers: dict[str, LayerSpec] = {}
+    raw_layers = doc.get("layers", {})
+    if not isinstance(raw_layers, dict) or not raw_layers:
+        r.problems.append(f"{file.name} [layers]: define at least one facility layer")
+        raw_layers = {}
+    for key, spec in raw_layers.items():
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", key):
+            r.problems.append(
+                f"{file.name} [layers.{key}]: layer keys are lower-case ascii words "
+                "(they become column names), e.g. [layers.rehab_rental]"
+            )
+            continue
+        layer = _read_layer(r, key, spec, f"layers.{key}")
+        if layer is not None:
+            layers[key] = layer
+    targets = r.path(doc, "top", "targets", required=False, base=base)
+    official = r.path(doc, "top", "official_names", required=False)
+    if r.problems or network is None or units is None:
+        listing = "\n  ".join(r.problems)
+        msg = f"run config {file} has {len(r.problems)} problem(s):\n  {listing}"
+        raise ConfigError(msg)
+    return RunConfig(
+        name=str(doc.get("name", file.stem)),
+        source=file.resolve(),
+        network=network,
+        units=units,
+        layers=layers,
+        analysis=analysis,
+        districts=districts,
+        demand=demand,
+        targets=targets,
+        official_names=official,
+    )

@@ -1,0 +1,403 @@
+"""Read facility, demand and unit layers into WGS84 GeoDataFrames.
+
+Every reader returns geometry in EPSG:4326 (the output CRS) with a small set of standard
+columns, and sets aside unusable rows with a reason instead of dropping them silently.
+Coordinates in GCJ-02 or BD-09 are converted with :mod:`coverage15.coords`; anything else goes
+through pyproj. A layer without a coordinate system is an error, never a guess.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from . import coords, settings
+from ._errors import CRSError, InputFileError, LayerError
+from .config import LayerSpec, UnitSpec
+
+__all__ = [
+    "Layer",
+    "load_layer",
+    "load_units",
+    "read_table",
+    "resolve_crs",
+    "utm_crs_for",
+]
+
+log = logging.getLogger(__name__)
+
+VECTOR_SUFFIXES = (".geojson", ".gpkg", ".shp", ".fgb", ".gml", ".kml", ".zip")
+PARQUET_SUFFIXES = (".parquet", ".geoparquet")
+REJECTED_COLUMNS = ["layer", "source_row", "name", "reason", "src_x", "src_y"]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A loaded point layer.
+
+    Attributes
+    ----------
+    spec : LayerSpec
+        Where it came from.
+    points : geopandas.GeoDataFrame
+        Usable rows in EPSG:4326 with columns ``facility_id`` (stable id), ``name``, ``layer``,
+        ``source_row`` (0-based row in the filtered source) and the source's other attributes.
+    rejected : pandas.DataFrame
+        Rows set aside, with columns ``layer``, ``source_row``, ``name``, ``reason``,
+        ``src_x``, ``src_y``.
+    n_source : int
+        Rows selected by the filter, before rejection (``len(points) + len(rejected)``).
+    """
+
+    spec: LayerSpec
+    points: gpd.GeoDataFrame
+    rejected: pd.DataFrame
+    n_source: int
+
+
+def resolve_crs(text: str, *, where: str) -> str:
+    """Normalise a CRS name: ``gcj02``/``bd09`` or a pyproj-readable CRS as ``EPSG:xxxx``.
+
+    Parameters
+    ----------
+    text
+        The declared CRS.
+    where
+        What declared it, for the error message.
+
+    Returns
+    -------
+    str
+        ``"gcj02"``, ``"bd09"`` or an authority string such as ``"EPSG:4326"``.
+
+    Raises
+    ------
+    CRSError
+        When the text names no known CRS.
+    """
+    key = text.strip().lower().replace("-", "").replace("_", "")
+    if key in ("gcj02", "gcj", "mars"):
+        return "gcj02"
+    if key in ("bd09", "bd09ll", "baidu"):
+        return "bd09"
+    if key in ("wgs84", "wgs"):
+        return "EPSG:4326"
+    try:
+        crs = pyproj.CRS.from_user_input(text)
+    except pyproj.exceptions.CRSError as exc:
+        msg = (
+            f"{where}: unknown coordinate system {text!r}; use 'gcj02', 'bd09' or an EPSG "
+            "code such as 'EPSG:4326'"
+        )
+        raise CRSError(msg) from exc
+    auth = crs.to_authority()
+    return f"{auth[0]}:{auth[1]}" if auth else crs.to_wkt()
+
+
+def utm_crs_for(gdf: gpd.GeoDataFrame) -> str:
+    """Return the UTM zone CRS (``EPSG:326xx``/``327xx``) for the extent of a layer."""
+    estimate = gdf.estimate_utm_crs()
+    auth = estimate.to_authority()
+    return f"{auth[0]}:{auth[1]}" if auth else estimate.to_wkt()
+
+
+def _check_file(path: Path, what: str) -> None:
+    if path.is_dir():
+        msg = f"{what} {path}: is a directory, not a file; give the file's path"
+        raise InputFileError(msg)
+    if not path.exists():
+        msg = f"{what} {path}: file not found; check the path (and COVERAGE15_DATA)"
+        raise InputFileError(msg)
+    if path.stat().st_size == 0:
+        msg = f"{what} {path}: file is empty"
+        raise InputFileError(msg)
+
+
+def read_table(
+    path: Path, *, encoding: str = "utf-8", layer: str | None = None, what: str = "layer"
+) -> pd.DataFrame:
+    """Read a layer file into a DataFrame (a GeoDataFrame when the format has geometry).
+
+    Parameters
+    ----------
+    path
+        CSV, JSON (a list of records, or GeoJSON), GeoJSON, GeoPackage, Shapefile,
+        FlatGeobuf or GeoParquet.
+    encoding
+        Text encoding of CSV and JSON files.
+    layer
+        Layer inside a multi-layer file.
+    what
+        Name of the input, for messages.
+
+    Returns
+    -------
+    pandas.DataFrame or geopandas.GeoDataFrame
+
+    Raises
+    ------
+    InputFileError
+        Missing, empty, truncated or wrongly encoded files, or directories.
+    """
+    _check_file(path, what)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".txt", ".tsv"):
+            sep = "\t" if suffix == ".tsv" else ","
+            return pd.read_csv(path, encoding=encoding, sep=sep, dtype=str, keep_default_na=False)
+        if suffix == ".json":
+            doc = json.loads(path.read_text(encoding=encoding))
+            if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
+                return gpd.read_file(path, engine="pyogrio")
+            if isinstance(doc, dict):
+                lists = [v for v in doc.values() if isinstance(v, list)]
+                if len(lists) == 1:
+                    doc = lists[0]
+            if not isinstance(doc, list) or not all(isinstance(row, dict) for row in doc):
+                msg = f"{what} {path}: JSON must be a list of records or a GeoJSON collection"
+                raise InputFileError(msg)
+            return pd.DataFrame.from_records(doc)
+        if suffix in PARQUET_SUFFIXES:
+            return gpd.read_parquet(path)
+        if suffix in VECTOR_SUFFIXES:
+            return gpd.read_file(path, layer=layer, engine="pyogrio")
+    except UnicodeDecodeError as exc:
+        msg = (
+            f"{what} {path}: not readable as {encoding} ({exc.reason} at byte {exc.start}); "
+            "set encoding = \"gb18030\" (or the file's encoding) in the layer's config"
+        )
+        raise InputFileError(msg) from exc
+    except json.JSONDecodeError as exc:
+        msg = f"{what} {path}: invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg})"
+        raise InputFileError(msg) from exc
+    except pd.errors.ParserError as exc:
+        first = str(exc).splitlines()[0]
+        msg = f"{what} {path}: malformed CSV ({first})"
+        raise InputFileError(msg) from exc
+    except InputFileError:
+        raise
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = f"{what} {path}: cannot read ({first})"
+        raise InputFileError(msg) from exc
+    msg = (
+        f"{what} {path}: unsupported file type {suffix!r}; use CSV, JSON, GeoJSON, GeoPackage, "
+        "Shapefile, FlatGeobuf or GeoParquet"
+    )
+    raise InputFileError(msg)
+
+
+def _apply_filter(frame: pd.DataFrame, spec: LayerSpec) -> pd.DataFrame:
+    if not spec.filter:
+        return frame
+    # Compare numbers written as text (CSV) with numbers in the expression.
+    typed = frame.copy()
+    for column in typed.columns:
+        if column != "geometry" and typed[column].dtype == object:
+            converted = pd.to_numeric(typed[column], errors="coerce")
+            if converted.notna().sum() == typed[column].astype(bool).sum():
+                typed[column] = converted
+    try:
+        mask = typed.eval(spec.filter, engine="python")
+    except Exception as exc:
+        msg = (
+            f"layer {spec.key!r} ({spec.path.name}): filter {spec.filter!r} failed ({exc}); "
+            f"columns are {[c for c in frame.columns if c != 'geometry']}"
+        )
+        raise LayerError(msg) from exc
+    if not isinstance(mask, pd.Series) or mask.dtype != bool:
+        msg = f"layer {spec.key!r}: filter {spec.filter!r} must give true/false for each row"
+        raise LayerError(msg)
+    return frame.loc[mask.to_numpy()]
+
+
+def _require_columns(frame: pd.DataFrame, columns: list[str | None], what: str) -> None:
+    missing = [c for c in columns if c is not None and c not in frame.columns]
+    if missing:
+        have = [c for c in frame.columns if c != "geometry"]
+        msg = f"{what}: column(s) {missing} not found; the file has {have}"
+        raise LayerError(msg)
+
+
+def _points_from_columns(
+    frame: pd.DataFrame, spec: LayerSpec, crs: str
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    assert spec.x is not None
+    assert spec.y is not None
+    raw_x = frame[spec.x]
+    raw_y = frame[spec.y]
+    x = pd.to_numeric(raw_x, errors="coerce").to_numpy(dtype=float)
+    y = pd.to_numeric(raw_y, errors="coerce").to_numpy(dtype=float)
+    blank = raw_x.isna().to_numpy() | raw_y.isna().to_numpy()
+    blank |= (raw_x.astype(str).str.strip() == "").to_numpy()
+    blank |= (raw_y.astype(str).str.strip() == "").to_numpy()
+    reason = np.full(len(frame), "", dtype=object)
+    reason[~np.isfinite(x) | ~np.isfinite(y)] = "non-numeric coordinates"
+    reason[blank] = "missing coordinates"
+    geographic = crs in coords.CHINA_SYSTEMS or pyproj.CRS(crs).is_geographic
+    if geographic:
+        bad = (reason == "") & ((np.abs(x) > 180) | (np.abs(y) > 90))
+        reason[bad] = "coordinates out of range for longitude/latitude"
+    for px, py in spec.exclude_points:
+        on = (reason == "") & np.isclose(x, px, atol=1e-7) & np.isclose(y, py, atol=1e-7)
+        reason[on] = f"on excluded point ({px}, {py}): a known geocoding fallback"
+    ok = reason == ""
+    if crs in coords.CHINA_SYSTEMS:
+        lng, lat = coords.to_wgs84(x[ok], y[ok], crs)  # type: ignore[arg-type]
+        geometry = gpd.points_from_xy(lng, lat, crs=settings.output_crs)
+    else:
+        geometry = gpd.GeoSeries(
+            gpd.points_from_xy(x[ok], y[ok]), crs=crs
+        ).to_crs(settings.output_crs).array
+    kept = frame.loc[ok].drop(columns=[spec.x, spec.y])
+    kept.insert(0, "src_x", x[ok])
+    kept.insert(1, "src_y", y[ok])
+    gdf = gpd.GeoDataFrame(kept, geometry=geometry, crs=settings.output_crs)
+    rejected = pd.DataFrame(
+        {"src_x": raw_x.loc[~ok].astype(str).to_numpy(), "src_y": raw_y.loc[~ok].astype(str)
+         .to_numpy(), "reason": reason[~ok], "_pos": np.flatnonzero(~ok)}
+    )
+    return gdf, rejected
+
+
+def load_layer(spec: LayerSpec) -> Layer:
+    """Load a facility or demand point layer as described by its spec.
+
+    Parameters
+    ----------
+    spec
+        The layer's configuration.
+
+    Returns
+    -------
+    Layer
+        Usable points in EPSG:4326 and the rows set aside, each with a reason.
+
+    Raises
+    ------
+    InputFileError, LayerError, CRSError
+        When the file cannot be read, a named column is missing, or no CRS is known.
+    """
+    what = f"layer {spec.key!r}"
+    frame = read_table(spec.path, encoding=spec.encoding, layer=spec.layer, what=what)
+    _require_columns(frame, [spec.x, spec.y, spec.name_field, spec.id_field], f"{what} "
+                     f"({spec.path.name})")
+    frame = _apply_filter(frame, spec).reset_index(drop=True)
+    frame.insert(0, "source_row", np.arange(len(frame)))
+    has_geometry = isinstance(frame, gpd.GeoDataFrame) and spec.x is None
+    if has_geometry:
+        gdf = frame
+        if spec.crs:
+            declared = resolve_crs(spec.crs, where=what)
+            if declared in coords.CHINA_SYSTEMS:
+                xy = shapely.get_coordinates(gdf.geometry.to_numpy())
+                lng, lat = coords.to_wgs84(xy[:, 0], xy[:, 1], declared)  # type: ignore[arg-type]
+                gdf = gdf.set_geometry(gpd.points_from_xy(lng, lat), crs=settings.output_crs)
+            else:
+                gdf = gdf.set_crs(declared, allow_override=True)
+        if gdf.crs is None:
+            msg = f"{what} ({spec.path}): the file has no CRS; set crs = \"EPSG:...\" in the config"
+            raise CRSError(msg)
+        empty = gdf.geometry.isna() | gdf.geometry.is_empty
+        not_point = ~empty & (gdf.geometry.geom_type != "Point")
+        gdf = gdf.copy()
+        gdf.loc[not_point, "geometry"] = gdf.loc[not_point].geometry.representative_point()
+        gdf = gdf.to_crs(settings.output_crs)
+        rejected = pd.DataFrame(
+            {"src_x": "", "src_y": "", "reason": "empty geometry", "_pos": np.flatnonzero(empty)}
+        )
+        gdf = gdf.loc[~empty.to_numpy()]
+    else:
+        if spec.x is None or spec.y is None:
+            msg = f"{what} ({spec.path.name}): a table needs x and y coordinate columns in config"
+            raise LayerError(msg)
+        if not spec.crs:
+            msg = (
+                f"{what} ({spec.path.name}): no crs given; say crs = \"gcj02\", \"bd09\" or "
+                "\"EPSG:4326\" (coordinates from Chinese map providers are usually gcj02)"
+            )
+            raise CRSError(msg)
+        crs = resolve_crs(spec.crs, where=what)
+        gdf, rejected = _points_from_columns(pd.DataFrame(frame), spec, crs)
+
+    names = (frame[spec.name_field].astype(str) if spec.name_field
+             else pd.Series([f"{spec.key} {i}" for i in range(len(frame))]))
+    ids = (frame[spec.id_field].astype(str) if spec.id_field
+           else pd.Series([f"{spec.key}-{i}" for i in range(len(frame))]))
+    positions = gdf["source_row"].to_numpy()
+    gdf = gdf.drop(columns=[c for c in ("facility_id", "name", "layer") if c in gdf.columns])
+    gdf.insert(0, "facility_id", ids.to_numpy()[positions])
+    gdf.insert(1, "name", names.to_numpy()[positions])
+    gdf.insert(2, "layer", spec.key)
+    gdf = gdf.reset_index(drop=True)
+    rejected_rows = rejected["_pos"].to_numpy(dtype=int)
+    rejected = pd.DataFrame(
+        {
+            "layer": spec.key,
+            "source_row": rejected_rows,
+            "name": names.to_numpy()[rejected_rows],
+            "reason": rejected["reason"].to_numpy(),
+            "src_x": rejected["src_x"].to_numpy(),
+            "src_y": rejected["src_y"].to_numpy(),
+        },
+        columns=REJECTED_COLUMNS,
+    )
+    if len(rejected):
+        log.info("%s: %d of %d rows set aside", what, len(rejected), len(frame))
+    return Layer(spec=spec, points=gdf, rejected=rejected, n_source=len(frame))
+
+
+def load_units(spec: UnitSpec, *, what: str = "units") -> gpd.GeoDataFrame:
+    """Load analysis unit polygons (街镇 or districts).
+
+    Parameters
+    ----------
+    spec
+        The unit layer's configuration.
+    what
+        Name of the input, for messages.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``unit`` (name), ``district`` (when configured) and polygon ``geometry`` in
+        EPSG:4326; invalid polygons are repaired with ``make_valid``.
+    """
+    frame: Any = read_table(spec.path, encoding=spec.encoding, layer=spec.layer, what=what)
+    if not isinstance(frame, gpd.GeoDataFrame):
+        msg = f"{what} {spec.path}: no geometry; use a polygon file (GeoJSON, GeoPackage...)"
+        raise LayerError(msg)
+    _require_columns(frame, [spec.name_field, spec.district_field], f"{what} {spec.path.name}")
+    if spec.crs:
+        frame = frame.set_crs(resolve_crs(spec.crs, where=what), allow_override=True)
+    if frame.crs is None:
+        msg = f"{what} {spec.path}: the file has no CRS; set crs = \"EPSG:...\" in the config"
+        raise CRSError(msg)
+    geometry = frame.geometry
+    invalid = ~geometry.is_valid
+    if invalid.any():
+        log.warning("%s: repaired %d invalid polygon(s)", what, int(invalid.sum()))
+        geometry = geometry.make_valid()
+    units = gpd.GeoDataFrame(
+        {
+            "unit": frame[spec.name_field].astype(str).str.strip().to_numpy(),
+            "district": (frame[spec.district_field].astype(str).to_numpy()
+                         if spec.district_field else ""),
+        },
+        geometry=geometry.to_numpy(),
+        crs=frame.crs,
+    ).to_crs(settings.output_crs)
+    empty = units.geometry.is_empty | units.geometry.isna()
+    if empty.all():
+        msg = f"{what} {spec.path}: every geometry is empty"
+        raise LayerError(msg)
+    return units.loc[~empty].reset_index(drop=True)

@@ -1,0 +1,501 @@
+"""Walking networks: build, project, compact, cache, and snap points to them.
+
+A :class:`WalkNetwork` is an undirected street graph in a metric CRS held as flat arrays
+(nodes, edges with their geometry and length) plus a symmetric CSR adjacency matrix for
+:mod:`scipy.sparse.csgraph`. Walking ignores one-way rules, so every street is traversable both
+ways. Lengths are measured on the projected geometry so that distances along an edge and
+the edge's length agree exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import tempfile
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import numpy.typing as npt
+import pyproj
+import scipy.sparse as sp
+import shapely
+
+from . import settings
+from ._errors import InputFileError, NetworkError
+from .config import NetworkSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = [
+    "Snap",
+    "WalkNetwork",
+    "build_walk_network",
+    "network_from_graph",
+    "snap_points",
+]
+
+log = logging.getLogger(__name__)
+
+_CACHE_VERSION = 2
+EXTENT_HULL_RATIO = 0.3  # concave hull of the nodes, fairly tight (0 = tightest, 1 = convex)
+EXTENT_MARGIN_M = 250.0  # plus a margin: land this close to the outermost streets is analysable
+MIN_COMPONENT_M = 300.0  # drop street fragments shorter than this in total (islands of 1-2 edges)
+
+
+@dataclass(eq=False)
+class WalkNetwork:
+    """An undirected walking network in a projected CRS, as arrays.
+
+    Attributes
+    ----------
+    crs : str
+        The metric working CRS of every coordinate here.
+    node_ids : numpy.ndarray
+        OSM (or user) node ids, shape ``(n,)``.
+    node_xy : numpy.ndarray
+        Node coordinates, shape ``(n, 2)``.
+    edge_u, edge_v : numpy.ndarray
+        Node positions (not ids) of each edge's ends; the geometry runs from ``u`` to ``v``.
+    edge_length : numpy.ndarray
+        Edge lengths in metres.
+    edge_geometry : numpy.ndarray
+        Shapely LineStrings from ``u`` to ``v``.
+    extent : shapely.Geometry
+        Where the network is: the area in which an absence of streets means "no access"
+        rather than "no data".
+    """
+
+    crs: str
+    node_ids: npt.NDArray[np.int64]
+    node_xy: npt.NDArray[np.float64]
+    edge_u: npt.NDArray[np.int32]
+    edge_v: npt.NDArray[np.int32]
+    edge_length: npt.NDArray[np.float64]
+    edge_geometry: npt.NDArray[np.object_]
+    extent: shapely.Geometry
+    _csr: sp.csr_matrix | None = field(default=None, repr=False)
+    _tree: shapely.STRtree | None = field(default=None, repr=False)
+    _incidence: tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]] | None = field(
+        default=None, repr=False
+    )
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return len(self.node_ids)
+
+    @property
+    def n_edges(self) -> int:
+        """Number of (undirected) edges."""
+        return len(self.edge_u)
+
+    @property
+    def csr(self) -> sp.csr_matrix:
+        """Symmetric adjacency matrix of edge lengths (parallel edges: the shortest)."""
+        if self._csr is None:
+            n = self.n_nodes
+            rows = np.concatenate([self.edge_u, self.edge_v])
+            cols = np.concatenate([self.edge_v, self.edge_u])
+            weights = np.concatenate([self.edge_length, self.edge_length])
+            # keep the shortest of parallel edges: sort by weight descending, later wins
+            order = np.argsort(-weights, kind="stable")
+            key = rows[order].astype(np.int64) * n + cols[order]
+            _, last = np.unique(key[::-1], return_index=True)
+            pick = order[::-1][last]
+            # a tiny epsilon keeps zero-length edges as explicit entries
+            self._csr = sp.csr_matrix(
+                (np.maximum(weights[pick], 1e-9), (rows[pick], cols[pick])), shape=(n, n)
+            )
+        return self._csr
+
+    @property
+    def tree(self) -> shapely.STRtree:
+        """Spatial index over edge geometries."""
+        if self._tree is None:
+            self._tree = shapely.STRtree(self.edge_geometry)
+        return self._tree
+
+    @property
+    def incidence(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+        """Edges incident to each node as CSR ``(indptr, edges)``: node ``i``'s edges are
+        ``edges[indptr[i]:indptr[i + 1]]``."""
+        if self._incidence is None:
+            ends = np.concatenate([self.edge_u, self.edge_v])
+            edges = np.concatenate([np.arange(self.n_edges)] * 2).astype(np.int32)
+            order = np.argsort(ends, kind="stable")
+            counts = np.bincount(ends, minlength=self.n_nodes)
+            indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+            self._incidence = (indptr, edges[order])
+        return self._incidence
+
+    def edges_gdf(self) -> gpd.GeoDataFrame:
+        """The edges as a GeoDataFrame in the working CRS (for inspection and maps)."""
+        return gpd.GeoDataFrame(
+            {
+                "u": self.node_ids[self.edge_u],
+                "v": self.node_ids[self.edge_v],
+                "length_m": self.edge_length,
+            },
+            geometry=self.edge_geometry,
+            crs=self.crs,
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_tree"] = None  # STRtrees do not pickle; rebuilt on demand
+        return state
+
+
+@dataclass(frozen=True)
+class Snap:
+    """Where points meet the network.
+
+    Attributes
+    ----------
+    edge : numpy.ndarray
+        Edge position of each point's nearest edge, or -1 when farther than the snap limit.
+    offset_m : numpy.ndarray
+        Distance along that edge from its ``u`` end to the snapped position.
+    snap_m : numpy.ndarray
+        Straight-line distance from the point to the snapped position (NaN if not snapped).
+    """
+
+    edge: npt.NDArray[np.int64]
+    offset_m: npt.NDArray[np.float64]
+    snap_m: npt.NDArray[np.float64]
+
+    @property
+    def snapped(self) -> npt.NDArray[np.bool_]:
+        """True where the point is on the network."""
+        return self.edge >= 0
+
+    def __len__(self) -> int:
+        return len(self.edge)
+
+
+def _orient(
+    geometry: npt.NDArray[np.object_], u_xy: npt.NDArray[np.float64],
+    v_xy: npt.NDArray[np.float64],
+) -> npt.NDArray[np.object_]:
+    """Reverse the geometries that run from ``v`` to ``u``."""
+    first = shapely.get_coordinates(shapely.get_point(geometry, 0))
+    to_u = np.hypot(*(first - u_xy).T)
+    to_v = np.hypot(*(first - v_xy).T)
+    flip = to_v < to_u
+    out = geometry.copy()
+    out[flip] = shapely.reverse(geometry[flip])
+    return out
+
+
+def network_from_graph(
+    graph: nx.MultiGraph | nx.MultiDiGraph | nx.Graph,
+    *,
+    crs: str | None = None,
+    extent: shapely.Geometry | None = None,
+    min_component_m: float = MIN_COMPONENT_M,
+) -> WalkNetwork:
+    """Build a :class:`WalkNetwork` from a networkx graph.
+
+    Parameters
+    ----------
+    graph
+        A graph whose nodes have ``x`` and ``y``; edges may have a LineString ``geometry``
+        (straight lines otherwise). Its CRS is ``graph.graph["crs"]`` unless ``crs`` is given;
+        a geographic graph is projected to :data:`settings.working_crs`.
+    crs
+        Override of the graph's CRS.
+    extent
+        Analysis extent polygon in the graph's CRS; default: the nodes' concave hull
+        (``EXTENT_HULL_RATIO``) grown by ``EXTENT_MARGIN_M``. The extent only decides which
+        units are assessed; service areas never use it.
+    min_component_m
+        Drop connected pieces whose streets total less than this (mapping fragments).
+
+    Returns
+    -------
+    WalkNetwork
+    """
+    graph_crs = crs or graph.graph.get("crs")
+    if graph_crs is None:
+        msg = "the graph has no CRS: set graph.graph['crs'] (e.g. 'EPSG:4326') or pass crs="
+        raise NetworkError(msg)
+    if graph.number_of_edges() == 0:
+        msg = "the street network has no edges"
+        raise NetworkError(msg)
+    node_ids = np.fromiter(graph.nodes, dtype=np.int64, count=graph.number_of_nodes())
+    pos = {n: i for i, n in enumerate(graph.nodes)}
+    xy = np.array([(d["x"], d["y"]) for _, d in graph.nodes(data=True)], dtype=float)
+    edges = list(graph.edges(data=True))
+    u = np.array([pos[a] for a, _, _ in edges], dtype=np.int32)
+    v = np.array([pos[b] for _, b, _ in edges], dtype=np.int32)
+    geometry = np.array(
+        [d.get("geometry") for _, _, d in edges], dtype=object
+    )
+    missing = np.array([g is None for g in geometry])
+    if missing.any():
+        geometry[missing] = shapely.linestrings(
+            np.stack([xy[u[missing]], xy[v[missing]]], axis=1)
+        )
+    target = pyproj.CRS.from_user_input(graph_crs)
+    if target.is_geographic:
+        transformer = pyproj.Transformer.from_crs(target, settings.working_crs, always_xy=True)
+        xy = np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
+        geometry = shapely.transform(geometry, lambda c: np.column_stack(
+            transformer.transform(c[:, 0], c[:, 1])))
+        if extent is not None:
+            extent = shapely.transform(extent, lambda c: np.column_stack(
+                transformer.transform(c[:, 0], c[:, 1])))
+        out_crs = settings.working_crs
+    else:
+        auth = target.to_authority()
+        out_crs = f"{auth[0]}:{auth[1]}" if auth else target.to_wkt()
+    # undirected: drop self-loops and the reverse twin of each two-way street
+    keep = u != v
+    lo, hi = np.minimum(u, v), np.maximum(u, v)
+    lengths = shapely.length(geometry)
+    key = lo.astype(np.int64) * len(node_ids) + hi
+    # twins share key and (nearly) length; keep one per (key, rounded length)
+    twin_key = np.stack([key, np.round(lengths, 1)], axis=1)
+    _, first = np.unique(twin_key, axis=0, return_index=True)
+    unique = np.zeros(len(u), dtype=bool)
+    unique[first] = True
+    keep &= unique
+    u, v, geometry, lengths = u[keep], v[keep], geometry[keep], lengths[keep]
+    geometry = _orient(geometry, xy[u], xy[v])
+
+    u, v, geometry, lengths, node_ids, xy = _drop_fragments(
+        u, v, geometry, lengths, node_ids, xy, min_component_m
+    )
+    if extent is None:
+        extent = shapely.buffer(
+            shapely.concave_hull(shapely.multipoints(xy), ratio=EXTENT_HULL_RATIO), EXTENT_MARGIN_M
+        )
+    net = WalkNetwork(
+        crs=out_crs,
+        node_ids=node_ids,
+        node_xy=xy,
+        edge_u=u,
+        edge_v=v,
+        edge_length=lengths,
+        edge_geometry=geometry,
+        extent=extent,
+    )
+    log.info("walk network: %d nodes, %d edges, %.0f km", net.n_nodes, net.n_edges,
+             lengths.sum() / 1000)
+    return net
+
+
+def _drop_fragments(
+    u: npt.NDArray[np.int32], v: npt.NDArray[np.int32], geometry: npt.NDArray[np.object_],
+    lengths: npt.NDArray[np.float64], node_ids: npt.NDArray[np.int64],
+    xy: npt.NDArray[np.float64], min_component_m: float,
+) -> tuple[Any, ...]:
+    n = len(node_ids)
+    adjacency = sp.coo_matrix((np.ones(len(u)), (u, v)), shape=(n, n))
+    _, labels = sp.csgraph.connected_components(adjacency, directed=False)
+    total = np.bincount(labels[u], weights=lengths, minlength=labels.max() + 1)
+    good_component = total >= min_component_m
+    keep_edge = good_component[labels[u]]
+    used = np.zeros(n, dtype=bool)
+    used[u[keep_edge]] = True
+    used[v[keep_edge]] = True
+    dropped = int((~keep_edge).sum())
+    if dropped:
+        log.info("dropped %d edges in street fragments under %.0f m", dropped, min_component_m)
+    if not keep_edge.any():
+        msg = f"every part of the street network is shorter than {min_component_m:.0f} m"
+        raise NetworkError(msg)
+    new_pos = np.cumsum(used) - 1
+    return (
+        new_pos[u[keep_edge]].astype(np.int32),
+        new_pos[v[keep_edge]].astype(np.int32),
+        geometry[keep_edge],
+        lengths[keep_edge],
+        node_ids[used],
+        xy[used],
+    )
+
+
+def _osm_bounds(path: Path) -> shapely.Geometry | None:
+    """The ``<bounds>`` box of an OSM XML file, if it declares one (in EPSG:4326)."""
+    try:
+        for _, element in ET.iterparse(path, events=("start",)):
+            if element.tag == "bounds":
+                a = element.attrib
+                return shapely.box(float(a["minlon"]), float(a["minlat"]),
+                                   float(a["maxlon"]), float(a["maxlat"]))
+            if element.tag in ("node", "way"):
+                return None
+    except (ET.ParseError, KeyError, ValueError):
+        return None
+    return None
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:24]
+
+
+def _cache_path(path: Path) -> Path:
+    key = f"{_file_digest(path)}-{settings.working_crs.replace(':', '')}-v{_CACHE_VERSION}"
+    return Path(settings.cache_folder) / "networks" / f"{key}.pickle"
+
+
+def _read_cache(cache: Path) -> WalkNetwork | None:
+    if not (settings.use_cache and cache.is_file()):
+        return None
+    try:
+        with cache.open("rb") as fh:
+            net = pickle.load(fh)  # our own cache file, written below  # noqa: S301
+    except Exception:  # a stale or damaged cache is rebuilt, never fatal
+        log.warning("ignoring unreadable network cache %s", cache)
+        return None
+    return net if isinstance(net, WalkNetwork) else None
+
+
+def _write_cache(cache: Path, net: WalkNetwork) -> None:
+    if not settings.use_cache:
+        return
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(net, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        Path(tmp).replace(cache)
+    except OSError as exc:
+        log.warning("could not write network cache %s: %s", cache, exc)
+
+
+def _graph_from_osm_file(path: Path) -> nx.MultiDiGraph:
+    import osmnx as ox
+
+    try:
+        return ox.graph_from_xml(path, bidirectional=True, simplify=True, retain_all=True)
+    except ET.ParseError as exc:
+        msg = f"network {path}: malformed OSM XML ({exc})"
+        raise InputFileError(msg) from exc
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = f"network {path}: cannot build a street graph ({first})"
+        raise NetworkError(msg) from exc
+
+
+def _online_graph(spec: NetworkSpec) -> tuple[nx.MultiDiGraph, shapely.Geometry]:
+    import osmnx as ox
+
+    if spec.source == "place":
+        boundary = ox.geocode_to_gdf(spec.place).union_all()
+        graph = ox.graph_from_polygon(boundary, network_type=spec.network_type, retain_all=True)
+        return graph, boundary
+    if spec.source == "polygon":
+        assert spec.path is not None
+        boundary = gpd.read_file(spec.path).to_crs("EPSG:4326").union_all()
+        graph = ox.graph_from_polygon(boundary, network_type=spec.network_type, retain_all=True)
+        return graph, boundary
+    assert spec.bbox is not None
+    graph = ox.graph_from_bbox(spec.bbox, network_type=spec.network_type, retain_all=True)
+    return graph, shapely.box(*spec.bbox)
+
+
+def build_walk_network(
+    spec: NetworkSpec,
+    *,
+    log_step: Callable[[str], None] | None = None,
+) -> WalkNetwork:
+    """Build (or load from cache) the walking network a run config names.
+
+    Parameters
+    ----------
+    spec
+        ``osm_file`` (OSM XML: every street in it is walkable), ``graphml`` (osmnx GraphML),
+        or online ``place``/``polygon``/``bbox`` queries through osmnx (with its HTTP cache).
+    log_step
+        Called with a short message before slow steps (for progress display).
+
+    Returns
+    -------
+    WalkNetwork
+        Projected to :data:`settings.working_crs`.
+    """
+    say = log_step or log.info
+    if spec.source in ("osm_file", "graphml"):
+        assert spec.path is not None
+        path = spec.path
+        if path.is_dir() or not path.exists():
+            what = "is a directory" if path.is_dir() else "file not found"
+            msg = f"network {path}: {what}; check [network] path (and COVERAGE15_DATA)"
+            raise InputFileError(msg)
+        cache = _cache_path(path)
+        cached = _read_cache(cache)
+        if cached is not None:
+            say(f"network: cached graph of {path.name}")
+            return cached
+        say(f"network: reading {path.name}")
+        if spec.source == "graphml":
+            import osmnx as ox
+
+            graph = ox.load_graphml(path)
+            extent = None
+        else:
+            graph = _graph_from_osm_file(path)
+            extent = _osm_bounds(path)
+        if extent is not None and pyproj.CRS(graph.graph["crs"]).is_geographic is False:
+            extent = None
+        net = network_from_graph(graph, extent=extent)
+        _write_cache(cache, net)
+        return net
+    say(f"network: querying OpenStreetMap ({spec.source})")
+    graph, boundary = _online_graph(spec)
+    return network_from_graph(graph, extent=boundary)
+
+
+def snap_points(
+    net: WalkNetwork, points: gpd.GeoSeries | gpd.GeoDataFrame, *, snap_max_m: float
+) -> Snap:
+    """Snap points to their nearest edge (anywhere along it, not only at nodes).
+
+    Parameters
+    ----------
+    net
+        The network.
+    points
+        Point geometries in any CRS (reprojected to the network's).
+    snap_max_m
+        Points farther than this from every edge are not snapped (``edge == -1``).
+
+    Returns
+    -------
+    Snap
+        Edge, position along it from its ``u`` end, and snap distance, per point.
+    """
+    geoms = points.geometry.to_crs(net.crs).to_numpy()
+    n = len(geoms)
+    edge = np.full(n, -1, dtype=np.int64)
+    offset = np.full(n, np.nan)
+    dist = np.full(n, np.nan)
+    if n == 0:
+        return Snap(edge, offset, dist)
+    valid = ~(shapely.is_empty(geoms) | shapely.is_missing(geoms))
+    idx = np.flatnonzero(valid)
+    (src, tgt), d = net.tree.query_nearest(
+        geoms[idx], max_distance=snap_max_m, return_distance=True, all_matches=False
+    )
+    # ties (all_matches=False still returns one per input); be safe and keep the first
+    _, first = np.unique(src, return_index=True)
+    src, tgt, d = src[first], tgt[first], d[first]
+    hit = idx[src]
+    edge[hit] = tgt
+    dist[hit] = d
+    offset[hit] = shapely.line_locate_point(net.edge_geometry[tgt], geoms[hit])
+    return Snap(edge, offset, dist)

@@ -1,0 +1,361 @@
+"""One coverage run from a config: load → network → service areas → coverage → targets.
+
+:func:`run` returns a :class:`RunResult` holding every intermediate table; :func:`write_outputs`
+writes the GeoPackage, CSV reports, summary and map atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import coverage, report, service_areas, targets
+from ._errors import ConfigError
+from ._io import staged_outputs
+from .config import RunConfig
+from .layers import Layer, load_layer, load_units
+from .network import Snap, WalkNetwork, build_walk_network, snap_points
+
+__all__ = ["RunResult", "run", "write_outputs"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced.
+
+    Attributes
+    ----------
+    config : RunConfig
+    network : WalkNetwork
+    layers : dict of Layer
+        Loaded facility layers (points and rejected rows).
+    facilities : dict of GeoDataFrame
+        Facilities per layer in EPSG:4326 with ``snap_m``, ``on_network``, ``jiezhen``,
+        ``district`` and ``reach_m`` (street metres within the limit).
+    service_areas : GeoDataFrame
+        One polygon per facility on the network (EPSG:4326): ``layer``, ``facility_id``, ``name``,
+        ``reach_m``, ``area_km2``.
+    unions : dict
+        Union of each layer's service areas, in the working CRS.
+    demand : GeoDataFrame or None
+        Demand points with their unit, snap and per-layer ``{key}_n``/``{key}_m`` columns.
+    units : GeoDataFrame
+        街镇 polygons (``unit``, ``district``).
+    gap_report : DataFrame
+        One row per 街镇 (see :func:`coverage15.report.gap_report`).
+    district_report : DataFrame or None
+        One row per district.
+    check : TargetCheck
+    rules : list of Rule
+    rejected : DataFrame
+        Every row set aside, with layer and reason.
+    timings : dict
+        Seconds per step.
+    """
+
+    config: RunConfig
+    network: WalkNetwork
+    layers: dict[str, Layer]
+    facilities: dict[str, gpd.GeoDataFrame]
+    service_areas: gpd.GeoDataFrame
+    unions: dict[str, shapely.Geometry]
+    demand: gpd.GeoDataFrame | None
+    units: gpd.GeoDataFrame
+    gap_report: pd.DataFrame
+    district_report: pd.DataFrame | None
+    districts_gdf: gpd.GeoDataFrame | None
+    check: targets.TargetCheck
+    rules: list[targets.Rule]
+    rejected: pd.DataFrame
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def units_gdf(self) -> gpd.GeoDataFrame:
+        """The gap report joined to the 街镇 polygons (EPSG:4326)."""
+        geometry = self.units.set_index(["district", "unit"]).geometry
+        keys = pd.MultiIndex.from_arrays([self.gap_report["district"],
+                                          self.gap_report["jiezhen"]])
+        return gpd.GeoDataFrame(self.gap_report.copy(), geometry=geometry.reindex(keys)
+                                .to_numpy(), crs=self.units.crs)
+
+    def summary(self) -> list[str]:
+        """Terminal summary lines."""
+        counts = {
+            key: (layer.spec.label, len(layer.points), len(layer.rejected),
+                  int(self.facilities[key]["on_network"].sum()))
+            for key, layer in self.layers.items()
+        }
+        lines = report.summary_lines(self.gap_report, self.check, layer_counts=counts)
+        if self.demand is not None:
+            on = int(self.demand["on_network"].sum())
+            lines.insert(len(counts), f"demand: {len(self.demand)} points, {on} on the network")
+        return lines
+
+
+@contextmanager
+def _step(timings: dict[str, float], name: str, progress: Progress | None) -> Iterator[None]:
+    if progress is not None:
+        progress(name, 0, 0)
+    start = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - start
+    log.info("%s: %.2f s", name, timings[name])
+
+
+def _with_unit(points: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    where = coverage.assign_units(points, units).to_numpy()
+    names = np.append(units["unit"].to_numpy(), None)
+    districts = np.append(units["district"].to_numpy(), None)
+    out = points.copy()
+    out["jiezhen"] = names[where]
+    out["district"] = districts[where]
+    return out
+
+
+def run(config: RunConfig, *, progress: Progress | None = None) -> RunResult:
+    """Run a coverage analysis.
+
+    Parameters
+    ----------
+    config
+        From :func:`coverage15.config.load_config`.
+    progress
+        Called as ``progress(step, done, total)`` during long steps (``total == 0`` when a
+        step starts).
+
+    Returns
+    -------
+    RunResult
+    """
+    timings: dict[str, float] = {}
+    a = config.analysis
+    limit = a.limit_m
+    rules = targets.load_targets(config.targets) if config.targets else []
+
+    with _step(timings, "load layers", progress):
+        units = load_units(config.units, what="units")
+        districts = (load_units(config.districts, what="districts")
+                     if config.districts else None)
+        layers = {key: load_layer(spec) for key, spec in config.layers.items()}
+        demand_layer = load_layer(config.demand) if config.demand else None
+    for key, layer in layers.items():
+        if len(layer.points) == 0:
+            msg = (f"layer {key!r} ({layer.spec.path}): no usable rows "
+                   f"({len(layer.rejected)} set aside); check its filter and coordinates")
+            raise ConfigError(msg)
+
+    with _step(timings, "network", progress):
+        net = build_walk_network(config.network)
+
+    with _step(timings, "snap", progress):
+        snaps: dict[str, Snap] = {
+            key: snap_points(net, layer.points, snap_max_m=a.snap_max_m)
+            for key, layer in layers.items()
+        }
+        demand_snap = (snap_points(net, demand_layer.points, snap_max_m=a.snap_max_m)
+                       if demand_layer else None)
+
+    facilities: dict[str, gpd.GeoDataFrame] = {}
+    area_frames = []
+    unions: dict[str, shapely.Geometry] = {}
+    pairs = {}
+    total = sum(int(s.snapped.sum()) for s in snaps.values())
+    done = 0
+    with _step(timings, "service areas", progress):
+        for key, layer in layers.items():
+            snap = snaps[key]
+
+            def tick(n: int) -> None:
+                nonlocal done
+                done += n
+                if progress is not None:
+                    progress("service areas", done, total)
+
+            reach = service_areas.network_reach(net, snap, limit_m=limit,
+                                                access_leg=a.access_leg, progress=tick)
+            intervals = service_areas.reached_intervals(net, reach)
+            polygons = service_areas.service_area_polygons(
+                net, intervals, n_groups=len(snap), buffer_m=a.buffer_m)
+            reached = np.bincount(intervals.group, weights=intervals.end_m - intervals.start_m,
+                                  minlength=len(snap))
+            present = ~shapely.is_empty(polygons)
+            unions[key] = (shapely.union_all(polygons[present]) if present.any()
+                           else shapely.Polygon())
+            points = _with_unit(layer.points, units)
+            points["snap_m"] = snap.snap_m
+            points["on_network"] = snap.snapped & (reach.access_m <= limit)
+            points["reach_m"] = reached
+            facilities[key] = points
+            area_frames.append(gpd.GeoDataFrame(
+                {"layer": key, "label": layer.spec.label, "facility_id": points["facility_id"].to_numpy(),
+                 "name": points["name"].to_numpy(), "reach_m": reached,
+                 "area_km2": shapely.area(polygons) / 1e6},
+                geometry=polygons, crs=net.crs).loc[present])
+            if demand_snap is not None:
+                pairs[key] = service_areas.point_distances(net, reach, demand_snap,
+                                                           access_leg=a.access_leg)
+
+    with _step(timings, "coverage", progress):
+        demand = None
+        demand_cover = None
+        demand_unit = None
+        if demand_layer is not None and demand_snap is not None:
+            demand_cover = coverage.demand_coverage(len(demand_layer.points), pairs)
+            demand = _with_unit(demand_layer.points, units)
+            demand["snap_m"] = demand_snap.snap_m
+            demand["on_network"] = demand_snap.snapped
+            for column in demand_cover.columns:
+                demand[column] = demand_cover[column].to_numpy()
+            demand_unit = coverage.assign_units(demand_layer.points, units).to_numpy()
+        table = coverage.coverage_by_unit(
+            units, facilities=facilities, demand=demand, demand_cover=demand_cover,
+            unions=unions, extent=net.extent, working_crs=a.working_crs)
+        labels = {k: s.label for k, s in config.layers.items()}
+        totals = {k: len(layer.points) for k, layer in layers.items()}
+        check = targets.check_targets(table, rules, demand_cover=demand_cover,
+                                      demand_unit=demand_unit, layer_labels=labels,
+                                      layer_totals=totals)
+        for rid, passing in check.demand_pass.items():
+            if demand is not None:
+                demand[f"pass_{rid}"] = passing
+        gap = report.gap_report(units[["unit", "district"]], table, check, list(layers))
+        district_report = None
+        if districts is not None:
+            d_table = coverage.coverage_by_unit(
+                districts, facilities=facilities, demand=demand, demand_cover=demand_cover,
+                unions=unions, extent=net.extent, working_crs=a.working_crs)
+            d_unit = (coverage.assign_units(demand_layer.points, districts).to_numpy()
+                      if demand_layer is not None else None)
+            d_check = targets.check_targets(
+                d_table, [r for r in rules if r.kind != "full_coverage"],
+                demand_cover=demand_cover, demand_unit=d_unit, layer_labels=labels,
+                layer_totals=totals)
+            district_report = report.gap_report(districts[["unit", "district"]], d_table,
+                                                d_check, list(layers), unit_column="district")
+
+    rejected = pd.concat(
+        [layer.rejected for layer in layers.values()]
+        + ([demand_layer.rejected] if demand_layer is not None else []),
+        ignore_index=True,
+    )
+    sa = (pd.concat(area_frames, ignore_index=True) if area_frames
+          else gpd.GeoDataFrame(geometry=[], crs=net.crs))
+    return RunResult(
+        config=config,
+        network=net,
+        layers=layers,
+        facilities=facilities,
+        service_areas=gpd.GeoDataFrame(sa, geometry="geometry", crs=net.crs).to_crs(
+            "EPSG:4326"),
+        unions=unions,
+        demand=demand,
+        units=units,
+        gap_report=gap,
+        district_report=district_report,
+        districts_gdf=districts,
+        check=check,
+        rules=rules,
+        rejected=rejected,
+        timings=timings,
+    )
+
+
+def _for_gpkg(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Nullable booleans become 0/1 integers with NULL, which every GIS reads."""
+    out = frame.copy()
+    for column in out.columns:
+        if isinstance(out[column].dtype, pd.BooleanDtype) or out[column].dtype == bool:
+            out[column] = out[column].astype("Int8")
+    return out
+
+
+def write_outputs(
+    result: RunResult,
+    out_dir: str | Path,
+    *,
+    map_html: bool = True,
+    map_options: object | None = None,
+) -> dict[str, Path]:
+    """Write a run's outputs, atomically, into ``out_dir``.
+
+    Files: ``coverage.gpkg`` (layers ``service_areas``, ``units``, ``demand``,
+    ``facilities``, ``districts``), ``gap_report.csv``, ``district_report.csv``,
+    ``rejected.csv``, ``summary.json`` and ``map.html``.
+
+    Returns
+    -------
+    dict
+        Output name → final path.
+    """
+    out = Path(out_dir)
+    written: dict[str, Path] = {}
+    with staged_outputs(out) as stage:
+        gpkg = stage / "coverage.gpkg"
+        _for_gpkg(result.service_areas).to_file(gpkg, layer="service_areas", driver="GPKG",
+                                                engine="pyogrio")
+        _for_gpkg(result.units_gdf()).to_file(gpkg, layer="units", driver="GPKG",
+                                              engine="pyogrio")
+        if result.demand is not None:
+            _for_gpkg(result.demand).to_file(gpkg, layer="demand", driver="GPKG",
+                                             engine="pyogrio")
+        facilities = pd.concat(
+            [f[["facility_id", "name", "layer", "jiezhen", "district", "snap_m", "on_network",
+                "reach_m", "geometry"]] for f in result.facilities.values()],
+            ignore_index=True)
+        _for_gpkg(gpd.GeoDataFrame(facilities, geometry="geometry", crs="EPSG:4326")).to_file(
+            gpkg, layer="facilities", driver="GPKG", engine="pyogrio")
+        if result.districts_gdf is not None and result.district_report is not None:
+            d = result.districts_gdf.set_index("unit").geometry
+            dgdf = gpd.GeoDataFrame(result.district_report.copy(),
+                                    geometry=d.reindex(result.district_report["district"])
+                                    .to_numpy(), crs=result.districts_gdf.crs)
+            _for_gpkg(dgdf).to_file(gpkg, layer="districts", driver="GPKG", engine="pyogrio")
+        written["coverage.gpkg"] = out / "coverage.gpkg"
+        report.bool_columns_to_text(result.gap_report).to_csv(
+            stage / "gap_report.csv", index=False, encoding="utf-8", lineterminator="\n")
+        written["gap_report.csv"] = out / "gap_report.csv"
+        if result.district_report is not None:
+            report.bool_columns_to_text(result.district_report).to_csv(
+                stage / "district_report.csv", index=False, encoding="utf-8",
+                lineterminator="\n")
+            written["district_report.csv"] = out / "district_report.csv"
+        result.rejected.to_csv(stage / "rejected.csv", index=False, encoding="utf-8",
+                               lineterminator="\n")
+        written["rejected.csv"] = out / "rejected.csv"
+        summary = {
+            "config": result.config.name,
+            "config_file": str(result.config.source),
+            "walk_speed_kmh": result.config.analysis.walk_speed_kmh,
+            "minutes": result.config.analysis.minutes,
+            "limit_m": result.config.analysis.limit_m,
+            "citywide": [
+                {"rule": c.rule.id, "value": c.value, "passed": c.passed, "reason": c.reason}
+                for c in result.check.citywide
+            ],
+            "not_evaluated": result.check.skipped,
+            "uncovered": int(result.gap_report["uncovered"].fillna(False).astype(bool).sum()),
+            "lines": result.summary(),
+        }
+        (stage / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),
+                                            encoding="utf-8")
+        written["summary.json"] = out / "summary.json"
+        if map_html:
+            from .maps import MapOptions, render_map
+
+            opts = map_options if isinstance(map_options, MapOptions) else None
+            render_map(result, options=opts).save(str(stage / "map.html"))
+            written["map.html"] = out / "map.html"
+    return written

@@ -1,0 +1,136 @@
+"""Gap-report tables and the run summary.
+
+Column names are stable (documented in the README); shares are 0–1, never percentages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from .targets import TargetCheck
+
+__all__ = ["gap_report", "summary_lines"]
+
+SHARE_DIGITS = 4
+
+
+def gap_report(
+    names: pd.DataFrame,
+    table: pd.DataFrame,
+    check: TargetCheck,
+    layer_keys: Sequence[str],
+    *,
+    unit_column: str = "jiezhen",
+) -> pd.DataFrame:
+    """One row per unit: identity, network status, counts and shares per layer, rule flags.
+
+    Parameters
+    ----------
+    names
+        ``unit`` and ``district`` columns, indexed like ``table``.
+    table
+        :func:`coverage15.coverage.coverage_by_unit` output.
+    check
+        :func:`coverage15.targets.check_targets` output.
+    layer_keys
+        Facility layer keys, in config order.
+    unit_column
+        Name of the unit column (``jiezhen`` for 街镇, ``district`` for districts).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: ``district``, ``{unit_column}``, ``network``, ``network_share``,
+        ``area_km2``, ``demand_points``, per layer ``{key}_count``, ``{key}_demand_share``,
+        ``{key}_area_share``, per share rule ``{rule}_share``, per rule ``pass_{rule}``,
+        ``uncovered`` and ``reason``; sorted by district then unit name.
+    """
+    out = pd.DataFrame(index=table.index)
+    if unit_column != "district":
+        out["district"] = names["district"]
+    out[unit_column] = names["unit"]
+    out["network"] = table["network"]
+    out["network_share"] = table["network_share"].round(SHARE_DIGITS)
+    out["area_km2"] = table["area_km2"].round(3)
+    out["demand_points"] = table["demand_points"].astype("int64")
+    for key in layer_keys:
+        out[f"{key}_count"] = table[f"{key}_count"].astype("int64")
+        for what in ("demand_share", "area_share"):
+            column = f"{key}_{what}"
+            if column in table:
+                out[column] = table[column].round(SHARE_DIGITS)
+    flags = check.flags
+    for column in flags.columns:
+        if column.endswith("_share"):
+            out[column] = flags[column].round(SHARE_DIGITS)
+    # walking shares mean nothing where the data has no streets: leave them empty there
+    outside = (table["network"] == "none").to_numpy()
+    walking = [c for c in out.columns if c.endswith(("_demand_share", "_area_share"))
+               or (c.endswith("_share") and c in flags.columns)]
+    out.loc[outside, walking] = np.nan
+    for column in flags.columns:
+        if column.startswith("pass_"):
+            out[column] = flags[column]
+    out["uncovered"] = flags["uncovered"]
+    out["reason"] = flags["reason"]
+    sort_by = ["district", unit_column] if unit_column != "district" else [unit_column]
+    return out.sort_values(sort_by, kind="stable").reset_index(drop=True)
+
+
+def summary_lines(
+    report: pd.DataFrame,
+    check: TargetCheck,
+    *,
+    layer_counts: dict[str, tuple[str, int, int, int]],
+    unit_word: str = "街镇",
+) -> list[str]:
+    """Short human summary of a run for the terminal.
+
+    Parameters
+    ----------
+    report
+        :func:`gap_report` of the 街镇.
+    check
+        The target check.
+    layer_counts
+        Per layer key: ``(label, loaded, rejected, on network)``.
+    unit_word
+        What a unit is called.
+    """
+    lines = []
+    for key, (label, loaded, rejected, on_net) in layer_counts.items():
+        lines.append(f"layer {key} ({label}): {loaded} loaded, {rejected} set aside, "
+                     f"{on_net} on the network")
+    status = report["network"].value_counts()
+    lines.append(
+        f"{unit_word}: {len(report)} in all; {status.get('full', 0)} inside the network, "
+        f"{status.get('partial', 0)} partly, {status.get('none', 0)} outside (not assessed)"
+    )
+    uncovered = report.loc[report["uncovered"].fillna(False).astype(bool)]
+    lines.append(f"uncovered {unit_word} (fail at least one rule): {len(uncovered)}")
+    for _, row in uncovered.head(15).iterrows():
+        lines.append(f"  {row.get('district', '')} {row.iloc[1]}: {row['reason']}")
+    if len(uncovered) > 15:
+        lines.append(f"  ... and {len(uncovered) - 15} more (see gap_report.csv)")
+    for result in check.citywide:
+        verdict = "pass" if result.passed else "FAIL"
+        lines.append(f"citywide {result.rule.id}: {verdict}: {result.reason}")
+    for rid, why in check.skipped.items():
+        lines.append(f"rule {rid}: not evaluated ({why})")
+    return lines
+
+
+def bool_columns_to_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Nullable booleans as ``true``/``false``/empty, for CSV that reads the same everywhere."""
+    out = frame.copy()
+    for column in out.columns:
+        if isinstance(out[column].dtype, pd.BooleanDtype) or out[column].dtype == bool:
+            values = out[column].astype("boolean")
+            out[column] = np.where(values.isna(), "", np.where(values.fillna(False),
+                                                                 "true", "false"))
+    return out

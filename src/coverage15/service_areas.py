@@ -1,0 +1,476 @@
+"""Network distances from facilities and the service areas they span.
+
+The work is split so that the cheap part (distances) is exact and shared, and the expensive
+part (polygons) is done once, vectorised:
+
+1. :func:`network_reach` runs bounded multi-source Dijkstra (``scipy.sparse.csgraph``) from
+   every facility's snapped position on its street edge, tile by tile, and keeps only the
+   (facility, node, metres) triplets within the limit.
+2. :func:`point_distances` turns those into facility → point distances for points snapped
+   anywhere along edges (including two points on the same edge).
+3. :func:`reached_intervals` gives, per facility (or per group of facilities), the exact
+   stretches of each street reachable within the limit, partly reachable edges included.
+4. :func:`interval_lines` and :func:`service_area_polygons` turn stretches into lines and into
+   polygons (the lines buffered by a band width). No hull and no hole filling: a polygon
+   claims only land within the band of a reachable street.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+import shapely
+from scipy.sparse import csgraph
+
+from . import settings
+from .network import Snap, WalkNetwork, snap_points
+
+__all__ = [
+    "Intervals",
+    "Reach",
+    "interval_lines",
+    "network_reach",
+    "point_distances",
+    "reached_intervals",
+    "service_area_polygons",
+    "service_areas",
+]
+
+log = logging.getLogger(__name__)
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+TILE_M = 3000.0  # facilities are processed in square tiles of this size
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Distances from sources to the network nodes they reach within ``limit_m``.
+
+    Attributes
+    ----------
+    limit_m : float
+        The walking limit.
+    source, node : numpy.ndarray
+        Source position (in the snap arrays) and node position of each reached pair.
+    dist_m : numpy.ndarray
+        Walking distance, including the source's access leg when that was asked for.
+    access_m : numpy.ndarray
+        Each source's access leg (0 when not counted; NaN when not snapped).
+    snap : Snap
+        The sources' snaps.
+    """
+
+    limit_m: float
+    source: IntArray
+    node: IntArray
+    dist_m: FloatArray
+    access_m: FloatArray
+    snap: Snap
+
+    @property
+    def n_sources(self) -> int:
+        """Number of sources (snapped or not)."""
+        return len(self.snap)
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """Reached stretches of edges: ``[start_m, end_m]`` along ``edge`` from its ``u`` end."""
+
+    group: IntArray
+    edge: IntArray
+    start_m: FloatArray
+    end_m: FloatArray
+
+
+def _access(snap: Snap, access_leg: bool) -> FloatArray:
+    return np.where(snap.snapped, snap.snap_m if access_leg else 0.0, np.nan)
+
+
+def network_reach(
+    net: WalkNetwork,
+    snap: Snap,
+    *,
+    limit_m: float,
+    access_leg: bool = settings.access_leg,
+    tile_m: float = TILE_M,
+    progress: Callable[[int], None] | None = None,
+) -> Reach:
+    """Bounded shortest-path distances from each snapped source to every node within reach.
+
+    Sources are grouped in square tiles; each tile runs one multi-source Dijkstra on the
+    sub-network within ``limit_m`` of the tile (a node farther than that in a straight line
+    cannot be reached), with one virtual node per source joined to both ends of its edge at
+    their along-edge distances. The answer is exact, and memory stays proportional to the tile.
+
+    Parameters
+    ----------
+    net
+        The network.
+    snap
+        Where the sources meet the network (unsnapped sources reach nothing).
+    limit_m
+        Walking limit in metres.
+    access_leg
+        Count the straight walk from the source to the street against the limit.
+    tile_m
+        Tile size in metres.
+    progress
+        Called with the number of sources finished after each tile.
+
+    Returns
+    -------
+    Reach
+    """
+    access = _access(snap, access_leg)
+    usable = np.flatnonzero(snap.snapped & (access <= limit_m))
+    empty = np.array([], dtype=np.int64)
+    if len(usable) == 0:
+        return Reach(limit_m, empty, empty, np.array([]), access, snap)
+    edge = snap.edge[usable]
+    offset = snap.offset_m[usable]
+    length = net.edge_length[edge]
+    start_u = access[usable] + offset
+    start_v = access[usable] + (length - offset)
+    point_xy = shapely.get_coordinates(
+        shapely.line_interpolate_point(net.edge_geometry[edge], offset)
+    )
+    tile = np.floor(point_xy / tile_m).astype(np.int64)
+    _, tile_id = np.unique(tile, axis=0, return_inverse=True)
+    tile_id = tile_id.ravel()
+    order = np.argsort(tile_id, kind="stable")
+    bounds = np.flatnonzero(np.diff(tile_id[order])) + 1
+    csr = net.csr
+    out_source, out_node, out_dist = [], [], []
+    for members in np.split(order, bounds):
+        lo = point_xy[members].min(axis=0) - limit_m
+        hi = point_xy[members].max(axis=0) + limit_m
+        inside = np.all((net.node_xy >= lo) & (net.node_xy <= hi), axis=1)
+        sub_nodes = np.flatnonzero(inside)
+        local = np.full(net.n_nodes, -1, dtype=np.int64)
+        local[sub_nodes] = np.arange(len(sub_nodes))
+        m, k = len(sub_nodes), len(members)
+        sub = csr[sub_nodes][:, sub_nodes].tocoo()
+        lu = local[net.edge_u[edge[members]]]
+        lv = local[net.edge_v[edge[members]]]
+        rows = np.arange(m, m + k)
+        vrow = np.concatenate([rows[lu >= 0], rows[lv >= 0]])
+        vcol = np.concatenate([lu[lu >= 0], lv[lv >= 0]])
+        vval = np.concatenate([start_u[members][lu >= 0], start_v[members][lv >= 0]])
+        graph = sp.csr_matrix(
+            (
+                np.concatenate([sub.data, np.maximum(vval, _EPS)]),
+                (np.concatenate([sub.row, vrow]), np.concatenate([sub.col, vcol])),
+            ),
+            shape=(m + k, m + k),
+        )
+        dist = csgraph.dijkstra(graph, directed=True, indices=rows, limit=limit_m)[:, :m]
+        src_i, node_i = np.nonzero(np.isfinite(dist))
+        out_source.append(usable[members][src_i])
+        out_node.append(sub_nodes[node_i])
+        out_dist.append(dist[src_i, node_i])
+        if progress is not None:
+            progress(k)
+    return Reach(
+        limit_m=limit_m,
+        source=np.concatenate(out_source).astype(np.int64),
+        node=np.concatenate(out_node).astype(np.int64),
+        dist_m=np.concatenate(out_dist),
+        access_m=access,
+        snap=snap,
+    )
+
+
+def _ragged_join(
+    keys: IntArray, indptr: IntArray
+) -> tuple[IntArray, IntArray]:
+    """For each ``keys[i]``, list positions ``indptr[k]..indptr[k+1]``; return (i, position)."""
+    counts = indptr[keys + 1] - indptr[keys]
+    left = np.repeat(np.arange(len(keys)), counts)
+    starts = np.repeat(indptr[keys], counts)
+    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return left, starts + within
+
+
+def _index_by(values: IntArray, size: int) -> tuple[IntArray, IntArray]:
+    """CSR-style grouping of positions by integer value: ``(indptr, order)``."""
+    order = np.argsort(values, kind="stable")
+    counts = np.bincount(values, minlength=size)
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), order
+
+
+def point_distances(
+    net: WalkNetwork,
+    reach: Reach,
+    targets: Snap,
+    *,
+    access_leg: bool = settings.access_leg,
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """Walking distances from each source to each target point within the limit.
+
+    Parameters
+    ----------
+    net
+        The network.
+    reach
+        From :func:`network_reach`.
+    targets
+        Snapped target points (demand); unsnapped targets are never reached.
+    access_leg
+        Count each target's straight walk from the street against the limit.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(source, target, dist_m)`` for every pair within ``reach.limit_m``, sorted by
+        source then target, one row per pair (the shortest).
+    """
+    limit = reach.limit_m
+    t_access = _access(targets, access_leg)
+    ok = np.flatnonzero(targets.snapped & (t_access <= limit))
+    t_edge = targets.edge[ok]
+    t_off = targets.offset_m[ok]
+    t_len = net.edge_length[t_edge]
+    # each target listed at both ends of its edge, with the distance still to walk from there
+    end_node = np.concatenate([net.edge_u[t_edge], net.edge_v[t_edge]]).astype(np.int64)
+    end_add = np.concatenate([t_off, t_len - t_off]) + np.tile(t_access[ok], 2)
+    end_target = np.tile(ok, 2)
+    indptr, order = _index_by(end_node, net.n_nodes)
+    left, pos = _ragged_join(reach.node, indptr)
+    entry = order[pos]
+    dist = reach.dist_m[left] + end_add[entry]
+    keep = dist <= limit
+    src = [reach.source[left][keep]]
+    tgt = [end_target[entry][keep]]
+    dst = [dist[keep]]
+    # targets on the very edge a source sits on: walk straight along it
+    s_ok = np.flatnonzero(np.isfinite(reach.access_m))
+    s_edge = reach.snap.edge[s_ok]
+    indptr_e, order_e = _index_by(t_edge.astype(np.int64), net.n_edges)
+    left_e, pos_e = _ragged_join(s_edge.astype(np.int64), indptr_e)
+    t_pos = order_e[pos_e]
+    s_pos = s_ok[left_e]
+    same = (
+        reach.access_m[s_pos]
+        + np.abs(reach.snap.offset_m[s_pos] - t_off[t_pos])
+        + t_access[ok][t_pos]
+    )
+    keep_e = same <= limit
+    src.append(s_pos[keep_e])
+    tgt.append(ok[t_pos][keep_e])
+    dst.append(same[keep_e])
+    source = np.concatenate(src).astype(np.int64)
+    target = np.concatenate(tgt).astype(np.int64)
+    dist_all = np.concatenate(dst)
+    order_all = np.lexsort((dist_all, target, source))
+    source, target, dist_all = source[order_all], target[order_all], dist_all[order_all]
+    first = np.ones(len(source), dtype=bool)
+    first[1:] = (np.diff(source) != 0) | (np.diff(target) != 0)
+    return source[first], target[first], dist_all[first]
+
+
+def reached_intervals(
+    net: WalkNetwork,
+    reach: Reach,
+    *,
+    group: IntArray | None = None,
+) -> Intervals:
+    """Exact reachable stretches of every edge, per source or per group of sources.
+
+    An edge whose end ``u`` is reached at distance ``d`` is covered from ``u`` for
+    ``limit - d`` metres (all of it if that exceeds its length); likewise from ``v``; a
+    source's own edge is covered on both sides of the source. Overlapping stretches of one
+    group on one edge are merged.
+
+    Parameters
+    ----------
+    net
+        The network.
+    reach
+        From :func:`network_reach`.
+    group
+        Group id per source (e.g. all zeros for a layer's union); default: each source alone.
+
+    Returns
+    -------
+    Intervals
+    """
+    limit = reach.limit_m
+    groups = np.arange(reach.n_sources) if group is None else np.asarray(group)
+    indptr, inc_edges = net.incidence
+    left, pos = _ragged_join(reach.node, indptr)
+    e = inc_edges[pos].astype(np.int64)
+    remaining = limit - reach.dist_m[left]
+    length = net.edge_length[e]
+    from_u = net.edge_u[e] == reach.node[left]
+    start = np.where(from_u, 0.0, np.maximum(length - remaining, 0.0))
+    end = np.where(from_u, np.minimum(remaining, length), length)
+    g = groups[reach.source[left]]
+    # the source's own edge, both ways from the source
+    s_ok = np.flatnonzero(np.isfinite(reach.access_m) & (reach.access_m <= limit))
+    own_e = reach.snap.edge[s_ok]
+    own_t = reach.snap.offset_m[s_ok]
+    own_r = limit - reach.access_m[s_ok]
+    g = np.concatenate([g, groups[s_ok]]).astype(np.int64)
+    e = np.concatenate([e, own_e]).astype(np.int64)
+    start = np.concatenate([start, np.maximum(own_t - own_r, 0.0)])
+    end = np.concatenate([end, np.minimum(own_t + own_r, net.edge_length[own_e])])
+    return _merge_intervals(g, e, start, end)
+
+
+def _merge_intervals(g: IntArray, e: IntArray, start: FloatArray, end: FloatArray) -> Intervals:
+    nonempty = end - start > 1e-6
+    g, e, start, end = g[nonempty], e[nonempty], start[nonempty], end[nonempty]
+    if len(g) == 0:
+        empty = np.array([], dtype=np.int64)
+        return Intervals(empty, empty, np.array([]), np.array([]))
+    order = np.lexsort((start, e, g))
+    g, e, start, end = g[order], e[order], start[order], end[order]
+    new_key = np.ones(len(g), dtype=bool)
+    new_key[1:] = (np.diff(g) != 0) | (np.diff(e) != 0)
+    key_id = np.cumsum(new_key) - 1
+    # shift each (group, edge) run far apart so one running maximum serves all runs
+    span = float(end.max()) + 1.0
+    shift = key_id * span
+    running_end = np.maximum.accumulate(end + shift)
+    starts_new = np.ones(len(g), dtype=bool)
+    starts_new[1:] = (start[1:] + shift[1:] > running_end[:-1] + 1e-9) | new_key[1:]
+    piece = np.cumsum(starts_new) - 1
+    first = np.flatnonzero(starts_new)
+    piece_end = np.zeros(piece[-1] + 1)
+    np.maximum.at(piece_end, piece, end)
+    return Intervals(group=g[first], edge=e[first], start_m=start[first], end_m=piece_end)
+
+
+def interval_lines(net: WalkNetwork, intervals: Intervals) -> npt.NDArray[np.object_]:
+    """LineStrings of reached stretches (vectorised substrings of the edge geometries)."""
+    n = len(intervals.edge)
+    if n == 0:
+        return np.array([], dtype=object)
+    geoms = net.edge_geometry[intervals.edge]
+    whole = (intervals.start_m <= 1e-6) & (
+        intervals.end_m >= net.edge_length[intervals.edge] - 1e-6
+    )
+    out = geoms.copy()
+    part = np.flatnonzero(~whole)
+    if len(part):
+        coords, idx = shapely.get_coordinates(geoms[part], return_index=True)
+        step = np.zeros(len(coords))
+        same = np.concatenate([[False], idx[1:] == idx[:-1]])
+        step[same] = np.hypot(*(coords[1:] - coords[:-1]).T)[same[1:]]
+        run_start = np.flatnonzero(~same)
+        cum = np.cumsum(step)
+        cum -= np.repeat(cum[run_start], np.diff(np.append(run_start, len(cum))))
+        lo = intervals.start_m[part][idx]
+        hi = intervals.end_m[part][idx]
+        interior = (cum > lo + 1e-9) & (cum < hi - 1e-9)
+        a = shapely.get_coordinates(
+            shapely.line_interpolate_point(geoms[part], intervals.start_m[part])
+        )
+        b = shapely.get_coordinates(
+            shapely.line_interpolate_point(geoms[part], intervals.end_m[part])
+        )
+        pieces = np.arange(len(part))
+        all_xy = np.concatenate([a, coords[interior], b])
+        all_piece = np.concatenate([pieces, idx[interior], pieces])
+        all_key = np.concatenate([np.full(len(part), -1.0), cum[interior],
+                                  np.full(len(part), np.inf)])
+        order = np.lexsort((all_key, all_piece))
+        out[part] = shapely.linestrings(all_xy[order], indices=all_piece[order])
+    return out
+
+
+def service_area_polygons(
+    net: WalkNetwork,
+    intervals: Intervals,
+    *,
+    n_groups: int,
+    buffer_m: float = settings.buffer_m,
+    quad_segs: int = 4,
+) -> npt.NDArray[np.object_]:
+    """One polygon per group: its reached stretches buffered by ``buffer_m``.
+
+    Parameters
+    ----------
+    net
+        The network.
+    intervals
+        From :func:`reached_intervals`.
+    n_groups
+        Number of groups; a group that reaches nothing gets an empty polygon.
+    buffer_m
+        Half-width of the band around each reached stretch.
+    quad_segs
+        Segments per quarter circle in the buffer's rounded ends.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shapely (Multi)Polygons in the network's CRS, index = group id.
+    """
+    out = np.array([shapely.Polygon()] * n_groups, dtype=object)
+    if len(intervals.edge) == 0:
+        return out
+    lines = interval_lines(net, intervals)
+    order = np.argsort(intervals.group, kind="stable")
+    groups_sorted = intervals.group[order]
+    present, dense = np.unique(groups_sorted, return_inverse=True)
+    multi = shapely.multilinestrings(lines[order], indices=dense.ravel())
+    out[present] = shapely.buffer(multi, buffer_m, quad_segs=quad_segs)
+    return out
+
+
+def service_areas(
+    net: WalkNetwork,
+    facilities: gpd.GeoDataFrame,
+    *,
+    minutes: float = settings.minutes,
+    speed_kmh: float = settings.walk_speed_kmh,
+    buffer_m: float = settings.buffer_m,
+    snap_max_m: float = settings.snap_max_m,
+    access_leg: bool = settings.access_leg,
+) -> gpd.GeoDataFrame:
+    """Walking service-area polygons of facilities, one per facility.
+
+    Parameters
+    ----------
+    net
+        The network.
+    facilities
+        Point facilities in any CRS.
+    minutes, speed_kmh
+        The time budget and walking speed (15 min at 4 km/h reaches 1,000 m).
+    buffer_m
+        Half-width of the band around reachable streets.
+    snap_max_m
+        Facilities farther than this from a street get an empty area.
+    access_leg
+        Count the facility's walk to the street against the budget.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Indexed like ``facilities``, with ``snap_m``, ``reach_m`` (street length reached)
+        and the polygon in the network's CRS.
+    """
+    limit = speed_kmh * 1000.0 / 60.0 * minutes
+    snap = snap_points(net, facilities, snap_max_m=snap_max_m)
+    reach = network_reach(net, snap, limit_m=limit, access_leg=access_leg)
+    intervals = reached_intervals(net, reach)
+    polygons = service_area_polygons(net, intervals, n_groups=len(facilities), buffer_m=buffer_m)
+    reached = np.bincount(intervals.group, weights=intervals.end_m - intervals.start_m,
+                          minlength=len(facilities))
+    return gpd.GeoDataFrame(
+        {"snap_m": snap.snap_m, "reach_m": reached},
+        geometry=polygons,
+        crs=net.crs,
+        index=facilities.index,
+    )

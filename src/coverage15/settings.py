@@ -1,0 +1,64 @@
+"""Package-wide defaults.
+
+Change them at run time, like osmnx settings::
+
+    import coverage15 as c15
+    c15.settings.walk_speed_kmh = 3.6
+
+Attributes
+----------
+walk_speed_kmh : float
+    Walking speed of an older resident. 4 km/h turns 15 minutes into 1,000 m.
+minutes : float
+    The service-circle time budget.
+buffer_m : float
+    Half-width of the band drawn around reachable streets for service-area polygons (display
+    and area shares). Coverage of points never depends on it.
+snap_max_m : float
+    Points farther than this from any street are not snapped and count as unreachable.
+access_leg : bool
+    Add the straight-line walk from a point to its snapped street position to network
+    distances (at both ends). Turn off to match tools that ignore it (pandana, osmnx recipes).
+working_crs : str
+    Projected CRS for lengths, buffers and areas. EPSG:32651 (UTM 51N) suits Shanghai; use
+    :func:`coverage15.layers.utm_crs_for` elsewhere.
+output_crs : str
+    CRS of every written layer and map.
+data_env_var : str
+    Environment variable naming the folder of the shared input data.
+cache_folder : str
+    Where projected graphs are cached, keyed by the input file's content hash.
+use_cache : bool
+    Read and write the graph cache.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = [
+    "access_leg",
+    "buffer_m",
+    "cache_folder",
+    "data_env_var",
+    "minutes",
+    "output_crs",
+    "snap_max_m",
+    "use_cache",
+    "walk_speed_kmh",
+    "working_crs",
+]
+
+walk_speed_kmh: float = 4.0
+minutes: float = 15.0
+buffer_m: float = 50.0
+snap_max_m: float = 500.0
+access_leg: bool = True
+working_crs: str = "EPSG:32651"
+output_crs: str = "EPSG:4326"
+data_env_var: str = "COVERAGE15_DATA"
+cache_folder: str = os.environ.get(
+    "COVERAGE15_CACHE", str(Path.home() / ".cache" / "coverage15")
+)
+use_cache: bool = True
