@@ -1,20 +1,71 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures.
+
+Real data comes from the folder named by ``COVERAGE15_DATA``. Without it, data tests skip
+locally but fail under CI (``CI=true``), so a misconfigured CI cannot pass by skipping.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from coverage15 import settings
+
+ROOT = Path(__file__).resolve().parents[1]
+CENTRAL_CONFIG = ROOT / "data" / "shanghai-central.toml"
+
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """The shared Shanghai data folder named by COVERAGE15_DATA (tests skip without it)."""
+    """The shared Shanghai data folder named by COVERAGE15_DATA."""
     value = os.environ.get("COVERAGE15_DATA")
+    message = (
+        "COVERAGE15_DATA is not set: point it at the shared data folder, e.g. "
+        "export COVERAGE15_DATA=../shared/data/shanghai"
+    )
     if not value:
-        pytest.skip(
-            "COVERAGE15_DATA is not set: point it at the shared data folder, e.g. "
-            "export COVERAGE15_DATA=/work/shared/data/shanghai"
-        )
-    return Path(value)
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    path = Path(value)
+    if not (path / "README.md").is_file():
+        pytest.fail(f"COVERAGE15_DATA={value} does not hold the shared data (no README.md)")
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests never read or write the user's network cache."""
+    old = settings.cache_folder
+    settings.cache_folder = str(tmp_path_factory.mktemp("cache"))
+    yield
+    settings.cache_folder = old
+
+
+@pytest.fixture(scope="session")
+def central_config(data_dir: Path):
+    """The shipped central-Shanghai run config."""
+    from coverage15.config import load_config
+
+    return load_config(CENTRAL_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def central_run(central_config):
+    """One full run on the central-Shanghai config, shared by the tests."""
+    from coverage15.pipeline import run
+
+    return run(central_config)
+
+
+@pytest.fixture(scope="session")
+def central_outputs(central_run, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The outputs of the shared run, written once."""
+    from coverage15.pipeline import write_outputs
+
+    out = tmp_path_factory.mktemp("central-out")
+    write_outputs(central_run, out)
+    return out

@@ -8,7 +8,6 @@ as they were, and a stale staging folder is removed by the next run.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -36,6 +35,6 @@ def staged_outputs(out_dir: Path) -> Iterator[Path]:
             if item.is_file():
                 target = out_dir / item.relative_to(staging)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(item, target)
+                item.replace(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -123,7 +123,7 @@ class AnalysisSpec:
     @property
     def limit_m(self) -> float:
         """Walking distance reached in ``minutes`` at ``walk_speed_kmh``."""
-        return self.walk_speed_kmh * 1000.0 / 60.0 * self.minutes
+        return self.walk_speed_kmh * self.minutes * 1000.0 / 60.0
 
 
 @dataclass(frozen=True)

@@ -125,8 +125,10 @@ class WalkNetwork:
 
     @property
     def incidence(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
-        """Edges incident to each node as CSR ``(indptr, edges)``: node ``i``'s edges are
-        ``edges[indptr[i]:indptr[i + 1]]``."""
+        """Edges incident to each node, as CSR arrays ``(indptr, edges)``.
+
+        Node ``i``'s edges are ``edges[indptr[i]:indptr[i + 1]]``.
+        """
         if self._incidence is None:
             ends = np.concatenate([self.edge_u, self.edge_v])
             edges = np.concatenate([np.arange(self.n_edges)] * 2).astype(np.int32)
@@ -272,7 +274,7 @@ def network_from_graph(
     geometry = _orient(geometry, xy[u], xy[v])
 
     u, v, geometry, lengths, node_ids, xy = _drop_fragments(
-        u, v, geometry, lengths, node_ids, xy, min_component_m
+        u, v, geometry, lengths, node_ids=node_ids, xy=xy, min_component_m=min_component_m
     )
     if extent is None:
         extent = shapely.buffer(
@@ -295,7 +297,7 @@ def network_from_graph(
 
 def _drop_fragments(
     u: npt.NDArray[np.int32], v: npt.NDArray[np.int32], geometry: npt.NDArray[np.object_],
-    lengths: npt.NDArray[np.float64], node_ids: npt.NDArray[np.int64],
+    lengths: npt.NDArray[np.float64], *, node_ids: npt.NDArray[np.int64],
     xy: npt.NDArray[np.float64], min_component_m: float,
 ) -> tuple[Any, ...]:
     n = len(node_ids)
@@ -357,7 +359,7 @@ def _read_cache(cache: Path) -> WalkNetwork | None:
         return None
     try:
         with cache.open("rb") as fh:
-            net = pickle.load(fh)  # our own cache file, written below  # noqa: S301
+            net = pickle.load(fh)  # our own cache file, written below
     except Exception:  # a stale or damaged cache is rebuilt, never fatal
         log.warning("ignoring unreadable network cache %s", cache)
         return None
@@ -395,6 +397,7 @@ def _online_graph(spec: NetworkSpec) -> tuple[nx.MultiDiGraph, shapely.Geometry]
     import osmnx as ox
 
     if spec.source == "place":
+        assert spec.place is not None
         boundary = ox.geocode_to_gdf(spec.place).union_all()
         graph = ox.graph_from_polygon(boundary, network_type=spec.network_type, retain_all=True)
         return graph, boundary

@@ -461,7 +461,7 @@ def service_areas(
         Indexed like ``facilities``, with ``snap_m``, ``reach_m`` (street length reached)
         and the polygon in the network's CRS.
     """
-    limit = speed_kmh * 1000.0 / 60.0 * minutes
+    limit = speed_kmh * minutes * 1000.0 / 60.0
     snap = snap_points(net, facilities, snap_max_m=snap_max_m)
     reach = network_reach(net, snap, limit_m=limit, access_leg=access_leg)
     intervals = reached_intervals(net, reach)

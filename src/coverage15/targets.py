@@ -229,9 +229,8 @@ def check_targets(
         if rule.kind == "citywide_count":
             assert rule.layer is not None
             total = layer_totals[rule.layer]
-            ok = total >= rule.min_count
             citywide.append(CitywideResult(
-                rule, total, ok,
+                rule, total, total >= rule.min_count,
                 f"{total} {layer_labels[rule.layer]} (target ≥ {rule.min_count})",
             ))
             continue
@@ -240,9 +239,9 @@ def check_targets(
         if rule.kind == "full_coverage":
             assert rule.layer is not None
             count = units[f"{rule.layer}_count"].to_numpy()
-            ok = count >= rule.min_count
-            result[:] = ok
-            for i in np.flatnonzero(~ok):
+            count_ok = count >= rule.min_count
+            result[:] = count_ok
+            for i in np.flatnonzero(~count_ok):
                 reasons[i].append(
                     f"{rule.id}: {count[i]} {layer_labels[rule.layer]} (needs ≥ {rule.min_count})"
                 )
@@ -253,8 +252,9 @@ def check_targets(
             continue
         if rule.kind == "one_plus_n":
             centres = sum(demand_cover[f"{k}_n"].to_numpy() for k in rule.centre_layers)
-            stations = sum((demand_cover[f"{k}_n"].to_numpy() for k in rule.station_layers),
-                           np.zeros(len(demand_cover), dtype=np.int64))
+            stations = np.zeros(len(demand_cover), dtype=np.int64)
+            for k in rule.station_layers:
+                stations = stations + demand_cover[f"{k}_n"].to_numpy()
             passing = (centres >= 1) & (stations >= rule.n)
         else:
             passing = demand_cover[f"{rule.layer}_n"].to_numpy() > 0
@@ -266,9 +266,9 @@ def check_targets(
         share = np.where(n_points > 0, n_pass / np.maximum(n_points, 1), np.nan)
         flags[f"{rule.id}_share"] = share
         evaluable = full & (n_points > 0)
-        ok = share >= rule.min_share
-        result[evaluable] = ok[evaluable]
-        for i in np.flatnonzero(evaluable & ~ok):
+        share_ok = share >= rule.min_share
+        result[evaluable] = share_ok[evaluable]
+        for i in np.flatnonzero(evaluable & ~share_ok):
             reasons[i].append(
                 f"{rule.id}: {_fmt(share[i])} of residents pass (needs ≥ {_fmt(rule.min_share)})"
             )
@@ -282,11 +282,11 @@ def check_targets(
     status = units["network"].to_numpy()
     share_in = units["network_share"].to_numpy()
     text = []
-    for i in range(len(units)):
-        parts = list(reasons[i])
-        if status[i] != "full":
-            parts.insert(0, f"{'no' if status[i] == 'none' else 'partial'} network "
-                            f"({_fmt(share_in[i])} of the area): walking rules not evaluated")
+    for row in range(len(units)):
+        parts = list(reasons[row])
+        if status[row] != "full":
+            parts.insert(0, f"{'no' if status[row] == 'none' else 'partial'} network "
+                            f"({_fmt(share_in[row])} of the area): walking rules not evaluated")
         text.append("; ".join(parts))
     flags["reason"] = text
     return TargetCheck(flags=flags, citywide=citywide, skipped=skipped, demand_pass=demand_pass)

@@ -1,0 +1,55 @@
+"""The command line: exit codes and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from coverage15.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "data/shanghai-central.toml"
+
+
+def test_run_writes_outputs_and_summary(data_dir, tmp_path, capsys):
+    assert main(["run", str(CONFIG), "--out", str(tmp_path), "--no-map", "-q"]) == 0
+    assert (tmp_path / "gap_report.csv").is_file()
+    assert not (tmp_path / "map.html").exists()
+    assert main(["run", str(CONFIG), "--out", str(tmp_path / "b"), "--no-map"]) == 0
+    out = capsys.readouterr().out
+    assert "layer centre (社区综合为老服务中心): 323 loaded, 2 set aside, 57 on the network" in out
+    assert "citywide centres_citywide: FAIL" in out
+
+
+def test_bad_config_is_one_line_exit_2(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "missing.toml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("coverage15: error: run config")
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_bad_layer_file_is_exit_2(data_dir, tmp_path, capsys):
+    text = CONFIG.read_text(encoding="utf-8").replace(
+        'path = "facilities/meal_canteens.csv"', f'path = "{tmp_path}"')
+    text = text.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text, encoding="utf-8")
+    assert main(["run", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "is a directory" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "o" / "gap_report.csv").exists()
+
+
+def test_layers_list_and_check(data_dir, tmp_path, capsys):
+    assert main(["layers", "list", str(CONFIG)]) == 0
+    assert "centre\t社区综合为老服务中心\tcentre\tgcj02" in capsys.readouterr().out
+    assert main(["layers", "check", str(CONFIG)]) == 0
+    out = capsys.readouterr().out
+    assert "centre\tok\t323 usable of 325\t2 missing coordinates" in out
+    broken = CONFIG.read_text(encoding="utf-8").replace("agencyType == 4", "agencyType == 99")
+    broken = broken.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
+    cfg = tmp_path / "broken.toml"
+    cfg.write_text(broken, encoding="utf-8")
+    assert main(["layers", "check", str(cfg)]) == 1
+    assert "meal_point\tUNUSABLE" in capsys.readouterr().out

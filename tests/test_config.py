@@ -1,0 +1,72 @@
+"""Run configuration: the shipped config loads; problems are collected and named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from coverage15 import ConfigError
+from coverage15.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_config(central_config, data_dir):
+    cfg = central_config
+    assert list(cfg.layers) == ["centre", "meal_point", "canteen"]
+    assert cfg.layers["centre"].role == "centre"
+    assert cfg.layers["centre"].filter == "agencyType == 6"
+    assert cfg.layers["centre"].crs == "gcj02"
+    assert cfg.analysis.limit_m == 1000.0  # 15 min at 4 km/h
+    assert cfg.network.path == data_dir / "network/central_streets.osm"
+    assert cfg.targets == ROOT / "data/targets/shanghai-2025.toml"
+
+
+def test_unset_data_variable_is_named(monkeypatch):
+    monkeypatch.delenv("COVERAGE15_DATA", raising=False)
+    with pytest.raises(ConfigError, match="environment variable COVERAGE15_DATA is not set"):
+        load_config(ROOT / "data/shanghai-central.toml")
+
+
+def test_all_problems_reported_at_once(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        """
+[analysis]
+minutes = -5
+[network]
+source = "osm_file"
+path = "streets.osm"
+[units]
+path = "units.geojson"
+[layers.Centre]
+path = "a.csv"
+[layers.meal]
+path = "b.csv"
+role = "kitchen"
+x = "lng"
+colour = "red"
+""",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    text = str(info.value)
+    assert "[analysis] minutes: must be > 0" in text
+    assert "[units] name_field: missing (required)" in text
+    assert "[layers.Centre]: layer keys are lower-case" in text
+    assert "[layers.meal] role: 'kitchen' is not one of" in text
+    assert "[layers.meal]: give both x and y" in text
+    assert "[layers.meal] colour: unknown key" in text
+    assert "has 6 problem(s)" in text
+
+
+def test_not_a_file(tmp_path):
+    with pytest.raises(ConfigError, match="a directory"):
+        load_config(tmp_path)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.toml")
+    (tmp_path / "broken.toml").write_text("name = [", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(tmp_path / "broken.toml")

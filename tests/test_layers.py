@@ -1,0 +1,176 @@
+"""Reading layers: formats, filters, coordinate systems, rejected rows, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from coverage15 import CRSError, InputFileError, LayerError
+from coverage15.config import LayerSpec, UnitSpec
+from coverage15.coords import gcj02_to_wgs84, wgs84_to_bd09, wgs84_to_gcj02
+from coverage15.layers import load_layer, load_units, read_table
+
+
+def _platform(data_dir: Path, agency_type: int, **extra) -> LayerSpec:
+    return LayerSpec(
+        key="layer", label="x", path=data_dir / "facilities/elderly_services_platform.json",
+        x="longitude", y="latitude", crs="gcj02", filter=f"agencyType == {agency_type}",
+        name_field="agencyName", **extra,
+    )
+
+
+def _metres(lng1, lat1, lng2, lat2):
+    geod = gpd.GeoSeries(gpd.points_from_xy(lng1, lat1), crs=4326).to_crs(32651)
+    other = gpd.GeoSeries(gpd.points_from_xy(lng2, lat2), crs=4326).to_crs(32651)
+    return geod.distance(other).to_numpy()
+
+
+@pytest.mark.parametrize(("agency_type", "rows", "missing"), [(6, 325, 2), (4, 1561, 9),
+                                                               (3, 601, 0)])
+def test_platform_counts_by_type(data_dir, agency_type, rows, missing):
+    layer = load_layer(_platform(data_dir, agency_type))
+    assert layer.n_source == rows
+    assert (layer.rejected["reason"] == "missing coordinates").sum() == missing
+    assert len(layer.points) + len(layer.rejected) == rows
+    assert layer.points.crs.to_epsg() == 4326
+
+
+def test_gcj02_points_are_converted(data_dir):
+    raw = json.loads((data_dir / "facilities/elderly_services_platform.json").read_text("utf-8"))
+    first = next(r for r in raw if r["agencyType"] == 6)
+    layer = load_layer(_platform(data_dir, 6))
+    point = layer.points.geometry.iloc[0]
+    lng, lat = gcj02_to_wgs84(float(first["longitude"]), float(first["latitude"]))
+    assert point.x == pytest.approx(float(lng), abs=1e-9)
+    assert point.y == pytest.approx(float(lat), abs=1e-9)
+    shift = _metres([point.x], [point.y], [float(first["longitude"])], [float(first["latitude"])])
+    assert 100 < shift[0] < 1000  # GCJ-02 is hundreds of metres off in Shanghai
+    assert layer.points["name"].iloc[0] == first["agencyName"]
+
+
+def test_exclude_points_rejects_the_fallback(data_dir):
+    spec = _platform(data_dir, 5, exclude_points=((121.473701, 31.230416),))
+    layer = load_layer(spec)
+    # 22 community organisations (type 5) sit on the People's Square fallback point
+    assert layer.rejected["reason"].str.contains("geocoding fallback").sum() == 22
+
+
+def test_demand_csv_in_wgs84(data_dir):
+    spec = LayerSpec(key="demand", label="d", path=data_dir / "demand/residential_addresses.csv",
+                     x="wgs84_lng", y="wgs84_lat", crs="EPSG:4326", name_field="address")
+    layer = load_layer(spec)
+    assert len(layer.points) == 26105
+    assert layer.rejected.empty
+
+
+def test_bd09_and_projected_inputs(tmp_path):
+    lng = np.array([121.47, 121.50, 121.44])
+    lat = np.array([31.23, 31.24, 31.20])
+    bx, by = wgs84_to_bd09(lng, lat)
+    gx, gy = wgs84_to_gcj02(lng, lat)
+    utm = gpd.GeoSeries(gpd.points_from_xy(lng, lat), crs=4326).to_crs(32651)
+    table = (
+        "name,bx,by,gx,gy,ux,uy\n"
+        + "\n".join(
+            ",".join([f"p{i}"] + [repr(float(v[i])) for v in (bx, by, gx, gy, utm.x, utm.y)])
+            for i in range(3)
+        )
+    )
+    path = tmp_path / "points.csv"
+    path.write_text(table, encoding="utf-8")
+    for x, y, crs in (("bx", "by", "bd09"), ("gx", "gy", "gcj02"), ("ux", "uy", "EPSG:32651")):
+        spec = LayerSpec(key="p", label="p", path=path, x=x, y=y, crs=crs, name_field="name")
+        points = load_layer(spec).points
+        np.testing.assert_allclose(points.geometry.x, lng, atol=1e-8)
+        np.testing.assert_allclose(points.geometry.y, lat, atol=1e-8)
+
+
+def test_bad_and_missing_coordinates_are_set_aside(tmp_path):
+    path = tmp_path / "dirty.csv"
+    path.write_text("name,x,y\nok,121.47,31.23\nblank,,31.2\ntext,abc,31.2\nfar,500,31.2\n",
+                    encoding="utf-8")
+    layer = load_layer(LayerSpec(key="d", label="d", path=path, x="x", y="y",
+                                 crs="EPSG:4326", name_field="name"))
+    assert list(layer.points["name"]) == ["ok"]
+    reasons = dict(zip(layer.rejected["name"], layer.rejected["reason"], strict=True))
+    assert reasons == {
+        "blank": "missing coordinates",
+        "text": "non-numeric coordinates",
+        "far": "coordinates out of range for longitude/latitude",
+    }
+
+
+def test_vector_formats_round_trip(tmp_path):
+    points = gpd.GeoDataFrame({"name": ["a", "b"], "kind": [1, 2]},
+                              geometry=[shapely.Point(121.47, 31.23), shapely.Point(121.5, 31.2)],
+                              crs=4326)
+    for suffix, writer in ((".gpkg", "GPKG"), (".geojson", "GeoJSON"), (".shp", None),
+                           (".parquet", None)):
+        path = tmp_path / f"points{suffix}"
+        if suffix == ".parquet":
+            points.to_parquet(path)
+        else:
+            points.to_file(path, driver=writer) if writer else points.to_file(path)
+        layer = load_layer(LayerSpec(key="v", label="v", path=path, name_field="name",
+                                     filter="kind == 2"))
+        assert list(layer.points["name"]) == ["b"]
+        assert layer.points.geometry.iloc[0].equals_exact(shapely.Point(121.5, 31.2), 1e-9)
+
+
+def test_no_crs_is_an_error_never_a_guess(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("name,x,y\na,121.4,31.2\n", encoding="utf-8")
+    with pytest.raises(CRSError, match="no crs given"):
+        load_layer(LayerSpec(key="p", label="p", path=path, x="x", y="y"))
+    with pytest.raises(CRSError, match="unknown coordinate system 'mars-ish'"):
+        load_layer(LayerSpec(key="p", label="p", path=path, x="x", y="y", crs="mars-ish"))
+
+
+def test_missing_column_and_bad_filter_name_the_field(data_dir):
+    with pytest.raises(LayerError, match=r"column\(s\) \['lon'\] not found"):
+        load_layer(_platform(data_dir, 6).__class__(
+            key="c", label="c", path=data_dir / "facilities/elderly_services_platform.json",
+            x="lon", y="latitude", crs="gcj02"))
+    spec = LayerSpec(key="c", label="c", path=data_dir / "facilities/meal_canteens.csv",
+                     x="longitude", y="latitude", crs="gcj02", filter="kind == 3")
+    with pytest.raises(LayerError, match="filter 'kind == 3' failed"):
+        load_layer(spec)
+
+
+def test_unreadable_files_give_one_clear_error(tmp_path):
+    cases = {
+        "empty.csv": b"",
+        "truncated.json": b'[{"a": 1}, {"a": ',
+        "gbk.csv": "name,x,y\n社区食堂,121.4,31.2\n".encode("gb18030"),
+    }
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+    with pytest.raises(InputFileError, match="file is empty"):
+        read_table(tmp_path / "empty.csv")
+    with pytest.raises(InputFileError, match="invalid JSON at line 1"):
+        read_table(tmp_path / "truncated.json")
+    with pytest.raises(InputFileError, match='encoding = "gb18030"'):
+        read_table(tmp_path / "gbk.csv")
+    assert read_table(tmp_path / "gbk.csv", encoding="gb18030")["name"].iloc[0] == "社区食堂"
+    with pytest.raises(InputFileError, match="is a directory"):
+        read_table(tmp_path)
+    with pytest.raises(InputFileError, match="file not found"):
+        read_table(tmp_path / "nope.csv")
+
+
+def test_units(data_dir):
+    jiezhen = load_units(UnitSpec(path=data_dir / "boundaries/jiezhen_osm.geojson",
+                                  name_field="name", district_field="district"))
+    assert len(jiezhen) == 217
+    assert jiezhen.crs.to_epsg() == 4326
+    assert jiezhen["district"].nunique() == 16
+    districts = load_units(UnitSpec(path=data_dir / "boundaries/districts.geojson",
+                                    name_field="县名"))
+    assert len(districts) == 16  # read from EPSG:4490, returned in EPSG:4326
+    assert districts.crs.to_epsg() == 4326
+    assert "黄浦区" in set(districts["unit"])

@@ -1,0 +1,214 @@
+"""End-to-end run on the real central-Shanghai data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+
+from coverage15.config import load_config
+from coverage15.pipeline import run, write_outputs
+from coverage15.service_areas import service_areas
+
+
+def _row(report: pd.DataFrame, name: str) -> pd.Series:
+    rows = report.loc[report["jiezhen"] == name]
+    assert len(rows) == 1, name
+    return rows.iloc[0]
+
+
+def test_layer_counts(central_run):
+    layers = central_run.layers
+    # platform listing: 325 centres and 1,561 meal points citywide (README of the data)
+    assert layers["centre"].n_source == 325
+    assert layers["meal_point"].n_source == 1561
+    assert layers["canteen"].n_source == 97
+    # 2 centres lack coordinates; 9 meal points lack them and 1 sits on the fallback point
+    assert len(layers["centre"].points) == 323
+    reasons = layers["meal_point"].rejected["reason"].value_counts()
+    assert reasons["missing coordinates"] == 9
+    assert reasons.filter(like="geocoding fallback").sum() == 1
+    assert len(layers["meal_point"].points) == 1551
+    assert len(central_run.demand) == 26105
+
+
+def test_only_facilities_near_the_network_are_used(central_run):
+    on = {k: int(f["on_network"].sum()) for k, f in central_run.facilities.items()}
+    assert on == {"centre": 57, "meal_point": 298, "canteen": 16}
+    # every used facility lies within the snap limit of a street
+    for f in central_run.facilities.values():
+        assert (f.loc[f["on_network"], "snap_m"] <= 500).all()
+    assert central_run.service_areas.groupby("layer").size().to_dict() == on
+
+
+def test_units_are_classified_by_the_network_extent(central_run):
+    report = central_run.gap_report
+    assert len(report) == 217
+    counts = report["network"].value_counts().to_dict()
+    assert counts["full"] == 32
+    # a suburban town far from the central network is "no network", never uncovered
+    huating = _row(report, "华亭镇")
+    assert huating["network"] == "none"
+    assert pd.isna(huating["uncovered"])
+    assert pd.isna(huating["centre_demand_share"])
+    assert "no network" in huating["reason"]
+
+
+def test_known_good_jiezhen_passes(central_run):
+    row = _row(central_run.gap_report, "淮海中路街道")
+    assert row["network"] == "full"
+    assert row["centre_count"] >= 1
+    assert row["pass_centre_in_jiezhen"]
+    assert row["pass_one_plus_n"]
+    assert not row["uncovered"]
+
+
+def test_known_gap_jiezhen_fails(central_run):
+    # the platform lists no 社区综合为老服务中心 in 湖南路街道 (徐汇区)
+    row = _row(central_run.gap_report, "湖南路街道")
+    assert row["network"] == "full"
+    assert row["centre_count"] == 0
+    assert not row["pass_centre_in_jiezhen"]
+    assert row["uncovered"]
+    assert "centre_in_jiezhen: 0 社区综合为老服务中心" in row["reason"]
+
+
+def test_shares_are_shares(central_run):
+    report = central_run.gap_report
+    shares = report[[c for c in report.columns if c.endswith("_share")]]
+    values = shares.to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    assert finite.size > 0
+    assert ((finite >= 0) & (finite <= 1)).all()
+
+
+def test_demand_coverage_is_consistent(central_run):
+    demand = central_run.demand
+    # covered means a facility within the limit, i.e. a nearest distance within 1,000 m
+    for key in ("centre", "meal_point"):
+        covered = demand[f"{key}_n"] > 0
+        assert (demand.loc[covered, f"{key}_m"] <= 1000 + 1e-6).all()
+        assert demand.loc[~covered, f"{key}_m"].isna().all()
+    # 1+N: pass needs a centre and a station
+    passing = demand["pass_one_plus_n"]
+    assert (demand.loc[passing, "centre_n"] >= 1).all()
+    stations = demand["meal_point_n"] + demand["canteen_n"]
+    assert (stations[passing] >= 1).all()
+
+
+def test_citywide_rule_and_skipped_rules(central_run):
+    citywide = {c.rule.id: c for c in central_run.check.citywide}
+    assert citywide["centres_citywide"].value == 323
+    assert citywide["centres_citywide"].passed is False
+    assert set(central_run.check.skipped) == {"rehab_rental_in_jiezhen",
+                                              "social_work_in_jiezhen"}
+
+
+def test_service_areas_grow_with_minutes(central_run):
+    net = central_run.network
+    centres = central_run.facilities["centre"]
+    centres = centres.loc[centres["on_network"]].head(10)
+    small = service_areas(net, centres, minutes=10)
+    large = service_areas(net, centres, minutes=15)
+    assert (large["reach_m"] >= small["reach_m"]).all()
+    assert (large["reach_m"] > small["reach_m"]).any()
+    for a, b in zip(small.geometry, large.geometry, strict=True):
+        assert b.buffer(0.01).contains(a)
+
+
+def test_service_area_is_not_a_hull(central_run):
+    # a polygon covers only a band along reachable streets: smaller than its hull, with the
+    # unreachable block interiors left as holes
+    geoms = central_run.service_areas.to_crs(32651).geometry.to_numpy()
+    ratio = shapely.area(geoms) / shapely.area(shapely.convex_hull(geoms))
+    assert np.median(ratio) < 0.8
+    holes = shapely.get_num_interior_rings(shapely.get_geometry(geoms, 0))
+    assert (holes > 0).mean() > 0.5
+
+
+def test_outputs_are_written(central_outputs, central_run):
+    out = central_outputs
+    for name in ("coverage.gpkg", "gap_report.csv", "district_report.csv", "rejected.csv",
+                 "summary.json", "map.html"):
+        assert (out / name).is_file(), name
+    layers = dict(pyogrio.list_layers(out / "coverage.gpkg"))
+    assert {"service_areas", "units", "demand", "facilities", "districts"} <= set(layers)
+    units = gpd.read_file(out / "coverage.gpkg", layer="units")
+    assert units.crs.to_epsg() == 4326
+    assert len(units) == 217
+    sa = gpd.read_file(out / "coverage.gpkg", layer="service_areas")
+    assert len(sa) == len(central_run.service_areas)
+    csv = pd.read_csv(out / "gap_report.csv")
+    assert len(csv) == 217
+    assert {"district", "jiezhen", "uncovered", "pass_one_plus_n"} <= set(csv.columns)
+    assert csv["uncovered"].sum() == central_run.gap_report["uncovered"].fillna(False).sum()
+    districts = pd.read_csv(out / "district_report.csv")
+    assert len(districts) == 16
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["limit_m"] == 1000
+    html = (out / "map.html").read_text(encoding="utf-8")
+    assert "OpenStreetMap contributors" in html
+    assert "湖南路街道" in html
+    assert not list(out.glob(".coverage15-staging-*"))
+
+
+def test_new_layer_needs_only_a_config_entry(tmp_path: Path, data_dir: Path):
+    """A user's 社工站 layer (two hand-placed test points) is picked up by config alone."""
+    # two made-up test points, one inside 淮海中路街道 and one inside 外滩街道 (not real sites)
+    stations = gpd.GeoDataFrame(
+        {"name": ["test station A", "test station B"]},
+        geometry=[shapely.Point(121.4700, 31.2190), shapely.Point(121.4870, 31.2385)],
+        crs="EPSG:4326",
+    )
+    stations.to_file(tmp_path / "social_work.gpkg", driver="GPKG")
+    base = (Path(__file__).resolve().parents[1] / "data" / "shanghai-central.toml").read_text(
+        encoding="utf-8")
+    base = base.replace('targets = "targets/shanghai-2025.toml"',
+                        f'targets = "{Path(__file__).resolve().parents[1]}'
+                        '/data/targets/shanghai-2025.toml"')
+    extra = f"""
+[layers.social_work]
+label = "社工站"
+path = "{tmp_path / 'social_work.gpkg'}"
+name_field = "name"
+"""
+    cfg_file = tmp_path / "with-social-work.toml"
+    cfg_file.write_text(base + extra, encoding="utf-8")
+    result = run(load_config(cfg_file))
+    report = result.gap_report
+    assert "pass_social_work_in_jiezhen" in report.columns
+    assert "social_work_in_jiezhen" not in result.check.skipped
+    passing = report.loc[report["pass_social_work_in_jiezhen"].fillna(False).astype(bool),
+                         "jiezhen"]
+    assert sorted(passing) == ["外滩街道", "淮海中路街道"]
+    assert int(result.facilities["social_work"]["on_network"].sum()) == 2
+
+
+def test_gap_report_is_deterministic(central_run, central_outputs, tmp_path: Path):
+    again = tmp_path / "again"
+    write_outputs(central_run, again, map_html=False)
+    first = (central_outputs / "gap_report.csv").read_bytes()
+    assert (again / "gap_report.csv").read_bytes() == first
+    rerun = run(central_run.config)
+    write_outputs(rerun, tmp_path / "rerun", map_html=False)
+    assert (tmp_path / "rerun" / "gap_report.csv").read_bytes() == first
+
+
+@pytest.mark.parametrize("minutes", [5.0, 10.0])
+def test_fewer_minutes_never_cover_more(central_run, minutes):
+    from dataclasses import replace
+
+    cfg = central_run.config
+    shorter = replace(cfg, analysis=replace(cfg.analysis, minutes=minutes))
+    result = run(shorter)
+    for key in ("centre", "meal_point"):
+        full = central_run.demand[f"{key}_n"].to_numpy()
+        fewer = result.demand[f"{key}_n"].to_numpy()
+        assert (fewer <= full).all()
+        assert fewer.sum() < full.sum()
