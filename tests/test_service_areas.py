@@ -1,0 +1,542 @@
+"""Network reach, point distances, reached stretches and service-area polygons on tiny
+hand-made street graphs whose answers can be worked out on paper.
+
+All graphs are in UTM 51N metres around (350 000, 3 450 000). A straight "path" has nodes
+0..4 every 250 m eastwards along y = Y0; distances below are hand-computed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coverage15.config import AnalysisSpec
+from coverage15.network import WalkNetwork, network_from_graph, snap_points
+from coverage15.service_areas import (
+    Intervals,
+    interval_lines,
+    network_reach,
+    point_distances,
+    reached_intervals,
+    service_area_polygons,
+    service_areas,
+)
+
+CRS = "EPSG:32651"
+X0, Y0 = 350_000.0, 3_450_000.0
+
+
+def make_net(nodes: dict[int, tuple[float, float]], edges: list) -> WalkNetwork:
+    """A WalkNetwork from ``{id: (dx, dy)}`` offsets and ``(u, v)`` or ``(u, v, [(dx, dy)..])``
+    edges (the list gives the full geometry from u to v)."""
+    g = nx.MultiGraph(crs=CRS)
+    for n, (dx, dy) in nodes.items():
+        g.add_node(n, x=X0 + dx, y=Y0 + dy)
+    for e in edges:
+        if len(e) == 3:
+            g.add_edge(e[0], e[1], geometry=shapely.LineString([(X0 + a, Y0 + b) for a, b in e[2]]))
+        else:
+            g.add_edge(e[0], e[1])
+    return network_from_graph(g, min_component_m=0)
+
+
+def path_net(n_edges: int = 4, step: float = 250.0) -> WalkNetwork:
+    return make_net({i: (step * i, 0.0) for i in range(n_edges + 1)},
+                    [(i, i + 1) for i in range(n_edges)])
+
+
+def square_net() -> WalkNetwork:
+    return make_net({0: (0, 0), 1: (250, 0), 2: (250, 250), 3: (0, 250)},
+                    [(0, 1), (1, 2), (2, 3), (3, 0)])
+
+
+def points(*offsets: tuple[float, float]) -> gpd.GeoSeries:
+    return gpd.GeoSeries([shapely.Point(X0 + dx, Y0 + dy) for dx, dy in offsets], crs=CRS)
+
+
+def snap(net: WalkNetwork, *offsets: tuple[float, float], snap_max_m: float = 100.0):
+    return snap_points(net, points(*offsets), snap_max_m=snap_max_m)
+
+
+def node_dist(net: WalkNetwork, reach, source: int = 0) -> dict[int, float]:
+    """``{node id: metres}`` reached from one source."""
+    mine = reach.source == source
+    return {int(net.node_ids[n]): float(d)
+            for n, d in zip(reach.node[mine], reach.dist_m[mine], strict=True)}
+
+
+def edge_of(net: WalkNetwork, a: int, b: int) -> int:
+    ids_u, ids_v = net.node_ids[net.edge_u], net.node_ids[net.edge_v]
+    hit = np.flatnonzero(((ids_u == a) & (ids_v == b)) | ((ids_u == b) & (ids_v == a)))
+    assert len(hit) == 1
+    return int(hit[0])
+
+
+def covered(net: WalkNetwork, intervals: Intervals, group: int = 0) -> dict[tuple, tuple]:
+    """``{(u id, v id): (start, end)}`` of one group's stretches, oriented u -> v."""
+    out = {}
+    for e, s, t in zip(intervals.edge[intervals.group == group],
+                       intervals.start_m[intervals.group == group],
+                       intervals.end_m[intervals.group == group], strict=True):
+        key = (int(net.node_ids[net.edge_u[e]]), int(net.node_ids[net.edge_v[e]]))
+        assert key not in out, "one merged stretch per edge expected here"
+        out[key] = (float(s), float(t))
+    return out
+
+
+def assert_covered(net: WalkNetwork, intervals: Intervals, want: dict, group: int = 0) -> None:
+    got = covered(net, intervals, group)
+    assert set(got) == set(want)
+    for key, (start, end) in want.items():
+        assert got[key] == pytest.approx((start, end), abs=1e-6), key
+
+
+def total(intervals: Intervals, group: int = 0) -> float:
+    mine = intervals.group == group
+    return float((intervals.end_m[mine] - intervals.start_m[mine]).sum())
+
+
+# --- the hand-made networks themselves -----------------------------------------------------
+
+
+def test_path_network_is_what_we_drew():
+    net = path_net()
+    assert net.n_nodes == 5
+    assert net.n_edges == 4
+    np.testing.assert_allclose(net.edge_length, 250.0)
+    assert net.crs == CRS
+
+
+def test_fifteen_minutes_at_four_kmh_is_1000_m():
+    assert AnalysisSpec(walk_speed_kmh=4.0, minutes=15.0).limit_m == pytest.approx(1000.0)
+    assert AnalysisSpec(walk_speed_kmh=3.6, minutes=10.0).limit_m == pytest.approx(600.0)
+
+
+# --- network_reach and reached_intervals ---------------------------------------------------
+
+
+def test_facility_at_node_reaches_along_path():
+    net = path_net()
+    s = snap(net, (0, 0))
+    assert s.edge[0] == edge_of(net, 0, 1)
+    assert s.offset_m[0] == pytest.approx(0.0)
+    assert s.snap_m[0] == pytest.approx(0.0)
+    reach = network_reach(net, s, limit_m=1000.0, access_leg=False)
+    assert node_dist(net, reach) == pytest.approx({0: 0, 1: 250, 2: 500, 3: 750, 4: 1000},
+                                                  abs=1e-6)
+    iv = reached_intervals(net, reach)
+    assert_covered(net, iv, {(0, 1): (0, 250), (1, 2): (0, 250),
+                             (2, 3): (0, 250), (3, 4): (0, 250)})
+    assert total(iv) == pytest.approx(1000.0, abs=1e-6)
+
+
+def test_limit_900_covers_the_last_edge_partly():
+    net = path_net()
+    reach = network_reach(net, snap(net, (0, 0)), limit_m=900.0, access_leg=False)
+    assert node_dist(net, reach) == pytest.approx({0: 0, 1: 250, 2: 500, 3: 750}, abs=1e-6)
+    iv = reached_intervals(net, reach)
+    cov = covered(net, iv)
+    assert cov[(3, 4)] == pytest.approx((0.0, 150.0), abs=1e-6)
+    assert total(iv) == pytest.approx(900.0, abs=1e-6)
+
+
+def test_facility_mid_edge():
+    net = path_net()
+    s = snap(net, (350, 0))  # 100 m along edge 1-2
+    assert s.edge[0] == edge_of(net, 1, 2)
+    assert s.offset_m[0] == pytest.approx(100.0)
+    reach = network_reach(net, s, limit_m=1000.0, access_leg=False)
+    assert node_dist(net, reach) == pytest.approx({0: 350, 1: 100, 2: 150, 3: 400, 4: 650},
+                                                  abs=1e-6)
+    # 300 m: nodes 1 (100) and 2 (150) only; 200 m back, the whole own edge, 150 m ahead
+    reach = network_reach(net, s, limit_m=300.0, access_leg=False)
+    assert node_dist(net, reach) == pytest.approx({1: 100, 2: 150}, abs=1e-6)
+    iv = reached_intervals(net, reach)
+    assert_covered(net, iv, {(0, 1): (50, 250), (1, 2): (0, 250), (2, 3): (0, 150)})
+    assert total(iv) == pytest.approx(600.0, abs=1e-6)
+
+
+def test_stretch_within_the_own_edge_only():
+    # limit 60 m from 100 m along a 250 m edge: [40, 160] and no node at all
+    net = path_net()
+    reach = network_reach(net, snap(net, (350, 0)), limit_m=60.0, access_leg=False)
+    assert len(reach.node) == 0
+    iv = reached_intervals(net, reach)
+    assert_covered(net, iv, {(1, 2): (40, 160)})
+
+
+def test_access_leg_reduces_the_reach():
+    net = path_net()
+    s = snap(net, (350, 30))  # 30 m north of 100 m along edge 1-2
+    assert s.edge[0] == edge_of(net, 1, 2)
+    assert s.offset_m[0] == pytest.approx(100.0)
+    assert s.snap_m[0] == pytest.approx(30.0)
+    with_leg = network_reach(net, s, limit_m=300.0, access_leg=True)
+    assert with_leg.access_m[0] == pytest.approx(30.0)
+    assert node_dist(net, with_leg) == pytest.approx({1: 130, 2: 180}, abs=1e-6)
+    assert total(reached_intervals(net, with_leg)) == pytest.approx(2 * (300 - 30), abs=1e-6)
+    without = network_reach(net, s, limit_m=300.0, access_leg=False)
+    assert without.access_m[0] == 0.0
+    assert node_dist(net, without) == pytest.approx({1: 100, 2: 150}, abs=1e-6)
+    assert total(reached_intervals(net, without)) == pytest.approx(600.0, abs=1e-6)
+
+
+def test_access_leg_longer_than_the_limit_reaches_nothing():
+    net = path_net()
+    s = snap(net, (350, 40))
+    reach = network_reach(net, s, limit_m=30.0, access_leg=True)
+    assert len(reach.node) == 0
+    assert len(reached_intervals(net, reach).edge) == 0
+
+
+def test_unsnapped_source_reaches_nothing():
+    net = path_net()
+    s = snap(net, (350, 300), (0, 0), snap_max_m=100.0)
+    assert list(s.edge[:1]) == [-1]
+    assert np.isnan(s.snap_m[0])
+    reach = network_reach(net, s, limit_m=1000.0)
+    assert np.isnan(reach.access_m[0])
+    assert 0 not in set(reach.source.tolist())
+    assert set(reach.source.tolist()) == {1}
+    iv = reached_intervals(net, reach)
+    assert set(iv.group.tolist()) == {1}
+
+
+def test_square_loop_takes_the_shorter_way_round():
+    net = square_net()
+    s = snap(net, (50, 0))  # 50 m from node 0 on edge 0-1
+    reach = network_reach(net, s, limit_m=1000.0, access_leg=False)
+    # node 2 opposite: 200 + 250 via node 1, not 50 + 250 + 250 via nodes 0 and 3
+    assert node_dist(net, reach) == pytest.approx({0: 50, 1: 200, 2: 450, 3: 300}, abs=1e-6)
+    # a point 150 m along edge 3-2 (x = 150, y = 250): 50 + 250 + 150 via nodes 0 and 3,
+    # rather than 200 + 250 + 100 via nodes 1 and 2
+    tgt = snap(net, (150, 250))
+    src, t, d = point_distances(net, reach, tgt, access_leg=False)
+    assert list(src) == [0]
+    assert list(t) == [0]
+    assert d[0] == pytest.approx(450.0)
+    # with 460 m the whole loop (1000 m) is covered up to the unreached 80 m around (190, 250)
+    reach = network_reach(net, s, limit_m=460.0, access_leg=False)
+    iv = reached_intervals(net, reach)
+    assert total(iv) == pytest.approx(1000.0 - 80.0, abs=1e-6)
+
+
+def test_two_sources_in_one_group_merge_their_stretches():
+    net = path_net()
+    s = snap(net, (0, 0), (300, 0))
+    reach = network_reach(net, s, limit_m=200.0, access_leg=False)
+    single = reached_intervals(net, reach)
+    assert total(single, 0) == pytest.approx(200.0)
+    assert total(single, 1) == pytest.approx(400.0)
+    merged = reached_intervals(net, reach, group=np.array([0, 0]))
+    # [0, 200] and [100, 500] overlap on [100, 200]: union is [0, 500]
+    assert total(merged, 0) == pytest.approx(500.0, abs=1e-6)
+    assert set(merged.group.tolist()) == {0}
+    # 148 m each: [0, 148] and [152, 448] leave a 4 m gap on edge 0-1 that stays open
+    reach = network_reach(net, s, limit_m=148.0, access_leg=False)
+    merged = reached_intervals(net, reach, group=np.array([0, 0]))
+    on_01 = merged.edge == edge_of(net, 0, 1)
+    np.testing.assert_allclose(merged.start_m[on_01], [0.0, 152.0], atol=1e-6)
+    np.testing.assert_allclose(merged.end_m[on_01], [148.0, 250.0], atol=1e-6)
+    assert total(merged, 0) == pytest.approx(444.0, abs=1e-6)
+
+
+# --- point_distances -----------------------------------------------------------------------
+
+
+def test_point_distances_on_a_path():
+    net = path_net()
+    fac = snap(net, (350, 0))  # 100 m along edge 1-2
+    reach = network_reach(net, fac, limit_m=300.0, access_leg=False)
+    targets = snap(
+        net,
+        (450, 0),    # A: same edge, 200 m along: 100 m straight along the edge
+        (600, 0),    # B: edge 2-3, 100 m along: 150 to node 2 + 100
+        (1000, 0),   # C: node 4, 650 m: beyond the limit
+        (350, 250),  # D: 250 m off the street, beyond snap_max_m: unsnapped
+        (450, 10),   # E: like A but 10 m off the street
+        snap_max_m=100.0,
+    )
+    assert targets.edge[3] == -1
+    assert targets.edge[0] == targets.edge[4] == edge_of(net, 1, 2)
+    src, tgt, dist = point_distances(net, reach, targets, access_leg=False)
+    assert list(src) == [0, 0, 0]
+    assert list(tgt) == [0, 1, 4]
+    np.testing.assert_allclose(dist, [100.0, 250.0, 100.0], atol=1e-6)
+    src, tgt, dist = point_distances(net, reach, targets, access_leg=True)
+    assert list(tgt) == [0, 1, 4]
+    np.testing.assert_allclose(dist, [100.0, 250.0, 110.0], atol=1e-6)
+
+
+def test_point_distances_limit_is_inclusive_and_strict_beyond():
+    net = path_net()
+    reach = network_reach(net, snap(net, (0, 0)), limit_m=600.0, access_leg=False)
+    targets = snap(net, (600, 0), (600.5, 0), (599.5, 0))
+    _, tgt, dist = point_distances(net, reach, targets, access_leg=False)
+    assert list(tgt) == [0, 2]
+    np.testing.assert_allclose(dist, [600.0, 599.5], atol=1e-6)
+
+
+def test_unsnapped_targets_are_never_reached_even_with_huge_limit():
+    net = path_net()
+    reach = network_reach(net, snap(net, (500, 0)), limit_m=1e6, access_leg=True)
+    targets = snap(net, (500, 150), (500, 90), snap_max_m=100.0)
+    assert list(targets.edge >= 0) == [False, True]
+    _, tgt, dist = point_distances(net, reach, targets, access_leg=True)
+    assert list(tgt) == [1]
+    assert dist[0] == pytest.approx(90.0)
+
+
+def test_point_distances_several_sources_sorted_and_unique():
+    net = path_net()
+    fac = snap(net, (1000, 0), (0, 0))
+    reach = network_reach(net, fac, limit_m=1000.0, access_leg=False)
+    targets = snap(net, (100, 0), (900, 0))
+    src, tgt, dist = point_distances(net, reach, targets, access_leg=False)
+    assert list(zip(src, tgt, strict=True)) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    np.testing.assert_allclose(dist, [900.0, 100.0, 100.0, 900.0], atol=1e-6)
+
+
+# --- interval_lines ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def l_net() -> WalkNetwork:
+    # one L-shaped street: east 300 m, then north 400 m (700 m long), vertex at (300, 0)
+    return make_net({0: (0, 0), 1: (300, 400)}, [(0, 1, [(0, 0), (300, 0), (300, 400)])])
+
+
+def test_interval_lines_partial_stretch_of_a_bent_edge(l_net):
+    assert l_net.edge_length[0] == pytest.approx(700.0)
+    iv = Intervals(group=np.array([0, 0, 0]), edge=np.array([0, 0, 0]),
+                   start_m=np.array([100.0, 350.0, 0.0]), end_m=np.array([500.0, 650.0, 700.0]))
+    lines = interval_lines(l_net, iv)
+    # [100, 500] goes round the corner: (100, 0) -> (300, 0) -> (300, 200)
+    want = [(X0 + 100, Y0), (X0 + 300, Y0), (X0 + 300, Y0 + 200)]
+    np.testing.assert_allclose(shapely.get_coordinates(lines[0]), want, atol=1e-6)
+    assert lines[0].length == pytest.approx(400.0)
+    # [350, 650] lies past the corner: a straight piece (300, 50) -> (300, 350)
+    np.testing.assert_allclose(shapely.get_coordinates(lines[1]),
+                               [(X0 + 300, Y0 + 50), (X0 + 300, Y0 + 350)], atol=1e-6)
+    assert lines[1].length == pytest.approx(300.0)
+    # the whole edge is the edge itself
+    assert lines[2].equals(l_net.edge_geometry[0])
+    assert interval_lines(l_net, Intervals(*(np.array([], dtype=int),) * 2,
+                                           np.array([]), np.array([]))).shape == (0,)
+
+
+def test_interval_lines_from_a_real_reach_on_a_bent_edge(l_net):
+    # from the v end (300, 400), 500 m reaches back round the corner to (100, 0)
+    reach = network_reach(l_net, snap(l_net, (300, 400)), limit_m=500.0, access_leg=False)
+    iv = reached_intervals(l_net, reach)
+    assert_covered(l_net, iv, {(0, 1): (200.0, 700.0)})
+    line = interval_lines(l_net, iv)[0]
+    assert line.length == pytest.approx(500.0)
+    xy = shapely.get_coordinates(line)
+    np.testing.assert_allclose(xy[[0, -1]], [(X0 + 200, Y0), (X0 + 300, Y0 + 400)], atol=1e-6)
+
+
+# --- polygons ------------------------------------------------------------------------------
+
+
+def facilities(*offsets: tuple[float, float]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"name": [f"f{i}" for i in range(len(offsets))]},
+                            geometry=points(*offsets))
+
+
+def test_polygon_area_of_one_fully_reached_edge():
+    net = make_net({0: (0, 0), 1: (500, 0)}, [(0, 1)])
+    b, length = 50.0, 500.0
+    out = service_areas(net, facilities((0, 0)), minutes=15, speed_kmh=4, buffer_m=b,
+                        snap_max_m=100, access_leg=False)
+    assert out.crs == CRS
+    assert out["reach_m"].iloc[0] == pytest.approx(length)
+    assert out["snap_m"].iloc[0] == pytest.approx(0.0)
+    want = 2 * b * length + math.pi * b * b  # a stadium: 57 854 m²
+    assert out.geometry.iloc[0].area == pytest.approx(want, rel=0.01)
+
+
+def test_polygon_is_a_band_around_reached_streets_only():
+    net = path_net()
+    # 500 m from node 0: streets x in [0, 500] reached, [500, 1000] not
+    out = service_areas(net, facilities((0, 0)), minutes=7.5, speed_kmh=4, buffer_m=50,
+                        snap_max_m=100, access_leg=False)
+    poly = out.geometry.iloc[0]
+    assert out["reach_m"].iloc[0] == pytest.approx(500.0)
+    inside = points((250, 49), (250, -49), (549, 0), (-49, 0), (0, 0))
+    outside = points((250, 51), (250, -51), (551, 0), (1000, 0), (750, 0), (-51, 0))
+    assert shapely.covers(poly, inside.to_numpy()).all()
+    assert not shapely.intersects(poly, outside.to_numpy()).any()
+    # nothing of the polygon lies farther than the band from the reached street
+    reached = shapely.LineString([(X0, Y0), (X0 + 500, Y0)])
+    assert shapely.hausdorff_distance(poly.exterior, reached) <= 50 + 1e-6
+
+
+def test_polygons_grow_with_minutes():
+    net = square_net()
+    fac = facilities((50, 0), (250, 120))
+    areas = [service_areas(net, fac, minutes=m, speed_kmh=4, buffer_m=30, snap_max_m=100,
+                           access_leg=True) for m in (2, 5, 8, 20)]
+    for small, big in itertools.pairwise(areas):
+        for i in range(2):
+            assert big.geometry.iloc[i].buffer(1e-6).contains(small.geometry.iloc[i])
+            assert big["reach_m"].iloc[i] >= small["reach_m"].iloc[i]
+    # 2 minutes = 133.3 m both ways from each facility, all on the loop
+    assert areas[0]["reach_m"].to_list() == pytest.approx([2 * 400 / 3] * 2)
+    # 20 minutes reach the whole 1000 m loop
+    assert areas[-1]["reach_m"].to_list() == pytest.approx([1000.0] * 2)
+
+
+def test_facility_off_the_network_gets_an_empty_polygon():
+    net = path_net()
+    fac = facilities((500, 300), (500, 0))
+    out = service_areas(net, fac, minutes=15, speed_kmh=4, buffer_m=50, snap_max_m=100)
+    assert out.geometry.iloc[0].is_empty
+    assert np.isnan(out["snap_m"].iloc[0])
+    assert out["reach_m"].iloc[0] == 0.0
+    assert not out.geometry.iloc[1].is_empty
+    assert out["reach_m"].iloc[1] == pytest.approx(1000.0)
+    assert list(out.index) == list(fac.index)
+
+
+def test_service_area_polygons_by_group():
+    net = path_net()
+    reach = network_reach(net, snap(net, (0, 0), (1000, 0), (500, 500), snap_max_m=100),
+                          limit_m=100.0, access_leg=False)
+    iv = reached_intervals(net, reach, group=np.array([0, 0, 2]))
+    polys = service_area_polygons(net, iv, n_groups=4, buffer_m=10.0, quad_segs=8)
+    assert polys.shape == (4,)
+    assert polys[0].geom_type == "MultiPolygon"  # two separate 100 m pieces at the ends
+    assert polys[0].area == pytest.approx(2 * (2 * 10 * 100 + math.pi * 100), rel=0.01)
+    assert polys[1].is_empty
+    assert polys[2].is_empty  # the third source is unsnapped
+    assert polys[3].is_empty
+
+
+# --- properties on random grids -----------------------------------------------------------
+
+
+def grid_net(nx_: int, ny: int, step: float = 100.0) -> WalkNetwork:
+    nodes = {i * ny + j: (i * step, j * step) for i in range(nx_) for j in range(ny)}
+    edges = [(i * ny + j, (i + 1) * ny + j) for i in range(nx_ - 1) for j in range(ny)]
+    edges += [(i * ny + j, i * ny + j + 1) for i in range(nx_) for j in range(ny - 1)]
+    return make_net(nodes, edges)
+
+
+def oracle_distances(net: WalkNetwork, fac_snap, tgt_snap, access_leg: bool):
+    """Independent answer: networkx Dijkstra on the graph with every point spliced in."""
+    g = nx.Graph()
+    on_edge: dict[int, list[tuple[float, str]]] = {}
+    for kind, sn in (("f", fac_snap), ("t", tgt_snap)):
+        for i in np.flatnonzero(sn.snapped):
+            on_edge.setdefault(int(sn.edge[i]), []).append((float(sn.offset_m[i]), f"{kind}{i}"))
+    for e in range(net.n_edges):
+        stops = [(0.0, int(net.edge_u[e]))]
+        stops += sorted(on_edge.get(e, []))
+        stops.append((float(net.edge_length[e]), int(net.edge_v[e])))
+        for (a, na), (b, nb) in itertools.pairwise(stops):
+            w = b - a
+            if g.has_edge(na, nb):
+                w = min(w, g.edges[na, nb]["w"])
+            g.add_edge(na, nb, w=w)
+    out = {}
+    for i in np.flatnonzero(fac_snap.snapped):
+        lengths = nx.single_source_dijkstra_path_length(g, f"f{i}", weight="w")
+        for j in np.flatnonzero(tgt_snap.snapped):
+            d = lengths.get(f"t{j}", math.inf)
+            if access_leg:
+                d += fac_snap.snap_m[i] + tgt_snap.snap_m[j]
+            out[(int(i), int(j))] = d
+    return out
+
+
+coord = st.floats(-60.0, 460.0, allow_nan=False)
+point_st = st.tuples(coord, coord)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    shape=st.tuples(st.integers(2, 5), st.integers(2, 5)),
+    all_facs=st.lists(point_st, min_size=2, max_size=5),
+    tgts=st.lists(point_st, min_size=1, max_size=8),
+    minutes=st.tuples(st.floats(0.5, 10.0), st.floats(0.0, 5.0)),
+    access_leg=st.booleans(),
+)
+def test_property_monotone_and_matches_networkx(shape, all_facs, tgts, minutes, access_leg):
+    net = grid_net(*shape)
+    facs = all_facs[:-1]  # the last one is added at the end
+    fs = snap(net, *facs, snap_max_m=50.0)
+    ts = snap(net, *tgts, snap_max_m=50.0)
+    short = 4000.0 / 60.0 * minutes[0]
+    long = 4000.0 / 60.0 * (minutes[0] + minutes[1])
+
+    def run(limit, fsnap):
+        reach = network_reach(net, fsnap, limit_m=limit, access_leg=access_leg)
+        return reach, point_distances(net, reach, ts, access_leg=access_leg)
+
+    r1, (s1, t1, d1) = run(short, fs)
+    r2, (s2, t2, d2) = run(long, fs)
+    # more minutes never reach fewer nodes, nor cover fewer targets, nor change a distance
+    nodes1 = dict(zip(zip(r1.source.tolist(), r1.node.tolist(), strict=True),
+                      r1.dist_m.tolist(), strict=True))
+    nodes2 = dict(zip(zip(r2.source.tolist(), r2.node.tolist(), strict=True),
+                      r2.dist_m.tolist(), strict=True))
+    assert set(nodes1) <= set(nodes2)
+    for key, d in nodes1.items():
+        assert nodes2[key] == pytest.approx(d, abs=1e-6)
+    assert all(d <= long + 1e-9 for d in nodes2.values())
+    covered1 = dict(zip(zip(s1.tolist(), t1.tolist(), strict=True), d1.tolist(), strict=True))
+    covered2 = dict(zip(zip(s2.tolist(), t2.tolist(), strict=True), d2.tolist(), strict=True))
+    assert set(covered1) <= set(covered2)
+    for key, d in covered1.items():
+        assert covered2[key] == pytest.approx(d, abs=1e-6)
+    assert total_len(reached_intervals(net, r1)) <= total_len(reached_intervals(net, r2)) + 1e-6
+
+    # exact: every pair within the limit, at the networkx distance, and nothing else
+    oracle = oracle_distances(net, fs, ts, access_leg)
+    want = {k: d for k, d in oracle.items() if d <= long - 1e-6}
+    assert set(want) <= set(covered2)
+    for key, d in covered2.items():
+        assert d == pytest.approx(oracle[key], abs=1e-6)
+        assert d <= long + 1e-9
+        # never shorter than the straight line between the two points
+        if access_leg:
+            straight = math.dist(facs[key[0]], tgts[key[1]])
+            assert d >= straight - 1e-6
+
+    # adding a facility never removes a covered target
+    more = snap(net, *all_facs, snap_max_m=50.0)
+    _, (s3, t3, _) = run(long, more)
+    assert set(t2.tolist()) <= set(t3.tolist())
+    assert set(zip(s2.tolist(), t2.tolist(), strict=True)) <= set(
+        zip(s3.tolist(), t3.tolist(), strict=True))
+
+
+def total_len(iv: Intervals) -> float:
+    return float((iv.end_m - iv.start_m).sum())
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    shape=st.tuples(st.integers(2, 4), st.integers(2, 4)),
+    fac=point_st,
+    minutes=st.tuples(st.floats(0.5, 6.0), st.floats(0.1, 4.0)),
+)
+def test_property_polygons_nest(shape, fac, minutes):
+    net = grid_net(*shape)
+    f = facilities(fac)
+    small = service_areas(net, f, minutes=minutes[0], speed_kmh=4, buffer_m=20, snap_max_m=80)
+    big = service_areas(net, f, minutes=sum(minutes), speed_kmh=4, buffer_m=20, snap_max_m=80)
+    assert big["reach_m"].iloc[0] >= small["reach_m"].iloc[0] - 1e-6
+    if not small.geometry.iloc[0].is_empty:  # (an empty geometry is "covered" by nothing)
+        assert big.geometry.iloc[0].buffer(1e-6).covers(small.geometry.iloc[0])
+    # reached street length never exceeds the network
+    assert big["reach_m"].iloc[0] <= net.edge_length.sum() + 1e-6
