@@ -30,12 +30,13 @@ def _metres(lng1, lat1, lng2, lat2):
     return geod.distance(other).to_numpy()
 
 
-@pytest.mark.parametrize(("agency_type", "rows", "missing"), [(6, 325, 2), (4, 1561, 9),
-                                                               (3, 601, 0)])
-def test_platform_counts_by_type(data_dir, agency_type, rows, missing):
+@pytest.mark.parametrize(("agency_type", "rows", "missing", "repeated"),
+                         [(6, 325, 2, 0), (4, 1561, 9, 18), (3, 601, 0, 0)])
+def test_platform_counts_by_type(data_dir, agency_type, rows, missing, repeated):
     layer = load_layer(_platform(data_dir, agency_type))
     assert layer.n_source == rows
     assert (layer.rejected["reason"] == "missing coordinates").sum() == missing
+    assert layer.rejected["reason"].str.startswith("duplicate of").sum() == repeated
     assert len(layer.points) + len(layer.rejected) == rows
     assert layer.points.crs.to_epsg() == 4326
 
@@ -64,8 +65,11 @@ def test_demand_csv_in_wgs84(data_dir):
     spec = LayerSpec(key="demand", label="d", path=data_dir / "demand/residential_addresses.csv",
                      x="wgs84_lng", y="wgs84_lat", crs="EPSG:4326", name_field="address")
     layer = load_layer(spec)
-    assert len(layer.points) == 26105
-    assert layer.rejected.empty
+    assert layer.n_source == 26105
+    # the 2022 case lists name many compounds more than once: same address, same point
+    assert len(layer.rejected) == 1352
+    assert layer.rejected["reason"].str.startswith("duplicate of source row").all()
+    assert len(layer.points) == 24753
 
 
 def test_bd09_and_projected_inputs(tmp_path):
@@ -92,8 +96,8 @@ def test_bd09_and_projected_inputs(tmp_path):
 
 def test_bad_and_missing_coordinates_are_set_aside(tmp_path):
     path = tmp_path / "dirty.csv"
-    path.write_text("name,x,y\nok,121.47,31.23\nblank,,31.2\ntext,abc,31.2\nfar,500,31.2\n",
-                    encoding="utf-8")
+    path.write_text("name,x,y\nok,121.47,31.23\nblank,,31.2\ntext,abc,31.2\nfar,500,31.2\n"
+                    "swapped,31.2,121.47\nok,121.47,31.23\n", encoding="utf-8")
     layer = load_layer(LayerSpec(key="d", label="d", path=path, x="x", y="y",
                                  crs="EPSG:4326", name_field="name"))
     assert list(layer.points["name"]) == ["ok"]
@@ -102,6 +106,8 @@ def test_bad_and_missing_coordinates_are_set_aside(tmp_path):
         "blank": "missing coordinates",
         "text": "non-numeric coordinates",
         "far": "coordinates out of range for longitude/latitude",
+        "swapped": "longitude/latitude swapped (x holds a latitude, y a longitude)",
+        "ok": "duplicate of source row 0 (same name and point)",
     }
 
 
@@ -174,3 +180,27 @@ def test_units(data_dir):
     assert len(districts) == 16  # read from EPSG:4490, returned in EPSG:4326
     assert districts.crs.to_epsg() == 4326
     assert "黄浦区" in set(districts["unit"])
+
+
+def test_duplicate_ids(tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_text("id,name,x,y\n1,a,121.40,31.20\n2,b,121.41,31.21\n1,c,121.42,31.22\n",
+                    encoding="utf-8")
+    layer = load_layer(LayerSpec(key="d", label="d", path=path, x="x", y="y",
+                                 crs="EPSG:4326", name_field="name", id_field="id"))
+    assert list(layer.points["facility_id"]) == ["1", "2"]
+    assert layer.rejected["reason"].tolist() == ["duplicate id '1' (first at source row 0)"]
+
+
+def test_invalid_unit_polygons_are_repaired_and_flagged(tmp_path):
+    bowtie = shapely.Polygon([(121.40, 31.20), (121.42, 31.22), (121.42, 31.20),
+                              (121.40, 31.22)])
+    square = shapely.box(121.43, 31.20, 121.45, 31.22)
+    gpd.GeoDataFrame({"name": ["蝴蝶街道", "方块镇"]}, geometry=[bowtie, square],
+                     crs=4326).to_file(tmp_path / "u.geojson")
+    units = load_units(UnitSpec(path=tmp_path / "u.geojson", name_field="name",
+                                aliases=(("方块镇", "方块新区"),)))
+    assert units.geometry.is_valid.all()
+    assert units["repaired"].tolist() == [True, False]
+    assert units["unit"].tolist() == ["蝴蝶街道", "方块新区"]
+    assert units.geometry.iloc[0].area == pytest.approx(0.0002, rel=1e-6)  # two triangles

@@ -29,13 +29,19 @@ def test_layer_counts(central_run):
     assert layers["centre"].n_source == 325
     assert layers["meal_point"].n_source == 1561
     assert layers["canteen"].n_source == 97
-    # 2 centres lack coordinates; 9 meal points lack them and 1 sits on the fallback point
+    # 2 centres lack coordinates; of the meal points 9 lack them, 1 sits on the fallback
+    # point and 18 repeat an earlier row's name and point
     assert len(layers["centre"].points) == 323
     reasons = layers["meal_point"].rejected["reason"].value_counts()
     assert reasons["missing coordinates"] == 9
     assert reasons.filter(like="geocoding fallback").sum() == 1
-    assert len(layers["meal_point"].points) == 1551
-    assert len(central_run.demand) == 26105
+    assert reasons.filter(like="duplicate of source row").sum() == 18
+    assert len(layers["meal_point"].points) == 1533
+    # nothing is lost silently: every source row is used or set aside with a reason
+    for layer in layers.values():
+        assert len(layer.points) + len(layer.rejected) == layer.n_source
+    assert len(central_run.demand) == 24753
+    assert len(central_run.rejected) == 2 + 28 + 1352
 
 
 def test_only_facilities_near_the_network_are_used(central_run):

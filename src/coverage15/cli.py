@@ -30,26 +30,36 @@ def _parser() -> argparse.ArgumentParser:
         description="15-minute walking coverage of elderly and social services.",
     )
     parser.add_argument("--version", action="version", version=f"coverage15 {__version__}")
-    verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument("-v", "--verbose", action="store_true", help="log each step")
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    _verbosity(parser, default=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _verbosity(common, default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run a coverage analysis and write all outputs")
+    run = sub.add_parser("run", parents=[common],
+                         help="run a coverage analysis and write all outputs")
     run.add_argument("config", type=Path, help="run config (TOML)")
     run.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: out)")
     _map_options(run)
     run.add_argument("--no-map", action="store_true", help="skip map.html")
 
-    mp = sub.add_parser("map", help="run and write only the map (e.g. for one district)")
+    mp = sub.add_parser("map", parents=[common],
+                        help="run and write only the map (e.g. for one district)")
     mp.add_argument("config", type=Path)
     mp.add_argument("--out", type=Path, default=Path("maps"), help="folder (default: maps)")
     _map_options(mp)
 
-    layers = sub.add_parser("layers", help="inspect the layers of a config")
+    layers = sub.add_parser("layers", parents=[common], help="inspect the layers of a config")
     layers.add_argument("action", choices=["list", "check"])
     layers.add_argument("config", type=Path)
     return parser
+
+
+def _verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-v", "--verbose", action="store_true", default=default,
+                       help="log each step")
+    group.add_argument("-q", "--quiet", action="store_true", default=default,
+                       help="only errors")
 
 
 def _map_options(parser: argparse.ArgumentParser) -> None:
@@ -86,8 +96,8 @@ class _Progress:
             print(f"• {step}", file=sys.stderr, flush=True)
         if total > 0:
             if self.bar is None:
-                self.bar = tqdm(total=total, desc=step, unit="facility", leave=False, mininterval=0.5,
-                                file=sys.stderr)
+                self.bar = tqdm(total=total, desc=step, unit="facility", leave=False,
+                                mininterval=0.5, file=sys.stderr)
             self.bar.n = done
             self.bar.refresh()
 

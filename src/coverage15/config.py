@@ -65,6 +65,9 @@ class LayerSpec:
         are rejected with a reason.
     encoding : str
         Text encoding of CSV/JSON files.
+    unit_field : str or None
+        A column naming the 街镇 each row claims to be in; used to check that the declared
+        CRS fits the data (points should land in the 街镇 they name).
     """
 
     key: str
@@ -80,11 +83,16 @@ class LayerSpec:
     layer: str | None = None
     exclude_points: tuple[tuple[float, float], ...] = ()
     encoding: str = "utf-8"
+    unit_field: str | None = None
 
 
 @dataclass(frozen=True)
 class UnitSpec:
-    """A polygon layer of analysis units (街镇 or districts)."""
+    """A polygon layer of analysis units (街镇 or districts).
+
+    ``aliases`` renames units whose source name differs from the official one
+    (e.g. OSM's 菊园街道 is officially 菊园新区).
+    """
 
     path: Path
     name_field: str
@@ -92,6 +100,7 @@ class UnitSpec:
     crs: str = ""
     layer: str | None = None
     encoding: str = "utf-8"
+    aliases: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -210,7 +219,7 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
         return None
     known = {
         "label", "path", "role", "crs", "x", "y", "filter", "name_field", "id_field", "layer",
-        "exclude_points", "encoding",
+        "exclude_points", "encoding", "unit_field",
     }
     for unknown in sorted(set(table) - known):
         r.problems.append(f"{r.where(section, unknown)}: unknown key (known: {sorted(known)})")
@@ -246,6 +255,7 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
         layer=r.str_(table, section, "layer"),
         exclude_points=tuple(points),
         encoding=r.str_(table, section, "encoding", default="utf-8") or "utf-8",
+        unit_field=r.str_(table, section, "unit_field"),
     )
 
 
@@ -255,9 +265,17 @@ def _read_units(r: _Reader, table: Any, section: str) -> UnitSpec | None:
         return None
     path = r.path(table, section, "path")
     name_field = r.str_(table, section, "name_field", required=True)
+    raw_aliases = table.get("aliases", {})
+    aliases: list[tuple[str, str]] = []
+    if isinstance(raw_aliases, dict) and all(isinstance(v, str) for v in raw_aliases.values()):
+        aliases = [(str(k), str(v)) for k, v in raw_aliases.items()]
+    else:
+        r.problems.append(f"{r.where(section, 'aliases')}: expected {{ \"source name\" = "
+                          "\"official name\" }")
     if path is None or name_field is None:
         return None
     return UnitSpec(
+        aliases=tuple(aliases),
         path=path,
         name_field=name_field,
         district_field=r.str_(table, section, "district_field"),

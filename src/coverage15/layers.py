@@ -245,6 +245,8 @@ def _points_from_columns(
     reason[blank] = "missing coordinates"
     geographic = crs in coords.CHINA_SYSTEMS or pyproj.CRS(crs).is_geographic
     if geographic:
+        swapped = (reason == "") & (np.abs(y) > 90) & (np.abs(y) <= 180) & (np.abs(x) <= 90)
+        reason[swapped] = "longitude/latitude swapped (x holds a latitude, y a longitude)"
         bad = (reason == "") & ((np.abs(x) > 180) | (np.abs(y) > 90))
         reason[bad] = "coordinates out of range for longitude/latitude"
     for px, py in spec.exclude_points:
@@ -269,6 +271,33 @@ def _points_from_columns(
     return gdf, rejected
 
 
+def _find_duplicates(
+    gdf: gpd.GeoDataFrame, names: pd.Series, ids: pd.Series | None
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Set aside repeated ids, and rows repeating an earlier row's name and point."""
+    rows = gdf["source_row"].to_numpy()
+    reason = np.full(len(gdf), "", dtype=object)
+    if ids is not None:
+        row_ids = ids.to_numpy()[rows]
+        first = pd.Series(rows).groupby(row_ids).transform("first").to_numpy()
+        repeated = first != rows
+        reason[repeated] = [f"duplicate id {i!r} (first at source row {f})"
+                            for i, f in zip(row_ids[repeated], first[repeated], strict=True)]
+    xy = np.round(shapely.get_coordinates(gdf.geometry.to_numpy()), 7)
+    key = pd.DataFrame({"name": names.to_numpy()[rows], "x": xy[:, 0], "y": xy[:, 1]})
+    first = pd.Series(rows).groupby([key["name"], key["x"], key["y"]]).transform("first")
+    same = (first.to_numpy() != rows) & (reason == "")
+    reason[same] = [f"duplicate of source row {f} (same name and point)"
+                    for f in first.to_numpy()[same]]
+    dup = reason != ""
+    rejected = pd.DataFrame({"src_x": gdf["src_x"].to_numpy()[dup].astype(str)
+                             if "src_x" in gdf else "",
+                             "src_y": gdf["src_y"].to_numpy()[dup].astype(str)
+                             if "src_y" in gdf else "",
+                             "reason": reason[dup], "_pos": rows[dup]})
+    return gdf.loc[~dup], rejected
+
+
 def load_layer(spec: LayerSpec) -> Layer:
     """Load a facility or demand point layer as described by its spec.
 
@@ -289,8 +318,8 @@ def load_layer(spec: LayerSpec) -> Layer:
     """
     what = f"layer {spec.key!r}"
     frame = read_table(spec.path, encoding=spec.encoding, layer=spec.layer, what=what)
-    _require_columns(frame, [spec.x, spec.y, spec.name_field, spec.id_field], f"{what} "
-                     f"({spec.path.name})")
+    _require_columns(frame, [spec.x, spec.y, spec.name_field, spec.id_field, spec.unit_field],
+                     f"{what} ({spec.path.name})")
     frame = _apply_filter(frame, spec).reset_index(drop=True)
     frame.insert(0, "source_row", np.arange(len(frame)))
     has_geometry = isinstance(frame, gpd.GeoDataFrame) and spec.x is None
@@ -333,6 +362,8 @@ def load_layer(spec: LayerSpec) -> Layer:
              else pd.Series([f"{spec.key} {i}" for i in range(len(frame))]))
     ids = (frame[spec.id_field].astype(str) if spec.id_field
            else pd.Series([f"{spec.key}-{i}" for i in range(len(frame))]))
+    gdf, duplicates = _find_duplicates(gdf, names, ids if spec.id_field else None)
+    rejected = pd.concat([rejected, duplicates], ignore_index=True)
     positions = gdf["source_row"].to_numpy()
     gdf = gdf.drop(columns=[c for c in ("facility_id", "name", "layer") if c in gdf.columns])
     gdf.insert(0, "facility_id", ids.to_numpy()[positions])
@@ -383,15 +414,22 @@ def load_units(spec: UnitSpec, *, what: str = "units") -> gpd.GeoDataFrame:
         msg = f"{what} {spec.path}: the file has no CRS; set crs = \"EPSG:...\" in the config"
         raise CRSError(msg)
     geometry = frame.geometry
-    invalid = ~geometry.is_valid
+    invalid = (~geometry.is_valid).to_numpy()
     if invalid.any():
         log.warning("%s: repaired %d invalid polygon(s)", what, int(invalid.sum()))
         geometry = geometry.make_valid()
+        # make_valid may return collections with stray lines: keep the polygonal part
+        geometry = gpd.GeoSeries(
+            [_polygonal(g) for g in geometry], index=geometry.index, crs=geometry.crs)
+    names = frame[spec.name_field].astype(str).str.strip()
+    if spec.aliases:
+        names = names.replace(dict(spec.aliases))
     units = gpd.GeoDataFrame(
         {
-            "unit": frame[spec.name_field].astype(str).str.strip().to_numpy(),
+            "unit": names.to_numpy(),
             "district": (frame[spec.district_field].astype(str).to_numpy()
                          if spec.district_field else ""),
+            "repaired": invalid,
         },
         geometry=geometry.to_numpy(),
         crs=frame.crs,
@@ -400,4 +438,19 @@ def load_units(spec: UnitSpec, *, what: str = "units") -> gpd.GeoDataFrame:
     if empty.all():
         msg = f"{what} {spec.path}: every geometry is empty"
         raise LayerError(msg)
-    return units.loc[~empty].reset_index(drop=True)
+    if empty.any():
+        log.warning("%s: dropped %d empty geometries (%s)", what, int(empty.sum()),
+                    ", ".join(units.loc[empty, "unit"].head(5)))
+    units.attrs["dropped_empty"] = list(units.loc[empty, "unit"])
+    kept = units.loc[~empty].reset_index(drop=True)
+    kept.attrs["dropped_empty"] = list(units.loc[empty, "unit"])
+    return kept
+
+
+def _polygonal(geometry: shapely.Geometry) -> shapely.Geometry:
+    """The polygons of a (repaired) geometry, dropping lines and points."""
+    if geometry is None or geometry.geom_type in ("Polygon", "MultiPolygon"):
+        return geometry
+    parts = [g for g in getattr(geometry, "geoms", []) if g.geom_type in ("Polygon",
+                                                                          "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()

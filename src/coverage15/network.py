@@ -44,8 +44,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_CACHE_VERSION = 2
-EXTENT_HULL_RATIO = 0.3  # concave hull of the nodes, fairly tight (0 = tightest, 1 = convex)
+_CACHE_VERSION = 3
+EXTENT_HULL_RATIO = 0.3  # concave hull of all street vertices (0 = tightest, 1 = convex)
 EXTENT_MARGIN_M = 250.0  # plus a margin: land this close to the outermost streets is analysable
 MIN_COMPONENT_M = 300.0  # drop street fragments shorter than this in total (islands of 1-2 edges)
 
@@ -215,7 +215,7 @@ def network_from_graph(
     crs
         Override of the graph's CRS.
     extent
-        Analysis extent polygon in the graph's CRS; default: the nodes' concave hull
+        Analysis extent polygon in the graph's CRS; default: the street vertices' concave hull
         (``EXTENT_HULL_RATIO``) grown by ``EXTENT_MARGIN_M``. The extent only decides which
         units are assessed; service areas never use it.
     min_component_m
@@ -278,7 +278,9 @@ def network_from_graph(
     )
     if extent is None:
         extent = shapely.buffer(
-            shapely.concave_hull(shapely.multipoints(xy), ratio=EXTENT_HULL_RATIO), EXTENT_MARGIN_M
+            shapely.concave_hull(shapely.multipoints(shapely.get_coordinates(geometry)),
+                                 ratio=EXTENT_HULL_RATIO),
+            EXTENT_MARGIN_M,
         )
     net = WalkNetwork(
         crs=out_crs,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -20,8 +21,15 @@ import pandas as pd
 import shapely
 
 from . import coverage, report, service_areas, targets
-from ._errors import ConfigError
+from ._errors import Coverage15Error, LayerError
 from ._io import staged_outputs
+from ._validate import (
+    Problem,
+    crs_fit_problems,
+    official_name_problems,
+    problems_frame,
+    snap_problems,
+)
 from .config import RunConfig
 from .layers import Layer, load_layer, load_units
 from .network import Snap, WalkNetwork, build_walk_network, snap_points
@@ -31,6 +39,7 @@ __all__ = ["RunResult", "run", "write_outputs"]
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -63,6 +72,8 @@ class RunResult:
     rules : list of Rule
     rejected : DataFrame
         Every row set aside, with layer and reason.
+    problems : list of Problem
+        Findings about the inputs (warnings and counts of rows set aside).
     timings : dict
         Seconds per step.
     """
@@ -81,6 +92,7 @@ class RunResult:
     check: targets.TargetCheck
     rules: list[targets.Rule]
     rejected: pd.DataFrame
+    problems: list[Problem] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
     def units_gdf(self) -> gpd.GeoDataFrame:
@@ -102,6 +114,11 @@ class RunResult:
         if self.demand is not None:
             on = int(self.demand["on_network"].sum())
             lines.insert(len(counts), f"demand: {len(self.demand)} points, {on} on the network")
+        warnings = [p for p in self.problems if p.severity != "info"]
+        set_aside = sum(p.count for p in self.problems if p.severity == "info")
+        lines.append(f"input checks: {len(warnings)} warning(s); {set_aside} row(s) set aside "
+                     "(see problems.csv and rejected.csv)")
+        lines += [f"  warning [{p.input}]: {p.message}" for p in warnings]
         return lines
 
 
@@ -117,12 +134,74 @@ def _step(timings: dict[str, float], name: str, progress: Progress | None) -> It
 
 def _with_unit(points: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     where = coverage.assign_units(points, units).to_numpy()
-    names = np.append(units["unit"].to_numpy(), None)
-    districts = np.append(units["district"].to_numpy(), None)
+    names = np.append(units["unit"].to_numpy(dtype=object), [None])
+    districts = np.append(units["district"].to_numpy(dtype=object), [None])
     out = points.copy()
     out["jiezhen"] = names[where]
     out["district"] = districts[where]
     return out
+
+
+def _load_inputs(
+    config: RunConfig,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None, dict[str, Layer], Layer | None]:
+    """Read every input, collecting all failures into one error."""
+    errors: list[str] = []
+
+    def attempt(what: str, load: Callable[[], _T]) -> _T | None:
+        try:
+            return load()
+        except Coverage15Error as exc:
+            errors.append(f"{what}: {exc}")
+            return None
+
+    units = attempt("units", lambda: load_units(config.units, what="units"))
+    districts = (attempt("districts", lambda: load_units(config.districts, what="districts"))
+                 if config.districts else None)
+    layers: dict[str, Layer] = {}
+    for key, spec in config.layers.items():
+        layer = attempt(f"layer {key}", lambda spec=spec: load_layer(spec))  # type: ignore[misc]
+        if layer is None:
+            continue
+        if len(layer.points) == 0:
+            reasons = layer.rejected["reason"].value_counts().head(3).to_dict()
+            errors.append(f"layer {key} ({spec.path.name}): no usable rows of "
+                          f"{layer.n_source} (set aside: {reasons}); check filter and "
+                          "coordinate columns")
+            continue
+        layers[key] = layer
+    demand = attempt("demand", lambda: load_layer(config.demand)) if config.demand else None
+    if errors or units is None:
+        listing = "\n  ".join(errors)
+        msg = f"{len(errors)} input(s) cannot be used:\n  {listing}"
+        raise LayerError(msg)
+    return units, districts, layers, demand
+
+
+def _input_problems(config: RunConfig, units: gpd.GeoDataFrame, layers: dict[str, Layer],
+                    demand: Layer | None) -> list[Problem]:
+    """Cross-input checks and counts of what was set aside."""
+    problems: list[Problem] = []
+    repaired = int(units["repaired"].sum()) if "repaired" in units else 0
+    if repaired:
+        names = ", ".join(units.loc[units["repaired"], "unit"].head(5))
+        problems.append(Problem("warning", "units", f"{repaired} invalid polygon(s) repaired "
+                                f"with make_valid: {names}", repaired))
+    dropped = units.attrs.get("dropped_empty", [])
+    if dropped:
+        problems.append(Problem("warning", "units", f"{len(dropped)} empty geometries dropped: "
+                                f"{', '.join(dropped[:5])}", len(dropped)))
+    if config.official_names is not None:
+        problems += official_name_problems(units, config.official_names)
+    everything = list(layers.values()) + ([demand] if demand is not None else [])
+    for layer in everything:
+        for reason, count in layer.rejected["reason"].str.replace(
+                r" \(.*|, first at.*", "", regex=True).str.replace(
+                r"source row \d+", "an earlier row", regex=True).value_counts().items():
+            problems.append(Problem("info", layer.spec.key, f"{count} row(s) set aside: "
+                                    f"{reason}", int(count)))
+        problems += crs_fit_problems(layer, units)
+    return problems
 
 
 def run(config: RunConfig, *, progress: Progress | None = None) -> RunResult:
@@ -146,16 +225,8 @@ def run(config: RunConfig, *, progress: Progress | None = None) -> RunResult:
     rules = targets.load_targets(config.targets) if config.targets else []
 
     with _step(timings, "load layers", progress):
-        units = load_units(config.units, what="units")
-        districts = (load_units(config.districts, what="districts")
-                     if config.districts else None)
-        layers = {key: load_layer(spec) for key, spec in config.layers.items()}
-        demand_layer = load_layer(config.demand) if config.demand else None
-    for key, layer in layers.items():
-        if len(layer.points) == 0:
-            msg = (f"layer {key!r} ({layer.spec.path}): no usable rows "
-                   f"({len(layer.rejected)} set aside); check its filter and coordinates")
-            raise ConfigError(msg)
+        units, districts, layers, demand_layer = _load_inputs(config)
+        problems = _input_problems(config, units, layers, demand_layer)
 
     with _step(timings, "network", progress):
         net = build_walk_network(config.network)
@@ -167,6 +238,9 @@ def run(config: RunConfig, *, progress: Progress | None = None) -> RunResult:
         }
         demand_snap = (snap_points(net, demand_layer.points, snap_max_m=a.snap_max_m)
                        if demand_layer else None)
+        for key, layer in layers.items():
+            problems += snap_problems(key, layer.points, snaps[key].snap_m, net.extent,
+                                      a.working_crs, snap_max_m=a.snap_max_m)
 
     facilities: dict[str, gpd.GeoDataFrame] = {}
     area_frames = []
@@ -200,7 +274,8 @@ def run(config: RunConfig, *, progress: Progress | None = None) -> RunResult:
             points["reach_m"] = reached
             facilities[key] = points
             area_frames.append(gpd.GeoDataFrame(
-                {"layer": key, "label": layer.spec.label, "facility_id": points["facility_id"].to_numpy(),
+                {"layer": key, "label": layer.spec.label,
+                 "facility_id": points["facility_id"].to_numpy(),
                  "name": points["name"].to_numpy(), "reach_m": reached,
                  "area_km2": shapely.area(polygons) / 1e6},
                 geometry=polygons, crs=net.crs).loc[present])
@@ -269,6 +344,7 @@ def run(config: RunConfig, *, progress: Progress | None = None) -> RunResult:
         check=check,
         rules=rules,
         rejected=rejected,
+        problems=problems,
         timings=timings,
     )
 
@@ -335,6 +411,9 @@ def write_outputs(
         result.rejected.to_csv(stage / "rejected.csv", index=False, encoding="utf-8",
                                lineterminator="\n")
         written["rejected.csv"] = out / "rejected.csv"
+        problems_frame(result.problems).to_csv(stage / "problems.csv", index=False,
+                                               encoding="utf-8", lineterminator="\n")
+        written["problems.csv"] = out / "problems.csv"
         summary = {
             "config": result.config.name,
             "config_file": str(result.config.source),
@@ -347,6 +426,7 @@ def write_outputs(
             ],
             "not_evaluated": result.check.skipped,
             "uncovered": int(result.gap_report["uncovered"].fillna(False).astype(bool).sum()),
+            "problems": problems_frame(result.problems).to_dict(orient="records"),
             "lines": result.summary(),
         }
         (stage / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),

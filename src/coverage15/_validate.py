@@ -1,0 +1,193 @@
+"""Checks of a run's inputs that look across layers, collected rather than raised.
+
+Row-level problems (missing or swapped coordinates, duplicates) are handled where rows are
+read, in :mod:`coverage15.layers`, and end up in the rejected table. The checks here need more
+than one input: unit names against the official list, whether a layer's declared coordinate
+system fits the 街镇 its rows name, and facilities that fall inside the network's extent but
+too far from any street. Each returns :class:`Problem` records for the run's report.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+
+from . import coords, settings
+from .layers import Layer, read_table
+
+__all__ = [
+    "Problem",
+    "crs_fit_problems",
+    "official_name_problems",
+    "problems_frame",
+    "snap_problems",
+]
+
+Severity = Literal["error", "warning", "info"]
+CRS_FIT_MIN_ROWS = 20
+CRS_FIT_MARGIN = 0.05
+_SUFFIX = re.compile(r"(街道|镇|乡|新区|地区办事处|办事处)$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding about the inputs.
+
+    Attributes
+    ----------
+    severity : {"error", "warning", "info"}
+    input : str
+        The layer key or input name (``units``, ``demand``...).
+    message : str
+        What is wrong and what to do.
+    count : int
+        Rows concerned.
+    """
+
+    severity: Severity
+    input: str
+    message: str
+    count: int = 0
+
+
+def problems_frame(problems: list[Problem]) -> pd.DataFrame:
+    """Problems as a table (``severity``, ``input``, ``count``, ``message``)."""
+    return pd.DataFrame(
+        [(p.severity, p.input, p.count, p.message) for p in problems],
+        columns=["severity", "input", "count", "message"],
+    )
+
+
+def official_name_problems(units: gpd.GeoDataFrame, official: Path,
+                           *, name_column: str = "name") -> list[Problem]:
+    """Units whose name is not on the official list (e.g. NBS 街镇 codes).
+
+    Parameters
+    ----------
+    units
+        Unit polygons with a ``unit`` column.
+    official
+        CSV with a ``name`` column of official names.
+    name_column
+        Column of official names in that file.
+    """
+    table = read_table(official, what="official names")
+    if name_column not in table.columns:
+        return [Problem("warning", "units", f"official names {official.name}: no column "
+                        f"{name_column!r}; names not checked")]
+    names = set(table[name_column].astype(str).str.strip())
+    unknown = sorted(set(units["unit"]) - names)
+    if not unknown:
+        return []
+    stems = {_SUFFIX.sub("", n): n for n in names}
+    hints = []
+    for name in unknown:
+        near = stems.get(_SUFFIX.sub("", name))
+        hints.append(f"{name} (official: {near}?)" if near else name)
+    return [Problem(
+        "warning", "units",
+        f"{len(unknown)} unit name(s) not on the official list {official.name}: "
+        + ", ".join(hints)
+        + "; add [units] aliases = {\"source name\" = \"official name\"} to rename",
+        len(unknown),
+    )]
+
+
+def _landing(lng: npt.NDArray[np.float64], lat: npt.NDArray[np.float64],
+             units: gpd.GeoDataFrame) -> npt.NDArray[np.object_]:
+    """Name of the unit each WGS84 point lands in (None outside all)."""
+    points = shapely.points(lng, lat)
+    tree = shapely.STRtree(units.geometry.to_numpy())
+    src, tgt = tree.query(points, predicate="within")
+    out = np.full(len(points), None, dtype=object)
+    out[src] = units["unit"].to_numpy()[tgt]
+    return out
+
+
+def crs_fit_problems(layer: Layer, units: gpd.GeoDataFrame) -> list[Problem]:
+    """Check that a layer's declared CRS puts rows in the 街镇 they name.
+
+    Rows name their 街镇 either in the layer's ``unit_field`` or, failing that, inside their
+    own name (e.g. "上海市徐汇区湖南路街道社区长者食堂" names 湖南路街道). The raw coordinates
+    are read as WGS84, GCJ-02 and BD-09 in turn; if another reading puts clearly more rows
+    in their named 街镇 than the declared one, that is reported.
+
+    Parameters
+    ----------
+    layer
+        A loaded point layer whose raw coordinates are in ``src_x``/``src_y``.
+    units
+        街镇 polygons in EPSG:4326.
+
+    Returns
+    -------
+    list of Problem
+        At most one warning.
+    """
+    spec = layer.spec
+    points = layer.points
+    if "src_x" not in points or not spec.crs:
+        return []
+    declared = spec.crs.lower().replace("-", "")
+    if declared not in ("gcj02", "bd09", "epsg:4326", "wgs84", "epsg:4490"):
+        return []
+    declared = {"epsg:4326": "wgs84", "epsg:4490": "wgs84"}.get(declared, declared)
+    if spec.unit_field and spec.unit_field in points:
+        claimed = points[spec.unit_field].astype(str).str.strip().to_numpy()
+    else:
+        names = sorted(set(units["unit"]), key=len, reverse=True)
+        pattern = re.compile("|".join(re.escape(n) for n in names if len(n) >= 3))
+        found = points["name"].astype(str).map(
+            lambda text: m.group(0) if (m := pattern.search(text)) else None)
+        claimed = found.to_numpy()
+    usable = pd.notna(claimed) & pd.Series(claimed).isin(set(units["unit"])).to_numpy()
+    if usable.sum() < CRS_FIT_MIN_ROWS:
+        return []
+    x = points["src_x"].to_numpy(dtype=float)[usable]
+    y = points["src_y"].to_numpy(dtype=float)[usable]
+    fit: dict[str, float] = {}
+    for system in ("wgs84", "gcj02", "bd09"):
+        lng, lat = (x, y) if system == "wgs84" else coords.to_wgs84(
+            x, y, system)  # type: ignore[arg-type]
+        fit[system] = float(np.mean(_landing(lng, lat, units) == claimed[usable]))
+    best = max(fit, key=lambda k: fit[k])
+    if best == declared or fit[best] - fit[declared] < CRS_FIT_MARGIN:
+        return []
+    return [Problem(
+        "warning", spec.key,
+        f"declared crs {spec.crs!r} may be wrong: read as {declared} {fit[declared]:.0%} of "
+        f"{int(usable.sum())} rows land in the 街镇 they name, as {best} {fit[best]:.0%}; "
+        f"set crs = \"{best if best != 'wgs84' else 'EPSG:4326'}\" if the source is a "
+        "Chinese map provider",
+        int(usable.sum()),
+    )]
+
+
+def snap_problems(key: str, points: gpd.GeoDataFrame, snap_m: npt.NDArray[np.float64],
+                  extent: shapely.Geometry, working_crs: str,
+                  *, snap_max_m: float = settings.snap_max_m) -> list[Problem]:
+    """Facilities inside the network's extent but farther than the snap limit from a street.
+
+    Such a point is a bad geocode or a street missing from the data; it is reported, and
+    counts for the 街镇 it lies in, but reaches nobody on foot.
+    """
+    inside = shapely.contains_xy(extent, *shapely.get_coordinates(
+        points.geometry.to_crs(working_crs).to_numpy()).T)
+    far = inside & np.isnan(snap_m)
+    if not far.any():
+        return []
+    names = points.loc[far, "name"].astype(str).head(5).tolist()
+    return [Problem(
+        "warning", key,
+        f"{int(far.sum())} point(s) inside the network's extent are more than {snap_max_m:.0f} m "
+        f"from any street and are not used for walking (e.g. {', '.join(names)})",
+        int(far.sum()),
+    )]
