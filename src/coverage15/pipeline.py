@@ -152,7 +152,8 @@ def _load_inputs(
         try:
             return load()
         except Coverage15Error as exc:
-            errors.append(f"{what}: {exc}")
+            text = str(exc)
+            errors.append(text if what.split()[-1] in text else f"{what}: {text}")
             return None
 
     units = attempt("units", lambda: load_units(config.units, what="units"))
@@ -165,7 +166,7 @@ def _load_inputs(
             continue
         if len(layer.points) == 0:
             reasons = layer.rejected["reason"].value_counts().head(3).to_dict()
-            errors.append(f"layer {key} ({spec.path.name}): no usable rows of "
+            errors.append(f"layer {key!r} ({spec.path.name}): no usable rows of "
                           f"{layer.n_source} (set aside: {reasons}); check filter and "
                           "coordinate columns")
             continue
@@ -173,7 +174,8 @@ def _load_inputs(
     demand = attempt("demand", lambda: load_layer(config.demand)) if config.demand else None
     if errors or units is None:
         listing = "\n  ".join(errors)
-        msg = f"{len(errors)} input(s) cannot be used:\n  {listing}"
+        msg = errors[0] if len(errors) == 1 else (
+            f"{len(errors)} input(s) cannot be used:\n  {listing}")
         raise LayerError(msg)
     return units, districts, layers, demand
 

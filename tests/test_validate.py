@@ -1,0 +1,192 @@
+"""Dirty inputs built from the real files (copy, then damage) and what the user sees."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+
+from coverage15 import LayerError
+from coverage15._validate import crs_fit_problems, official_name_problems
+from coverage15.cli import main
+from coverage15.config import LayerSpec, load_config
+from coverage15.layers import load_layer
+from coverage15.pipeline import run
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "data/shanghai-central.toml"
+
+
+def _config_with(tmp_path: Path, replacements: dict[str, str]) -> Path:
+    text = CONFIG.read_text(encoding="utf-8")
+    text = text.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
+    for old, new in replacements.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_wrong_declared_crs_is_detected(data_dir):
+    units = gpd.read_file(data_dir / "boundaries/jiezhen_osm.geojson").rename(
+        columns={"name": "unit"})
+    platform = data_dir / "facilities/elderly_services_platform.json"
+    as_wgs = load_layer(LayerSpec(key="meal", label="m", path=platform, x="longitude",
+                                  y="latitude", crs="EPSG:4326", filter="agencyType == 4",
+                                  name_field="agencyName"))
+    (problem,) = crs_fit_problems(as_wgs, units)
+    assert "declared crs 'EPSG:4326' may be wrong" in problem.message
+    assert 'set crs = "gcj02"' in problem.message
+    right = load_layer(LayerSpec(key="meal", label="m", path=platform, x="longitude",
+                                 y="latitude", crs="gcj02", filter="agencyType == 4",
+                                 name_field="agencyName"))
+    assert crs_fit_problems(right, units) == []
+    # demand rows name their 街镇: GCJ-02 columns declared as WGS84 are caught too
+    demand = data_dir / "demand/residential_addresses.csv"
+    wrong = load_layer(LayerSpec(key="demand", label="d", path=demand, x="gcj02_lng",
+                                 y="gcj02_lat", crs="EPSG:4326", unit_field="jiezhen"))
+    (problem,) = crs_fit_problems(wrong, units)
+    assert "as gcj02" in problem.message
+    fine = load_layer(LayerSpec(key="demand", label="d", path=demand, x="wgs84_lng",
+                                y="wgs84_lat", crs="EPSG:4326", unit_field="jiezhen"))
+    assert crs_fit_problems(fine, units) == []
+
+
+def test_unit_names_against_the_official_list(data_dir):
+    units = gpd.read_file(data_dir / "boundaries/jiezhen_osm.geojson").rename(
+        columns={"name": "unit"})
+    (problem,) = official_name_problems(units, data_dir / "reference/jiezhen_codes_2023.csv")
+    assert problem.count == 2
+    assert "菊园街道 (official: 菊园新区?)" in problem.message
+    assert "娄塘镇" in problem.message
+
+
+def test_dirty_platform_copy(data_dir, tmp_path):
+    rows = json.loads((data_dir / "facilities/elderly_services_platform.json").read_text("utf-8"))
+    centres = [r for r in rows if r["agencyType"] == 6]
+    centres[0] = {**centres[0], "longitude": centres[0]["latitude"],
+                  "latitude": centres[0]["longitude"]}             # swapped
+    centres[1] = {**centres[1], "longitude": "n/a"}                  # not a number
+    centres[2] = {**centres[2], "latitude": "95.2"}                  # out of range
+    centres.append(dict(centres[5]))                                # exact repeat
+    path = tmp_path / "platform.json"
+    path.write_text(json.dumps(centres, ensure_ascii=False), encoding="utf-8")
+    layer = load_layer(LayerSpec(key="c", label="c", path=path, x="longitude", y="latitude",
+                                 crs="gcj02", name_field="agencyName"))
+    reasons = layer.rejected.set_index("source_row")["reason"]
+    assert reasons[0].startswith("longitude/latitude swapped")
+    assert reasons[1] == "non-numeric coordinates"
+    assert reasons[2] == "coordinates out of range for longitude/latitude"
+    assert reasons[len(centres) - 1] == "duplicate of source row 5 (same name and point)"
+    assert (reasons == "missing coordinates").sum() == 2  # as in the real file
+    assert len(layer.points) == len(centres) - 6
+
+
+@pytest.mark.parametrize("damage", ["truncated", "gb18030", "empty", "directory"])
+def test_malformed_layer_files_exit_2_with_one_line(data_dir, tmp_path, capsys, damage):
+    source = data_dir / "facilities/meal_canteens.csv"
+    target = tmp_path / "canteens.csv"
+    if damage == "truncated":
+        target = tmp_path / "platform.json"
+        text = (data_dir / "facilities/elderly_services_platform.json").read_text("utf-8")
+        target.write_text(text[: len(text) // 2], encoding="utf-8")
+        replace = {'path = "facilities/elderly_services_platform.json"': f'path = "{target}"'}
+        expect = "invalid JSON at line"
+    else:
+        if damage == "gb18030":
+            target.write_bytes(source.read_text("utf-8").encode("gb18030"))
+            expect = 'encoding = "gb18030"'
+        elif damage == "empty":
+            target.write_bytes(b"")
+            expect = "file is empty"
+        else:
+            target.mkdir()
+            expect = "is a directory"
+        replace = {'path = "facilities/meal_canteens.csv"': f'path = "{target}"'}
+    config = _config_with(tmp_path, replace)
+    assert main(["run", str(config), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert expect in err
+    assert str(target) in err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if not line.startswith("•")]
+    if damage != "truncated":  # (the truncated file feeds two layers: one line each)
+        assert len(errors) == 1
+        assert errors[0].startswith("coverage15: error: layer 'canteen'")
+    assert not (tmp_path / "out" / "gap_report.csv").exists()
+
+
+def test_every_unusable_input_is_reported_at_once(data_dir, tmp_path):
+    config = _config_with(tmp_path, {
+        'path = "facilities/meal_canteens.csv"': f'path = "{tmp_path / "missing.csv"}"',
+        'filter = "agencyType == 4"': 'filter = "agencyType == 42"',
+    })
+    with pytest.raises(LayerError) as info:
+        run(load_config(config))
+    text = str(info.value)
+    assert text.startswith("2 input(s) cannot be used")
+    assert "layer 'canteen'" in text
+    assert "file not found" in text
+    assert "layer 'meal_point'" in text
+    assert "no usable rows of 0" in text
+
+
+def test_self_intersecting_unit_is_repaired_and_reported(data_dir, tmp_path):
+    units = gpd.read_file(data_dir / "boundaries/jiezhen_osm.geojson")
+    i = units.index[units["name"] == "外滩街道"][0]
+    ring = list(units.geometry[i].exterior.coords)
+    ring[1], ring[2] = ring[2], ring[1]  # cross two edges: a bow-tie
+    units.loc[i, "geometry"] = shapely.Polygon(ring)
+    assert not units.geometry[i].is_valid
+    damaged = tmp_path / "jiezhen.geojson"
+    units.to_file(damaged)
+    config = _config_with(tmp_path, {'path = "boundaries/jiezhen_osm.geojson"':
+                                     f'path = "{damaged}"'})
+    result = run(load_config(config))
+    messages = [p.message for p in result.problems]
+    assert any("1 invalid polygon(s) repaired with make_valid: 外滩街道" in m for m in messages)
+    assert "外滩街道" in set(result.gap_report["jiezhen"])
+
+
+def test_facility_far_from_streets_is_reported(central_run):
+    warnings = [p for p in central_run.problems if p.severity == "warning"]
+    far = {p.input: p.count for p in warnings if "from any street" in p.message}
+    assert far == {"meal_point": 4, "canteen": 1}
+    # still counted in its 街镇, but reaches nobody on foot
+    canteens = central_run.facilities["canteen"]
+    assert (~canteens["on_network"] & canteens["jiezhen"].notna()).sum() >= 1
+
+
+def test_killed_run_leaves_earlier_outputs_intact(central_outputs, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(central_outputs, out)
+    before = (out / "gap_report.csv").read_bytes()
+    env = {**os.environ, "COVERAGE15_CACHE": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "coverage15.cli", "-q", "run", str(CONFIG), "--out",
+               str(out)]
+    process = subprocess.Popen(command, env=env)
+    deadline = time.monotonic() + 120
+    while not list(out.glob(".coverage15-staging-*")):
+        assert process.poll() is None, "run ended before it started writing"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert (out / "gap_report.csv").read_bytes() == before
+    assert len(gpd.read_file(out / "coverage.gpkg", layer="units")) == 217
+    assert len(pd.read_csv(out / "gap_report.csv")) == 217
+    # the next run completes and sweeps the dead run's staging folder away
+    assert subprocess.run(command, env=env, check=False).returncode == 0
+    assert not list(out.glob(".coverage15-staging-*"))
+    assert (out / "gap_report.csv").read_bytes() == before
