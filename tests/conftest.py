@@ -69,3 +69,33 @@ def central_outputs(central_run, tmp_path_factory: pytest.TempPathFactory) -> Pa
     out = tmp_path_factory.mktemp("central-out")
     write_outputs(central_run, out)
     return out
+
+
+POSTGIS_URL = os.environ.get(
+    "COVERAGE15_TEST_POSTGIS", "postgresql://coverage15:coverage15@127.0.0.1:5432/coverage15_test"
+)
+
+
+@pytest.fixture(scope="session")
+def postgis_url() -> str:
+    """A PostGIS database for round trips (.ci/run starts one on loopback)."""
+    from coverage15 import Coverage15Error
+    from coverage15.io import _engine
+
+    try:
+        _engine(POSTGIS_URL).dispose()
+    except Coverage15Error as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostGIS test database not reachable under CI: {exc}")
+        pytest.skip(f"no PostGIS test database ({exc}); .ci/run shows how to start one")
+    return POSTGIS_URL
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``web`` need the internet: skipped unless COVERAGE15_WEB=1."""
+    if os.environ.get("COVERAGE15_WEB") == "1":
+        return
+    skip = pytest.mark.skip(reason="needs internet; set COVERAGE15_WEB=1 to run")
+    for item in items:
+        if "web" in item.keywords:
+            item.add_marker(skip)

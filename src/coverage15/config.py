@@ -68,11 +68,20 @@ class LayerSpec:
     unit_field : str or None
         A column naming the 街镇 each row claims to be in; used to check that the declared
         CRS fits the data (points should land in the 街镇 they name).
+    database, table, sql : str or None
+        Read from PostgreSQL/PostGIS instead of a file: ``database`` is a
+        ``postgresql://user:password@host:port/dbname`` URL, with a ``table``
+        (``schema.table``) or an ``sql`` query.
+    osm_tags : tuple of (str, str or bool)
+        Read from OpenStreetMap instead (online, cached by ``coverage15 fetch``): features
+        with these tags, e.g. ``{ social_facility = "outreach" }``, within ``place``.
+    place : str or None
+        Geocodable place name for ``osm_tags`` queries.
     """
 
     key: str
     label: str
-    path: Path
+    path: Path | None
     role: Role = "other"
     crs: str = ""
     x: str | None = None
@@ -84,6 +93,20 @@ class LayerSpec:
     exclude_points: tuple[tuple[float, float], ...] = ()
     encoding: str = "utf-8"
     unit_field: str | None = None
+    database: str | None = None
+    table: str | None = None
+    sql: str | None = None
+    osm_tags: tuple[tuple[str, str | bool], ...] = ()
+    place: str | None = None
+
+    @property
+    def source_name(self) -> str:
+        """Where the layer comes from, for messages."""
+        if self.database:
+            return f"table {self.table}" if self.table else "SQL query"
+        if self.osm_tags:
+            return f"OpenStreetMap {dict(self.osm_tags)} in {self.place}"
+        return self.path.name if self.path else "?"
 
 
 @dataclass(frozen=True)
@@ -219,11 +242,26 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
         return None
     known = {
         "label", "path", "role", "crs", "x", "y", "filter", "name_field", "id_field", "layer",
-        "exclude_points", "encoding", "unit_field",
+        "exclude_points", "encoding", "unit_field", "database", "table", "sql", "osm_tags",
+        "place",
     }
     for unknown in sorted(set(table) - known):
         r.problems.append(f"{r.where(section, unknown)}: unknown key (known: {sorted(known)})")
-    path = r.path(table, section, "path")
+    database = r.str_(table, section, "database")
+    if database is not None:
+        database = _expand(database, r.where(section, "database"), r.problems)
+        if not (table.get("table") or table.get("sql")):
+            r.problems.append(f"{r.file.name} [{section}]: a database layer needs table or sql")
+    raw_tags = table.get("osm_tags", {})
+    tags: list[tuple[str, str | bool]] = []
+    if isinstance(raw_tags, dict):
+        tags = [(str(k), v if isinstance(v, bool) else str(v)) for k, v in raw_tags.items()]
+    else:
+        r.problems.append(f"{r.where(section, 'osm_tags')}: expected {{ tag = \"value\" }}")
+    if tags and not table.get("place"):
+        r.problems.append(f"{r.file.name} [{section}]: an osm_tags layer needs place")
+    needs_path = database is None and not tags
+    path = r.path(table, section, "path", required=needs_path)
     role = r.str_(table, section, "role", default="other") or "other"
     if role not in ROLES:
         r.problems.append(f"{r.where(section, 'role')}: {role!r} is not one of {ROLES}")
@@ -239,7 +277,7 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
             points.append((float(item[0]), float(item[1])))
         else:
             r.problems.append(f"{r.where(section, 'exclude_points')}: {item!r} is not [x, y]")
-    if path is None:
+    if path is None and needs_path:
         return None
     return LayerSpec(
         key=key,
@@ -256,6 +294,11 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
         exclude_points=tuple(points),
         encoding=r.str_(table, section, "encoding", default="utf-8") or "utf-8",
         unit_field=r.str_(table, section, "unit_field"),
+        database=database,
+        table=r.str_(table, section, "table"),
+        sql=r.str_(table, section, "sql"),
+        osm_tags=tuple(tags),
+        place=r.str_(table, section, "place"),
     )
 
 

@@ -153,7 +153,9 @@ def read_table(
     try:
         if suffix in (".csv", ".txt", ".tsv"):
             sep = "\t" if suffix == ".tsv" else ","
-            return pd.read_csv(path, encoding=encoding, sep=sep, dtype=str, keep_default_na=False)
+            # only empty cells are missing: "NA" or "null" may be real names
+            return pd.read_csv(path, encoding=encoding, sep=sep, dtype=str,
+                               keep_default_na=False, na_values=[""])
         if suffix == ".json":
             doc = json.loads(path.read_text(encoding=encoding))
             if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
@@ -204,13 +206,13 @@ def _apply_filter(frame: pd.DataFrame, spec: LayerSpec) -> pd.DataFrame:
     for column in typed.columns:
         if column != "geometry" and typed[column].dtype == object:
             converted = pd.to_numeric(typed[column], errors="coerce")
-            if converted.notna().sum() == typed[column].astype(bool).sum():
+            if converted.notna().sum() == typed[column].notna().sum():
                 typed[column] = converted
     try:
         mask = typed.eval(spec.filter, engine="python")
     except Exception as exc:
         msg = (
-            f"layer {spec.key!r} ({spec.path.name}): filter {spec.filter!r} failed ({exc}); "
+            f"layer {spec.key!r} ({spec.source_name}): filter {spec.filter!r} failed ({exc}); "
             f"columns are {[c for c in frame.columns if c != 'geometry']}"
         )
         raise LayerError(msg) from exc
@@ -285,7 +287,8 @@ def _find_duplicates(
                             for i, f in zip(row_ids[repeated], first[repeated], strict=True)]
     xy = np.round(shapely.get_coordinates(gdf.geometry.to_numpy()), 7)
     key = pd.DataFrame({"name": names.to_numpy()[rows], "x": xy[:, 0], "y": xy[:, 1]})
-    first = pd.Series(rows).groupby([key["name"], key["x"], key["y"]]).transform("first")
+    first = pd.Series(rows).groupby([key["name"], key["x"], key["y"]],
+                                    dropna=False).transform("first")
     same = (first.to_numpy() != rows) & (reason == "")
     reason[same] = [f"duplicate of source row {f} (same name and point)"
                     for f in first.to_numpy()[same]]
@@ -296,6 +299,21 @@ def _find_duplicates(
                              if "src_y" in gdf else "",
                              "reason": reason[dup], "_pos": rows[dup]})
     return gdf.loc[~dup], rejected
+
+
+def _read_source(spec: LayerSpec, what: str) -> pd.DataFrame:
+    """The layer's rows from a file, a PostGIS table or query, or an OSM tag query."""
+    if spec.database:
+        from .io import read_postgis
+
+        return read_postgis(spec.database, table=spec.table, sql=spec.sql)
+    if spec.osm_tags:
+        from .osm import feature_points
+
+        assert spec.place is not None
+        return feature_points(dict(spec.osm_tags), spec.place, online=settings.online)
+    assert spec.path is not None
+    return read_table(spec.path, encoding=spec.encoding, layer=spec.layer, what=what)
 
 
 def load_layer(spec: LayerSpec) -> Layer:
@@ -317,9 +335,9 @@ def load_layer(spec: LayerSpec) -> Layer:
         When the file cannot be read, a named column is missing, or no CRS is known.
     """
     what = f"layer {spec.key!r}"
-    frame = read_table(spec.path, encoding=spec.encoding, layer=spec.layer, what=what)
+    frame = _read_source(spec, what)
     _require_columns(frame, [spec.x, spec.y, spec.name_field, spec.id_field, spec.unit_field],
-                     f"{what} ({spec.path.name})")
+                     f"{what} ({spec.source_name})")
     frame = _apply_filter(frame, spec).reset_index(drop=True)
     frame.insert(0, "source_row", np.arange(len(frame)))
     has_geometry = isinstance(frame, gpd.GeoDataFrame) and spec.x is None
@@ -334,7 +352,8 @@ def load_layer(spec: LayerSpec) -> Layer:
             else:
                 gdf = gdf.set_crs(declared, allow_override=True)
         if gdf.crs is None:
-            msg = f"{what} ({spec.path}): the file has no CRS; set crs = \"EPSG:...\" in the config"
+            msg = (f"{what} ({spec.source_name}): the source has no CRS; set "
+                   "crs = \"EPSG:...\" in the config")
             raise CRSError(msg)
         empty = gdf.geometry.isna() | gdf.geometry.is_empty
         not_point = ~empty & (gdf.geometry.geom_type != "Point")
@@ -347,11 +366,11 @@ def load_layer(spec: LayerSpec) -> Layer:
         gdf = gdf.loc[~empty.to_numpy()]
     else:
         if spec.x is None or spec.y is None:
-            msg = f"{what} ({spec.path.name}): a table needs x and y coordinate columns in config"
+            msg = f"{what} ({spec.source_name}): a table needs x and y coordinate columns in config"
             raise LayerError(msg)
         if not spec.crs:
             msg = (
-                f"{what} ({spec.path.name}): no crs given; say crs = \"gcj02\", \"bd09\" or "
+                f"{what} ({spec.source_name}): no crs given; say crs = \"gcj02\", \"bd09\" or "
                 "\"EPSG:4326\" (coordinates from Chinese map providers are usually gcj02)"
             )
             raise CRSError(msg)
@@ -360,6 +379,7 @@ def load_layer(spec: LayerSpec) -> Layer:
 
     names = (frame[spec.name_field].astype(str) if spec.name_field
              else pd.Series([f"{spec.key} {i}" for i in range(len(frame))]))
+    names = names.where(names.str.strip() != "", None)  # a blank name is a missing name
     ids = (frame[spec.id_field].astype(str) if spec.id_field
            else pd.Series([f"{spec.key}-{i}" for i in range(len(frame))]))
     gdf, duplicates = _find_duplicates(gdf, names, ids if spec.id_field else None)

@@ -460,9 +460,32 @@ def build_walk_network(
         net = network_from_graph(graph, extent=extent)
         _write_cache(cache, net)
         return net
+    from . import osm
+
+    query = {"source": spec.source, "place": spec.place, "bbox": spec.bbox,
+             "polygon": _file_digest(spec.path) if spec.path else None,
+             "network_type": spec.network_type, "crs": settings.working_crs,
+             "version": _CACHE_VERSION}
+    cache = osm.cache_path("network", query, ".pickle")
+    cached = _read_cache(cache)
+    if cached is not None:
+        say(f"network: cached OpenStreetMap {spec.source} query")
+        return cached
+    if not settings.online:
+        msg = (f"network: the OpenStreetMap {spec.source} query is not cached; run "
+               "`coverage15 fetch CONFIG` once with internet access")
+        raise NetworkError(msg)
     say(f"network: querying OpenStreetMap ({spec.source})")
-    graph, boundary = _online_graph(spec)
-    return network_from_graph(graph, extent=boundary)
+    try:
+        graph, boundary = _online_graph(spec)
+    except NetworkError:
+        raise
+    except Exception as exc:  # osmnx raises HTTP, geocoding and empty-result errors
+        msg = f"network: OpenStreetMap {spec.source} query failed ({exc})"
+        raise NetworkError(msg) from exc
+    net = network_from_graph(graph, extent=boundary)
+    _write_cache(cache, net)
+    return net
 
 
 def snap_points(

@@ -14,7 +14,13 @@ import pandas as pd
 if TYPE_CHECKING:
     from .targets import TargetCheck
 
-__all__ = ["gap_report", "summary_lines"]
+__all__ = [
+    "COLUMN_LABELS_ZH",
+    "bool_columns_to_text",
+    "column_label_zh",
+    "gap_report",
+    "summary_lines",
+]
 
 SHARE_DIGITS = 4
 
@@ -134,3 +140,44 @@ def bool_columns_to_text(frame: pd.DataFrame) -> pd.DataFrame:
             out[column] = np.where(values.isna(), "", np.where(values.fillna(False),
                                                                  "true", "false"))
     return out
+
+
+COLUMN_LABELS_ZH = {
+    "district": "区",
+    "jiezhen": "街镇",
+    "network": "路网覆盖",
+    "network_share": "路网覆盖比例",
+    "area_km2": "面积 (km²)",
+    "demand_points": "居住点数",
+    "uncovered": "未达标",
+    "reason": "原因",
+}
+_LAYER_SUFFIXES_ZH = (("_count", "数量"), ("_demand_share", "居住点覆盖率"),
+                      ("_area_share", "面积覆盖率"))
+
+
+def column_label_zh(column: str, layer_labels: dict[str, str],
+                    rule_labels: dict[str, str]) -> str:
+    """Chinese label of a gap-report column (the column name itself when unknown).
+
+    Parameters
+    ----------
+    column
+        A gap-report column name.
+    layer_labels
+        Layer key → label (e.g. ``centre`` → 社区综合为老服务中心).
+    rule_labels
+        Rule id → label.
+    """
+    if column in COLUMN_LABELS_ZH:
+        return COLUMN_LABELS_ZH[column]
+    for key, label in layer_labels.items():
+        for suffix, zh in _LAYER_SUFFIXES_ZH:
+            if column == f"{key}{suffix}":
+                return f"{label}{zh}"
+    for rid, label in rule_labels.items():
+        if column == f"pass_{rid}":
+            return f"达标：{label}"
+        if column == f"{rid}_share":
+            return f"{label}（达标居民比例）"
+    return column

@@ -30,6 +30,9 @@ cache_folder : str
     Where projected graphs are cached, keyed by the input file's content hash.
 use_cache : bool
     Read and write the graph cache.
+online : bool
+    Allow queries to OpenStreetMap for layers and networks that are not cached. Set
+    ``COVERAGE15_OFFLINE=1`` to forbid them (runs then use only local files and the cache).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ __all__ = [
     "cache_folder",
     "data_env_var",
     "minutes",
+    "online",
     "output_crs",
     "snap_max_m",
     "use_cache",
@@ -62,3 +66,4 @@ cache_folder: str = os.environ.get(
     "COVERAGE15_CACHE", str(Path.home() / ".cache" / "coverage15")
 )
 use_cache: bool = True
+online: bool = os.environ.get("COVERAGE15_OFFLINE", "") not in ("1", "true", "yes")

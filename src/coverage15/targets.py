@@ -287,6 +287,6 @@ def check_targets(
         if status[row] != "full":
             parts.insert(0, f"{'no' if status[row] == 'none' else 'partial'} network "
                             f"({_fmt(share_in[row])} of the area): walking rules not evaluated")
-        text.append("; ".join(parts))
+        text.append("; ".join(parts) or "passes every evaluated rule")
     flags["reason"] = text
     return TargetCheck(flags=flags, citywide=citywide, skipped=skipped, demand_pass=demand_pass)

@@ -1,0 +1,207 @@
+"""Result formats beyond the default GeoPackage: GeoParquet, Excel, PostGIS.
+
+* :func:`write_geoparquet` — one ``.parquet`` file per output layer (GeoParquet 1.x, CRS kept).
+* :func:`write_excel` — the gap report as a workbook civil-affairs staff open: a summary sheet
+  (districts and citywide rules) and one sheet per district, with Chinese column labels.
+* :func:`write_postgis` / :func:`read_postgis` — results to, and layers from, a
+  PostgreSQL/PostGIS database given as ``postgresql://user:pass@host:port/db``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import pandas as pd
+
+from ._errors import InputFileError
+from .report import bool_columns_to_text, column_label_zh
+
+if TYPE_CHECKING:
+    from .pipeline import RunResult
+
+__all__ = [
+    "output_layers",
+    "read_postgis",
+    "write_excel",
+    "write_geoparquet",
+    "write_postgis",
+]
+
+log = logging.getLogger(__name__)
+
+_SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
+
+
+def output_layers(result: RunResult) -> dict[str, gpd.GeoDataFrame]:
+    """Every spatial output of a run, by layer name, in EPSG:4326.
+
+    Booleans with missing values become 0/1 integers with NULL, which every format and GIS
+    reads.
+    """
+    layers: dict[str, gpd.GeoDataFrame] = {
+        "service_areas": result.service_areas,
+        "units": result.units_gdf(),
+        "facilities": gpd.GeoDataFrame(pd.concat(
+            [f[["facility_id", "name", "layer", "jiezhen", "district", "snap_m", "on_network",
+                "reach_m", "geometry"]] for f in result.facilities.values()],
+            ignore_index=True), geometry="geometry", crs="EPSG:4326"),
+    }
+    if result.demand is not None:
+        layers["demand"] = result.demand
+    if result.districts_gdf is not None and result.district_report is not None:
+        shapes = result.districts_gdf.set_index("unit").geometry
+        layers["districts"] = gpd.GeoDataFrame(
+            result.district_report.copy(),
+            geometry=shapes.reindex(result.district_report["district"]).to_numpy(),
+            crs=result.districts_gdf.crs)
+    out = {}
+    for name, frame in layers.items():
+        fixed = frame.copy()
+        for column in fixed.columns:
+            if isinstance(fixed[column].dtype, pd.BooleanDtype) or fixed[column].dtype == bool:
+                fixed[column] = fixed[column].astype("Int8")
+        out[name] = fixed
+    return out
+
+
+def write_geoparquet(layers: Mapping[str, gpd.GeoDataFrame], folder: Path) -> list[Path]:
+    """Write each layer to ``folder/{name}.parquet`` (GeoParquet)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, frame in layers.items():
+        path = folder / f"{name}.parquet"
+        frame.to_parquet(path, index=False)
+        paths.append(path)
+    return paths
+
+
+def _sheet_name(text: str, used: set[str]) -> str:
+    name = _SHEET_BAD.sub("_", text)[:31] or "sheet"
+    base, i = name, 2
+    while name in used:
+        name = f"{base[:28]}~{i}"
+        i += 1
+    used.add(name)
+    return name
+
+
+def write_excel(result: RunResult, path: Path) -> Path:
+    """Write the gap report as an Excel workbook with Chinese column labels.
+
+    Sheets: ``汇总`` (one row per district, then the citywide rules), then one sheet per
+    district with its 街镇 rows, then ``说明`` (column names and their labels).
+
+    Parameters
+    ----------
+    result
+        A finished run.
+    path
+        The ``.xlsx`` file to write.
+    """
+    layer_labels = {k: s.label for k, s in result.config.layers.items()}
+    rule_labels = {r.id: r.label for r in result.rules}
+
+    def zh(frame: pd.DataFrame) -> pd.DataFrame:
+        shown = bool_columns_to_text(frame).replace({"true": "是", "false": "否"})
+        return shown.rename(columns={c: column_label_zh(c, layer_labels, rule_labels)
+                                     for c in frame.columns})
+
+    used: set[str] = set()
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        summary = (result.district_report if result.district_report is not None
+                   else result.gap_report.groupby("district", as_index=False).size())
+        zh(summary).to_excel(writer, sheet_name=_sheet_name("汇总", used), index=False)
+        citywide = pd.DataFrame(
+            [{"规则": c.rule.label, "数值": c.value, "达标": "是" if c.passed else "否",
+              "说明": c.reason} for c in result.check.citywide]
+            + [{"规则": rid, "数值": None, "达标": "未评估", "说明": why}
+               for rid, why in result.check.skipped.items()])
+        if not citywide.empty:
+            citywide.to_excel(writer, sheet_name="汇总", index=False,
+                              startrow=len(summary) + 2)
+        for district, rows in result.gap_report.groupby("district", sort=True):
+            zh(rows.drop(columns=["district"])).to_excel(
+                writer, sheet_name=_sheet_name(str(district), used), index=False)
+        legend = pd.DataFrame(
+            [(c, column_label_zh(c, layer_labels, rule_labels))
+             for c in result.gap_report.columns], columns=["column", "说明"])
+        legend.to_excel(writer, sheet_name=_sheet_name("说明", used), index=False)
+        for sheet in writer.book.worksheets:
+            sheet.freeze_panes = "B2"
+            for column in sheet.columns:
+                width = max(len(str(c.value or "")) for c in column[:50])
+                sheet.column_dimensions[column[0].column_letter].width = min(
+                    max(8, width * 1.6), 60)
+    return path
+
+
+def _engine(url: str) -> Any:
+    import sqlalchemy
+
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    try:
+        engine = sqlalchemy.create_engine(url)
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT postgis_version()"))
+    except Exception as exc:
+        first = str(exc).splitlines()[0]
+        safe = re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+        msg = f"database {safe}: cannot connect or PostGIS is missing ({first})"
+        raise InputFileError(msg) from exc
+    return engine
+
+
+def write_postgis(layers: Mapping[str, gpd.GeoDataFrame], url: str, *,
+                  schema: str = "public", prefix: str = "coverage15_") -> list[str]:
+    """Write each layer to a PostGIS table ``{schema}.{prefix}{name}``, replacing it.
+
+    Each table is written in one transaction, so readers never see it half-written.
+
+    Returns
+    -------
+    list of str
+        The table names written.
+    """
+    import sqlalchemy
+
+    engine = _engine(url)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    tables = []
+    for name, frame in layers.items():
+        table = f"{prefix}{name}"
+        with engine.begin() as connection:
+            frame.to_postgis(table, connection, schema=schema, if_exists="replace", index=False)
+        tables.append(f"{schema}.{table}")
+        log.info("wrote %d rows to %s.%s", len(frame), schema, table)
+    engine.dispose()
+    return tables
+
+
+def read_postgis(url: str, *, table: str | None = None, sql: str | None = None,
+                 geometry_column: str = "geometry") -> gpd.GeoDataFrame:
+    """Read a PostGIS table (``schema.table``) or query as a GeoDataFrame, CRS included."""
+    if (table is None) == (sql is None):
+        msg = "read_postgis: give either table= or sql="
+        raise ValueError(msg)
+    engine = _engine(url)
+    if sql is None:
+        assert table is not None
+        parts = [f'"{p}"' for p in table.split(".")]
+        sql = f"SELECT * FROM {'.'.join(parts)}"
+    import sqlalchemy
+
+    try:
+        return gpd.read_postgis(sqlalchemy.text(sql), engine, geom_col=geometry_column)
+    except Exception as exc:
+        first = str(exc).splitlines()[0]
+        msg = f"database table/query {table or sql!r}: cannot read ({first})"
+        raise InputFileError(msg) from exc
+    finally:
+        engine.dispose()

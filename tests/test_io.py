@@ -1,0 +1,140 @@
+"""Output formats round-trip; layers come from PostGIS and (cached) OpenStreetMap."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import networkx as nx
+import pandas as pd
+import pytest
+import shapely
+from geopandas.testing import assert_geodataframe_equal
+
+from coverage15 import NetworkError, settings
+from coverage15.config import LayerSpec, NetworkSpec
+from coverage15.io import (
+    output_layers,
+    read_postgis,
+    write_excel,
+    write_geoparquet,
+    write_postgis,
+)
+from coverage15.layers import load_layer
+from coverage15.network import build_walk_network
+
+
+def test_geoparquet_round_trip(central_run, tmp_path):
+    layers = output_layers(central_run)
+    assert set(layers) == {"service_areas", "units", "facilities", "demand", "districts"}
+    write_geoparquet(layers, tmp_path)
+    for name, frame in layers.items():
+        back = gpd.read_parquet(tmp_path / f"{name}.parquet")
+        assert back.crs.to_epsg() == 4326
+        assert_geodataframe_equal(back, frame.reset_index(drop=True), check_dtype=False)
+
+
+def test_excel_workbook(central_run, tmp_path):
+    path = write_excel(central_run, tmp_path / "gap_report.xlsx")
+    sheets = pd.read_excel(path, sheet_name=None)
+    districts = sorted(central_run.gap_report["district"].unique())
+    assert list(sheets) == ["汇总", *districts, "说明"]
+    huangpu = sheets["黄浦区"]
+    assert "街镇" in huangpu.columns
+    assert "社区综合为老服务中心数量" in huangpu.columns
+    assert "达标：每个街镇至少1处社区综合为老服务中心" in huangpu.columns
+    row = huangpu.loc[huangpu["街镇"] == "淮海中路街道"].iloc[0]
+    report_row = central_run.gap_report.query("jiezhen == '淮海中路街道'").iloc[0]
+    assert row["社区综合为老服务中心数量"] == report_row["centre_count"]
+    assert row["未达标"] == "否"
+    assert len(sheets["汇总"]) >= 16
+
+
+def test_postgis_round_trip(central_run, postgis_url):
+    layers = output_layers(central_run)
+    tables = write_postgis(layers, postgis_url, schema="c15_test")
+    assert len(tables) == len(layers)
+    for name, frame in layers.items():
+        back = read_postgis(postgis_url, table=f"c15_test.coverage15_{name}")
+        assert back.crs.to_epsg() == 4326
+        assert_geodataframe_equal(back, frame.reset_index(drop=True), check_dtype=False,
+                                  check_less_precise=True, normalize=True)
+
+
+def test_layer_from_postgis(data_dir, postgis_url):
+    canteens = load_layer(LayerSpec(key="canteen", label="c", crs="gcj02", x="longitude",
+                                    y="latitude", name_field="name",
+                                    path=data_dir / "facilities/meal_canteens.csv"))
+    write_postgis({"canteens": canteens.points[["name", "geometry"]]}, postgis_url,
+                  schema="c15_test")
+    from_db = load_layer(LayerSpec(key="canteen", label="c", path=None, name_field="name",
+                                   database=postgis_url, table="c15_test.coverage15_canteens"))
+    assert len(from_db.points) == 97
+    assert from_db.points.geometry.geom_equals_exact(canteens.points.geometry, 1e-9).all()
+    sql = "SELECT * FROM c15_test.coverage15_canteens WHERE name LIKE '%路街道%'"
+    some = load_layer(LayerSpec(key="c", label="c", path=None, name_field="name",
+                                database=postgis_url, sql=sql))
+    assert 0 < len(some.points) < 97
+
+
+def _tiny_graph() -> nx.MultiDiGraph:
+    graph = nx.MultiDiGraph(crs="EPSG:4326")
+    for i, lng in enumerate((121.470, 121.475, 121.480)):
+        graph.add_node(i, x=lng, y=31.23)
+    for a, b in ((0, 1), (1, 2)):
+        graph.add_edge(a, b)
+        graph.add_edge(b, a)
+    return graph
+
+
+def test_fetch_then_offline(monkeypatch, tmp_path):
+    import coverage15.network as network_module
+
+    calls = []
+
+    def fake_online(spec):
+        calls.append(spec.place)
+        return _tiny_graph(), shapely.box(121.46, 31.22, 121.49, 31.24)
+
+    monkeypatch.setattr(network_module, "_online_graph", fake_online)
+    spec = NetworkSpec(source="place", place="测试区")
+    monkeypatch.setattr(settings, "online", False)
+    with pytest.raises(NetworkError, match="coverage15 fetch"):
+        build_walk_network(spec)
+    monkeypatch.setattr(settings, "online", True)
+    first = build_walk_network(spec)
+    assert first.n_edges == 2
+    monkeypatch.setattr(settings, "online", False)
+    again = build_walk_network(spec)  # offline: from the cache, no query
+    assert calls == ["测试区"]
+    assert again.n_edges == 2
+
+
+def test_osm_tagged_layer_is_cached(monkeypatch):
+    import osmnx as ox
+
+    found = gpd.GeoDataFrame(
+        {"element": ["node", "way"], "id": [1, 2], "name": ["站点甲", "站点乙"],
+         "social_facility": ["outreach", "outreach"]},
+        geometry=[shapely.Point(121.47, 31.23), shapely.box(121.48, 31.22, 121.481, 31.221)],
+        crs="EPSG:4326",
+    ).set_index(["element", "id"])
+    calls = []
+    monkeypatch.setattr(ox, "features_from_place",
+                        lambda place, tags: calls.append(place) or found)
+    spec = LayerSpec(key="social_work", label="社工站", path=None, name_field="name",
+                     osm_tags=(("social_facility", "outreach"),), place="测试区")
+    monkeypatch.setattr(settings, "online", False)
+    with pytest.raises(NetworkError, match="not cached"):
+        load_layer(spec)
+    monkeypatch.setattr(settings, "online", True)
+    layer = load_layer(spec)
+    assert list(layer.points["name"]) == ["站点甲", "站点乙"]
+    assert layer.points.geometry.iloc[1].within(shapely.box(121.48, 31.22, 121.481, 31.221))
+    monkeypatch.setattr(settings, "online", False)
+    assert len(load_layer(spec).points) == 2
+    assert calls == ["测试区"]
+
+
+@pytest.mark.web
+def test_live_osm_network_query():
+    net = build_walk_network(NetworkSpec(source="place", place="外滩街道, 黄浦区, 上海市"))
+    assert net.n_edges > 100
