@@ -41,12 +41,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: out)")
     _map_options(run)
     run.add_argument("--no-map", action="store_true", help="skip map.html")
+    run.add_argument("--no-png", action="store_true", help="skip the static maps in png/")
+    run.add_argument("--scheduler", help="run partitions on Dask: 'local' starts a "
+                     "LocalCluster, tcp://host:8786 uses an existing scheduler")
+    run.add_argument("--partitions", type=int, default=None,
+                     help="number of tiles for --scheduler (default 4)")
 
     mp = sub.add_parser("map", parents=[common],
                         help="run and write only the map (e.g. for one district)")
     mp.add_argument("config", type=Path)
     mp.add_argument("--out", type=Path, default=Path("maps"), help="folder (default: maps)")
     _map_options(mp)
+    mp.add_argument("--png", action="store_true",
+                    help="also write the static map (map.png or map-<district>.png)")
 
     layers = sub.add_parser("layers", parents=[common], help="inspect the layers of a config")
     layers.add_argument("action", choices=["list", "check"])
@@ -68,6 +75,9 @@ def _map_options(parser: argparse.ArgumentParser) -> None:
                         help="basemap: OpenStreetMap (default), a folium tile name or URL "
                              "template, or 'none' for offline maps")
     parser.add_argument("--tiles-attribution", help="attribution text for a tile URL")
+    parser.add_argument("--assets", choices=["inline", "cdn"], default="inline",
+                        help="inline Leaflet into the HTML so it works offline (default), or "
+                             "link it from a CDN (smaller file, needs internet)")
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -115,25 +125,37 @@ def _cmd_run(args: argparse.Namespace, *, map_only: bool = False) -> int:
     start = time.perf_counter()
     progress = _Progress(enabled=not args.quiet)
     try:
-        result = run(config, progress=progress)
+        scheduler = getattr(args, "scheduler", None)
+        partitions = getattr(args, "partitions", None) or (4 if scheduler else 1)
+        result = run(config, progress=progress, partitions=partitions, scheduler=scheduler)
     finally:
         progress.close()
     tiles = None if str(args.tiles).lower() == "none" else args.tiles
     options = MapOptions(tiles=tiles, tiles_attribution=args.tiles_attribution,
-                         district=args.district)
+                         district=args.district, assets=args.assets)
     if map_only:
         from .maps import render_map
 
         args.out.mkdir(parents=True, exist_ok=True)
-        name = f"map-{args.district}.html" if args.district else "map.html"
-        target = args.out / name
+        stem = f"map-{args.district}" if args.district else "map"
+        target = args.out / f"{stem}.html"
         tmp = target.with_suffix(".html.tmp")
         render_map(result, options=options).save(str(tmp))
         tmp.replace(target)
         if not args.quiet:
-            print(f"wrote {target}")
+            print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB)")
+        if args.png:
+            from .static_maps import render_png
+
+            png = args.out / f"{stem}.png"
+            tmp = png.with_suffix(".png.tmp")
+            render_png(result, tmp, district=args.district)
+            tmp.replace(png)
+            if not args.quiet:
+                print(f"wrote {png}")
         return 0
-    written = write_outputs(result, args.out, map_html=not args.no_map, map_options=options)
+    written = write_outputs(result, args.out, map_html=not args.no_map,
+                            map_png=not (args.no_map or args.no_png), map_options=options)
     if not args.quiet:
         for line in result.summary():
             print(line)

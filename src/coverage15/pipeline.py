@@ -13,14 +13,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from . import coverage, report, service_areas, targets
+from . import coverage, report, targets
 from ._errors import Coverage15Error, LayerError
 from ._io import staged_outputs
 from ._validate import (
@@ -32,9 +32,10 @@ from ._validate import (
 )
 from .config import RunConfig
 from .layers import Layer, load_layer, load_units
-from .network import Snap, WalkNetwork, build_walk_network, snap_points
+from .network import WalkNetwork, build_walk_network
+from .partition import compute_layers
 
-__all__ = ["RunResult", "run", "write_outputs"]
+__all__ = ["RunResult", "fetch", "run", "write_outputs"]
 
 log = logging.getLogger(__name__)
 
@@ -153,12 +154,13 @@ def _load_inputs(
             return load()
         except Coverage15Error as exc:
             text = str(exc)
-            errors.append(text if what.split()[-1] in text else f"{what}: {text}")
+            errors.append(text if what.rsplit(maxsplit=1)[-1] in text else f"{what}: {text}")
             return None
 
     units = attempt("units", lambda: load_units(config.units, what="units"))
-    districts = (attempt("districts", lambda: load_units(config.districts, what="districts"))
-                 if config.districts else None)
+    district_spec = config.districts
+    districts = (attempt("districts", lambda: load_units(district_spec, what="districts"))
+                 if district_spec is not None else None)
     layers: dict[str, Layer] = {}
     for key, spec in config.layers.items():
         layer = attempt(f"layer {key}", lambda spec=spec: load_layer(spec))  # type: ignore[misc]
@@ -166,12 +168,14 @@ def _load_inputs(
             continue
         if len(layer.points) == 0:
             reasons = layer.rejected["reason"].value_counts().head(3).to_dict()
-            errors.append(f"layer {key!r} ({spec.path.name}): no usable rows of "
+            errors.append(f"layer {key!r} ({spec.source_name}): no usable rows of "
                           f"{layer.n_source} (set aside: {reasons}); check filter and "
                           "coordinate columns")
             continue
         layers[key] = layer
-    demand = attempt("demand", lambda: load_layer(config.demand)) if config.demand else None
+    demand_spec = config.demand
+    demand = (attempt("demand", lambda: load_layer(demand_spec))
+              if demand_spec is not None else None)
     if errors or units is None:
         listing = "\n  ".join(errors)
         msg = errors[0] if len(errors) == 1 else (
@@ -206,13 +210,51 @@ def _input_problems(config: RunConfig, units: gpd.GeoDataFrame, layers: dict[str
     return problems
 
 
-def run(config: RunConfig, *, progress: Progress | None = None) -> RunResult:
+def fetch(config: RunConfig) -> list[str]:
+    """Download and cache everything a config needs from OpenStreetMap.
+
+    Networks given by place, polygon or bbox and layers given by ``osm_tags`` are queried
+    once (internet needed) and cached; later runs then work offline. Local files are only
+    checked.
+
+    Returns
+    -------
+    list of str
+        One line per input saying what was done.
+    """
+    from .osm import feature_points
+
+    done = []
+    net = build_walk_network(config.network)
+    done.append(f"network ({config.network.source}): {net.n_nodes} nodes, {net.n_edges} edges")
+    for key, spec in config.layers.items():
+        if spec.osm_tags:
+            assert spec.place is not None
+            points = feature_points(dict(spec.osm_tags), spec.place, online=True)
+            done.append(f"layer {key}: {len(points)} OpenStreetMap features cached")
+        else:
+            done.append(f"layer {key}: local ({spec.source_name}), nothing to fetch")
+    return done
+
+
+def run(
+    config: RunConfig,
+    *,
+    progress: Progress | None = None,
+    partitions: int = 1,
+    scheduler: str | Any | None = None,
+) -> RunResult:
     """Run a coverage analysis.
 
     Parameters
     ----------
     config
         From :func:`coverage15.config.load_config`.
+    partitions
+        Split the distance work into this many tiles (see :mod:`coverage15.partition`).
+    scheduler
+        With ``partitions > 1``: ``"local"`` for a new Dask ``LocalCluster``, a
+        ``tcp://host:port`` scheduler address, or a ``dask.distributed.Client``.
     progress
         Called as ``progress(step, done, total)`` during long steps (``total == 0`` when a
         step starts).
@@ -223,7 +265,6 @@ def run(config: RunConfig, *, progress: Progress | None = None) -> RunResult:
     """
     timings: dict[str, float] = {}
     a = config.analysis
-    limit = a.limit_m
     rules = targets.load_targets(config.targets) if config.targets else []
 
     with _step(timings, "load layers", progress):
@@ -233,67 +274,48 @@ def run(config: RunConfig, *, progress: Progress | None = None) -> RunResult:
     with _step(timings, "network", progress):
         net = build_walk_network(config.network)
 
-    with _step(timings, "snap", progress):
-        snaps: dict[str, Snap] = {
-            key: snap_points(net, layer.points, snap_max_m=a.snap_max_m)
-            for key, layer in layers.items()
-        }
-        demand_snap = (snap_points(net, demand_layer.points, snap_max_m=a.snap_max_m)
-                       if demand_layer else None)
-        for key, layer in layers.items():
-            problems += snap_problems(key, layer.points, snaps[key].snap_m, net.extent,
-                                      a.working_crs, snap_max_m=a.snap_max_m)
-
     facilities: dict[str, gpd.GeoDataFrame] = {}
     area_frames = []
     unions: dict[str, shapely.Geometry] = {}
-    pairs = {}
-    total = sum(int(s.snapped.sum()) for s in snaps.values())
-    done = 0
     with _step(timings, "service areas", progress):
-        for key, layer in layers.items():
-            snap = snaps[key]
-
-            def tick(n: int) -> None:
-                nonlocal done
-                done += n
-                if progress is not None:
-                    progress("service areas", done, total)
-
-            reach = service_areas.network_reach(net, snap, limit_m=limit,
-                                                access_leg=a.access_leg, progress=tick)
-            intervals = service_areas.reached_intervals(net, reach)
-            polygons = service_areas.service_area_polygons(
-                net, intervals, n_groups=len(snap), buffer_m=a.buffer_m)
-            reached = np.bincount(intervals.group, weights=intervals.end_m - intervals.start_m,
-                                  minlength=len(snap))
-            present = ~shapely.is_empty(polygons)
-            unions[key] = (shapely.union_all(polygons[present]) if present.any()
-                           else shapely.Polygon())
-            points = _with_unit(layer.points, units)
-            points["snap_m"] = snap.snap_m
-            points["on_network"] = snap.snapped & (reach.access_m <= limit)
-            points["reach_m"] = reached
-            facilities[key] = points
-            area_frames.append(gpd.GeoDataFrame(
-                {"layer": key, "label": layer.spec.label,
-                 "facility_id": points["facility_id"].to_numpy(),
-                 "name": points["name"].to_numpy(), "reach_m": reached,
-                 "area_km2": shapely.area(polygons) / 1e6},
-                geometry=polygons, crs=net.crs).loc[present])
-            if demand_snap is not None:
-                pairs[key] = service_areas.point_distances(net, reach, demand_snap,
-                                                           access_leg=a.access_leg)
+        areas, demand_snap_m, demand_snapped, runlog = compute_layers(
+            net, {key: layer.points for key, layer in layers.items()},
+            demand_layer.points if demand_layer is not None else None, a,
+            partitions=partitions, scheduler=scheduler, progress=progress)
+    pairs = {key: result.pairs for key, result in areas.items()}
+    for key, layer in layers.items():
+        result = areas[key]
+        problems += snap_problems(key, layer.points, result.snap_m, net.extent,
+                                  a.working_crs, snap_max_m=a.snap_max_m)
+        polygons = result.polygons
+        present = ~shapely.is_empty(polygons)
+        unions[key] = (shapely.union_all(polygons[present]) if present.any()
+                       else shapely.Polygon())
+        points = _with_unit(layer.points, units)
+        points["snap_m"] = result.snap_m
+        points["on_network"] = result.on_network
+        points["reach_m"] = result.reached_m
+        facilities[key] = points
+        area_frames.append(gpd.GeoDataFrame(
+            {"layer": key, "label": layer.spec.label,
+             "facility_id": points["facility_id"].to_numpy(),
+             "name": points["name"].to_numpy(), "reach_m": result.reached_m,
+             "area_km2": shapely.area(polygons) / 1e6},
+            geometry=polygons, crs=net.crs).loc[present])
+    for retried, errors in runlog.retried.items():
+        problems.append(Problem("warning", "partitions", f"partition {retried} failed "
+                                f"{len(errors)} time(s) and was retried: {errors[-1]}",
+                                len(errors)))
 
     with _step(timings, "coverage", progress):
         demand = None
         demand_cover = None
         demand_unit = None
-        if demand_layer is not None and demand_snap is not None:
+        if demand_layer is not None:
             demand_cover = coverage.demand_coverage(len(demand_layer.points), pairs)
             demand = _with_unit(demand_layer.points, units)
-            demand["snap_m"] = demand_snap.snap_m
-            demand["on_network"] = demand_snap.snapped
+            demand["snap_m"] = demand_snap_m
+            demand["on_network"] = demand_snapped
             for column in demand_cover.columns:
                 demand[column] = demand_cover[column].to_numpy()
             demand_unit = coverage.assign_units(demand_layer.points, units).to_numpy()
@@ -365,13 +387,29 @@ def write_outputs(
     out_dir: str | Path,
     *,
     map_html: bool = True,
+    map_png: bool | None = None,
     map_options: object | None = None,
 ) -> dict[str, Path]:
     """Write a run's outputs, atomically, into ``out_dir``.
 
     Files: ``coverage.gpkg`` (layers ``service_areas``, ``units``, ``demand``,
     ``facilities``, ``districts``), ``gap_report.csv``, ``district_report.csv``,
-    ``rejected.csv``, ``summary.json`` and ``map.html``.
+    ``rejected.csv``, ``summary.json``, ``map.html`` (self-contained, works offline) and
+    static maps ``png/overview.png`` plus ``png/<district>.png`` for each district with any
+    街镇 inside the network (only the chosen one with ``MapOptions(district=...)``).
+
+    Parameters
+    ----------
+    result
+        A finished run.
+    out_dir
+        Output folder, created if needed.
+    map_html
+        Write ``map.html``.
+    map_png
+        Write the PNG maps; by default the same as ``map_html``.
+    map_options
+        :class:`coverage15.maps.MapOptions` for the map (tiles, district...).
 
     Returns
     -------
@@ -434,10 +472,18 @@ def write_outputs(
         (stage / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),
                                             encoding="utf-8")
         written["summary.json"] = out / "summary.json"
-        if map_html:
-            from .maps import MapOptions, render_map
+        from .maps import MapOptions
 
-            opts = map_options if isinstance(map_options, MapOptions) else None
+        opts = map_options if isinstance(map_options, MapOptions) else MapOptions()
+        if map_html:
+            from .maps import render_map
+
             render_map(result, options=opts).save(str(stage / "map.html"))
             written["map.html"] = out / "map.html"
+        if map_html if map_png is None else map_png:
+            from .static_maps import write_pngs
+
+            districts = [opts.district] if opts.district else None
+            for path in write_pngs(result, stage / "png", districts=districts):
+                written[f"png/{path.name}"] = out / "png" / path.name
     return written

@@ -1,0 +1,255 @@
+/* coverage15 interactive coverage map (MIT).
+ * Needs Leaflet 1.9, Leaflet.markercluster 1.5 and leaflet-search (all inlined by coverage15).
+ * coverage15Map(map, groups, data) draws the run's data into the folium feature groups and
+ * exposes window.__c15 for tests and for planners who want to script the page.
+ */
+(function () {
+  "use strict";
+
+  var PANES = ["c15-units", "c15-areas", "c15-districts", "c15-selected", "c15-labels",
+               "c15-facilities"];
+
+  // keep popups clear of the title (top) and the legend (bottom left)
+  var POPUP = {maxWidth: 420, maxHeight: 420, autoPanPaddingTopLeft: L.point(20, 80),
+               autoPanPaddingBottomRight: L.point(20, 20)};
+
+  function esc(value) {
+    return String(value === null || value === undefined ? "" : value)
+      .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+      .replace(/"/g, "&quot;");
+  }
+
+  function addPanes(map) {
+    PANES.forEach(function (name, i) {
+      if (!map.getPane(name)) {
+        map.createPane(name).style.zIndex = String(410 + 10 * i);
+      }
+    });
+    // flag labels above the facility clusters (markerPane, 600): they matter most
+    map.getPane("c15-labels").style.zIndex = "620";
+  }
+
+  function unitPopup(props, columns) {
+    var rows = [];
+    var notes = [];
+    props.row.forEach(function (value, i) {
+      var column = columns[i];
+      if (column.key === "reason") {
+        notes.push("<div class=\"c15-reason\"><b>" + esc(column.label) + "：</b>" + esc(value) +
+                   "</div>");
+        return;
+      }
+      var cls = column.bad !== null && value === column.bad ? " class=\"c15-bad\"" : "";
+      rows.push("<tr" + cls + "><th>" + esc(column.label) + "</th><td>" + esc(value) +
+                "</td></tr>");
+    });
+    var head = "<div class=\"c15-popup-title\">" + esc(props.name) + " <small>" +
+      esc(props.district) + "</small>" +
+      (props.flag ? " <span class=\"c15-badge\">未达标</span>" : "") + "</div>";
+    return head + "<table class=\"c15-popup\">" + rows.join("") + "</table>" + notes.join("");
+  }
+
+  function facilityPopup(row, layer, text) {
+    // row: [lat, lon, name, jiezhen, district, snap_m, reach_m, area_index, area_km2]
+    var lines = ["<div class=\"c15-popup-title\">" + esc(row[2]) + "</div>",
+                 "<div class=\"c15-fac-type\" style=\"border-color:" + layer.colour + "\">" +
+                 esc(layer.label) + "</div>"];
+    if (row[3]) {
+      lines.push(esc(text.unit) + "：" + esc(row[3]) + (row[4] ? "（" + esc(row[4]) + "）" : ""));
+    }
+    if (row[7] >= 0) {
+      lines.push(esc(text.snap) + "：" + Math.round(row[5]) + " m");
+      lines.push(esc(text.reach) + "：" + (row[6] / 1000).toFixed(1) + " km");
+      lines.push(esc(text.area) + "：" + row[8].toFixed(2) + " km²");
+      lines.push("<span class=\"c15-hint\">" + esc(text.areaShown) + "</span>");
+    } else {
+      lines.push("<span class=\"c15-hint\">" + esc(text.offNetwork) + "</span>");
+    }
+    return "<div class=\"c15-fac\"><div>" + lines.join("</div><div>") + "</div></div>";
+  }
+
+  function clusterIcon(colour) {
+    return function (cluster) {
+      var n = cluster.getChildCount();
+      var size = n < 10 ? 26 : n < 100 ? 32 : 38;
+      return L.divIcon({
+        html: "<div style=\"background:" + colour + "\"><span>" + n + "</span></div>",
+        className: "c15-cluster",
+        iconSize: L.point(size, size)
+      });
+    };
+  }
+
+  window.coverage15Map = function (map, groups, overlays, data) {
+    addPanes(map);
+    if (map.options.maxZoom === undefined) {
+      map.setMaxZoom(19);  // no tile layer sets one; marker clustering needs it
+    }
+    var state = {map: map, overlays: overlays, flagged: [], markers: {}, clusters: {},
+                 pinned: null, data: data};
+    window.__c15 = state;
+    map.attributionControl.addAttribution(data.attribution);
+    // the final view first, so clusters are built once, with no zoom animation
+    map.fitBounds(data.bounds, {padding: [10, 10], animate: false});
+
+    // 街镇 coloured by coverage share; uncovered ones outlined in the flag colour
+    var units = L.geoJSON(data.units, {
+      pane: "c15-units",
+      style: function (f) {
+        var p = f.properties;
+        return {
+          fillColor: p.fill, fillOpacity: p.assessed ? 0.62 : 0.35,
+          color: p.flag ? data.colours.flag : "#5a5a5a",
+          weight: p.flag ? 3.5 : 0.8, opacity: 1,
+          dashArray: p.flag ? null : "3 3",
+          className: p.flag ? "c15-unit c15-flagged" : "c15-unit"
+        };
+      },
+      onEachFeature: function (f, layer) {
+        var p = f.properties;
+        layer.bindPopup(unitPopup(p, data.columns), POPUP);
+        layer.bindTooltip("<b>" + esc(p.name) + "</b> " + esc(p.district) + "<br>" +
+                          esc(p.summary), {sticky: true, direction: "top"});
+        layer.on("mouseover", function () {
+          layer.setStyle({weight: p.flag ? 5 : 2.5, color: p.flag ? data.colours.flag : "#000"});
+        });
+        layer.on("mouseout", function () { units.resetStyle(layer); });
+        if (p.flag) {
+          state.flagged.push(p.name);
+        }
+      }
+    }).addTo(groups.units);
+    state.units = units;
+
+    // labels of the flagged 街镇
+    data.units.features.forEach(function (f) {
+      var p = f.properties;
+      if (p.flag && p.label_at) {
+        L.marker(p.label_at, {
+          pane: "c15-labels", interactive: false, keyboard: false,
+          icon: L.divIcon({className: "c15-flag", iconSize: null,
+                           html: "<span class=\"c15-flag-label\">⚠ " + esc(p.name) + "</span>"})
+        }).addTo(groups.flags);
+      }
+    });
+
+    if (data.districts) {
+      L.geoJSON(data.districts, {
+        pane: "c15-districts", interactive: false,
+        style: {fill: false, color: "#1a1a1a", weight: 2.2, opacity: 0.9}
+      }).addTo(groups.districts);
+    }
+
+    // the single facility's service area, shown on hover and pinned on click
+    var selected = L.geoJSON(null, {
+      pane: "c15-selected", interactive: false,
+      style: {color: data.colours.selected, weight: 2.5, dashArray: "6 4",
+              fillColor: "#ffffff", fillOpacity: 0.45, className: "c15-selected"}
+    }).addTo(map);
+    state.selected = selected;
+
+    function show(layerIndex, row, pin) {
+      if (pin) {
+        state.pinned = row;
+      } else if (state.pinned) {
+        return;
+      }
+      selected.clearLayers();
+      if (row[7] >= 0) {
+        selected.addData(data.layers[layerIndex].areas[row[7]]);
+      }
+    }
+
+    function hide(row, unpin) {
+      if (unpin && state.pinned === row) {
+        state.pinned = null;
+      }
+      if (!state.pinned) {
+        selected.clearLayers();
+      }
+    }
+    state.show = function (key, index, pin) {
+      var i = data.layers.findIndex(function (l) { return l.key === key; });
+      show(i, data.layers[i].facilities[index], pin !== false);
+    };
+
+    data.layers.forEach(function (layer, i) {
+      if (layer.union) {
+        L.geoJSON(layer.union, {
+          pane: "c15-areas", interactive: false,
+          style: {color: layer.colour, weight: 1.3, opacity: 0.95, fillColor: layer.colour,
+                  fillOpacity: 0.12}
+        }).addTo(groups.areas[i]);
+      }
+      var cluster = L.markerClusterGroup({
+        disableClusteringAtZoom: 15, maxClusterRadius: 45, showCoverageOnHover: false,
+        iconCreateFunction: clusterIcon(layer.colour)
+      });
+      var markers = layer.facilities.map(function (row) {
+        var onNetwork = row[7] >= 0;
+        var marker = L.circleMarker([row[0], row[1]], {
+          pane: "c15-facilities", radius: onNetwork ? 6 : 5, color: onNetwork ? "#fff" : layer.colour,
+          weight: onNetwork ? 1.5 : 2, fillColor: layer.colour,
+          fillOpacity: onNetwork ? 1 : 0.15, className: "c15-facility"
+        });
+        marker.bindPopup(facilityPopup(row, layer, data.text), POPUP);
+        marker.bindTooltip(esc(row[2]), {direction: "top", offset: [0, -6]});
+        marker.on("mouseover", function () { show(i, row, false); });
+        marker.on("mouseout", function () { hide(row, false); });
+        marker.on("click", function () {
+          marker.closeTooltip();
+          show(i, row, true);
+        });
+        marker.on("popupclose", function () { hide(row, true); });
+        return marker;
+      });
+      cluster.addLayers(markers);
+      cluster.addTo(groups.markers[i]);
+      state.markers[layer.key] = markers;
+      state.clusters[layer.key] = cluster;
+    });
+
+    if (L.Control.Search) {
+      var search = new L.Control.Search({
+        layer: units, propertyName: "search", initial: false, marker: false,
+        collapsed: false, position: "topleft", textPlaceholder: data.text.search,
+        textErr: data.text.notFound, zoom: null,
+        moveToLocation: function (latlng, title, m) {
+          // no animation: the popup opened next can then pan itself into view
+          m.fitBounds(latlng.layer.getBounds(), {maxZoom: 15, animate: false});
+        }
+      });
+      search.on("search:locationfound", function (e) {
+        if (!map.hasLayer(groups.units)) {
+          map.addLayer(groups.units);
+        }
+        e.layer.openPopup();
+      });
+      map.addControl(search);
+      state.search = search;
+    }
+
+    var title = L.DomUtil.create("div", "c15-title", map.getContainer());
+    title.innerHTML = data.title;
+    L.DomEvent.disableClickPropagation(title);
+    var legend = L.control({position: "bottomleft"});
+    legend.onAdd = function () {
+      var div = L.DomUtil.create("div", "c15-legend");
+      div.innerHTML = data.legend;
+      L.DomEvent.disableClickPropagation(div);
+      L.DomEvent.disableScrollPropagation(div);
+      return div;
+    };
+    legend.addTo(map);
+
+    function labelsByZoom() {
+      // flag labels need room: from zoom 13 on
+      L.DomUtil[map.getZoom() < 13 ? "addClass" : "removeClass"](map.getContainer(),
+                                                                  "c15-zoomed-out");
+    }
+    map.on("zoomend", labelsByZoom);
+    labelsByZoom();
+    state.ready = true;
+    return state;
+  };
+})();

@@ -1,0 +1,389 @@
+"""The interactive and static maps, checked in files and in headless Chromium.
+
+Browser tests (marker ``browser``) open ``map.html`` from disk in Debian's ``chromium`` with
+``chromedriver``; they skip locally without them and fail under CI. No network: the map
+inlines Leaflet, and tile requests (when a basemap is on) fail harmlessly offline.
+Screenshots go to the test's tmp folder and, when ``COVERAGE15_SCREENSHOT_DIR`` is set, there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from coverage15 import ConfigError
+from coverage15.cli import main
+from coverage15.maps import FLAG_COLOUR, MapOptions, map_data, overlay_names, render_map
+from coverage15.static_maps import png_districts, render_png
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "data" / "shanghai-central.toml"
+MAX_MAP_BYTES = 8_000_000
+CENTRAL_DISTRICTS = ["徐汇区", "普陀区", "杨浦区", "浦东新区", "虹口区", "长宁区", "静安区",
+                     "黄浦区"]
+
+
+@pytest.fixture(scope="module")
+def offline_map(central_run, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The central map without a basemap, as ``coverage15 run --tiles none`` writes it."""
+    path = tmp_path_factory.mktemp("map-none") / "map.html"
+    render_map(central_run, options=MapOptions(tiles=None)).save(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def central_maps(offline_map: Path, central_outputs: Path) -> dict[str, Path]:
+    """The central map by basemap: none, and OpenStreetMap (``write_outputs``' default)."""
+    return {"none": offline_map, "OpenStreetMap": central_outputs / "map.html"}
+
+
+@pytest.fixture(scope="module")
+def district_map(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``coverage15 map --district 黄浦区 --png`` run through the CLI."""
+    out = tmp_path_factory.mktemp("map-district")
+    assert main(["map", str(CONFIG), "--district", "黄浦区", "--out", str(out), "--png",
+                 "-q"]) == 0
+    return out / "map-黄浦区.html"
+
+
+def _scripts(html: str) -> list[str]:
+    return re.findall(r"<script[^>]*\bsrc=[\"']([^\"']+)", html)
+
+
+def _stylesheets(html: str) -> list[str]:
+    return re.findall(r"<link[^>]*\bhref=[\"']([^\"']+)", html)
+
+
+# --- the HTML file -------------------------------------------------------------------------
+
+
+def test_map_is_self_contained(offline_map: Path, central_outputs: Path):
+    for path in (offline_map, central_outputs / "map.html"):
+        html = path.read_text(encoding="utf-8")
+        assert _scripts(html) == []
+        assert _stylesheets(html) == []
+        assert "Leaflet 1.9.4" in html
+        assert "jquery" not in html.lower()
+        assert "bootstrap" not in html.lower()
+        assert "OpenStreetMap contributors" in html
+        assert path.stat().st_size < MAX_MAP_BYTES
+    # the default basemap is OpenStreetMap, with its attribution
+    html = (central_outputs / "map.html").read_text(encoding="utf-8")
+    assert "tile.openstreetmap.org" in html
+    assert "tile.openstreetmap.org" not in offline_map.read_text(encoding="utf-8")
+
+
+def test_map_title_names_config_speed_and_minutes(offline_map: Path, central_run):
+    html = offline_map.read_text(encoding="utf-8")
+    meta = re.search(r"<meta name='coverage15' content='([^']+)'", html)
+    assert meta is not None
+    info = json.loads(meta.group(1).replace("&quot;", '"'))
+    assert info == {"config": central_run.config.name, "minutes": 15.0,
+                    "walk_speed_kmh": 4.0, "district": None}
+    assert "步速 4 km/h" in html
+    assert "shanghai-central.toml" in html
+
+
+def test_cdn_assets_option(central_run, tmp_path: Path):
+    path = tmp_path / "cdn.html"
+    render_map(central_run, options=MapOptions(tiles=None, district="黄浦区",
+                                               assets="cdn")).save(str(path))
+    html = path.read_text(encoding="utf-8")
+    scripts = _scripts(html)
+    assert any("leaflet@1.9.4/dist/leaflet.js" in s for s in scripts)
+    assert any("leaflet.markercluster@1.5.3" in s for s in scripts)
+    assert not any("jquery" in s or "bootstrap" in s for s in scripts)
+    assert "coverage15Map" in html  # our own script stays inline
+
+
+def test_other_tile_provider_and_bad_tiles(central_run, tmp_path: Path):
+    path = tmp_path / "other.html"
+    url = "https://tiles.example.org/{z}/{x}/{y}.png"
+    render_map(central_run, options=MapOptions(tiles=url, tiles_attribution="© Example tiles",
+                                               district="黄浦区")).save(str(path))
+    html = path.read_text(encoding="utf-8")
+    assert "tiles.example.org" in html
+    assert "Example tiles" in html
+    assert "OpenStreetMap contributors" in html  # the data's attribution stays
+    with pytest.raises(ConfigError, match="tiles"):
+        render_map(central_run, options=MapOptions(tiles=url))
+
+
+def test_overlay_names(central_run):
+    assert overlay_names(central_run) == [
+        "街镇：1+N 达标居民比例", "未达标街镇标注", "区界",
+        "社区综合为老服务中心 15分钟服务圈", "社区综合为老服务中心 设施",
+        "助餐服务点 15分钟服务圈", "助餐服务点 设施",
+        "社区长者食堂 15分钟服务圈", "社区长者食堂 设施",
+    ]
+
+
+def test_district_data_is_restricted(central_run):
+    data = map_data(central_run, district="黄浦区")
+    assert set(data.units["district"]) == {"黄浦区"}
+    assert len(data.units) == 10
+    assert set(data.districts["unit"]) == {"黄浦区"}
+    west, south, east, north = data.bounds
+    assert 121.45 < west < east < 121.53
+    assert 31.18 < south < north < 31.26
+    # facilities: in the district, or serving it from a neighbouring one
+    for key, points in data.facilities.items():
+        outside = points.loc[points["district"] != "黄浦区"]
+        assert outside["on_network"].all(), key
+    assert data.units["flag"].sum() == 6
+    with pytest.raises(ConfigError, match="use one of"):
+        map_data(central_run, district="黄埔区")
+
+
+def test_district_map_through_the_cli(district_map: Path, offline_map: Path):
+    assert district_map.is_file()
+    assert district_map.with_suffix(".png").is_file()
+    html = district_map.read_text(encoding="utf-8")
+    assert "黄浦区" in html
+    assert "湖南路街道（徐汇区）" not in html  # a 街镇 of 徐汇区 is not on the map
+    assert district_map.stat().st_size < offline_map.stat().st_size / 2
+
+
+def test_unknown_district_is_a_one_line_error(data_dir: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]):
+    assert main(["map", str(CONFIG), "--district", "黄埔区", "--out", str(tmp_path),
+                 "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "黄埔区" in err
+    assert "黄浦区" in err
+    assert "Traceback" not in err
+    assert not list(tmp_path.glob("*.html"))
+
+
+# --- static maps ---------------------------------------------------------------------------
+
+
+def test_png_maps_are_written(central_outputs: Path, central_run):
+    from PIL import Image
+
+    assert png_districts(central_run) == sorted(CENTRAL_DISTRICTS)
+    pngs = sorted(p.name for p in (central_outputs / "png").glob("*.png"))
+    assert pngs == sorted(["overview.png", *(f"{d}.png" for d in CENTRAL_DISTRICTS)])
+    with Image.open(central_outputs / "png" / "overview.png") as image:
+        assert image.size == (1800, 1275)
+        colours = {c for _, c in image.convert("RGB").getcolors(maxcolors=1 << 20) or []}
+    red = tuple(int(FLAG_COLOUR[i:i + 2], 16) for i in (1, 3, 5))
+    assert red in colours  # uncovered 街镇 are outlined in the flag colour
+
+
+def test_png_without_cjk_font_still_renders(central_run, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch,
+                                            caplog: pytest.LogCaptureFixture):
+    from coverage15 import static_maps
+
+    monkeypatch.setattr(static_maps, "_font_checked", False)
+    monkeypatch.setattr(static_maps, "CJK_FAMILIES", ("No Such Font",))
+    monkeypatch.setattr(static_maps, "_CJK_FILES", re.compile(r"^$"))
+    with caplog.at_level("WARNING", logger="coverage15"):
+        path = render_png(central_run, tmp_path / "x.png", district="黄浦区", dpi=40)
+    assert path.stat().st_size > 1000
+    assert "no CJK font" in caplog.text
+
+
+# --- in a real browser ---------------------------------------------------------------------
+
+
+def _need(what: str) -> None:
+    message = f"browser test needs {what} (Debian: apt-get install chromium chromium-driver)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Headless Chromium through chromedriver, with a fresh profile."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if chromium is None or driver_path is None:
+        _need("chromium and chromedriver on PATH")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.options import Options
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        _need("selenium (pip install -e '.[test]')")
+    options = Options()
+    options.binary_location = str(chromium)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
+                 "--lang=zh-CN"):
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(driver_path)), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _open(driver, path: Path) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(path.resolve().as_uri())
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script("return !!(window.L && window.__c15 && window.__c15.ready)"))
+
+
+def _js_errors(driver) -> list[str]:
+    errors = list(driver.execute_script("return window.__c15_errors || []"))
+    for entry in driver.get_log("browser"):
+        if entry["level"] != "SEVERE":
+            continue
+        # offline, basemap tiles cannot load: a network message, not a script error
+        if entry.get("source") == "network" and "tile" in entry["message"]:
+            continue
+        errors.append(entry["message"])
+    return errors
+
+
+def _screenshot(driver, name: str, tmp_path: Path) -> Path:
+    path = tmp_path / name
+    driver.save_screenshot(str(path))
+    target = os.environ.get("COVERAGE15_SCREENSHOT_DIR")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, Path(target) / name)
+    assert path.stat().st_size > 20_000
+    return path
+
+
+def _toggle_every_overlay(driver, names: list[str]) -> None:
+    from selenium.webdriver.common.by import By
+
+    labels = driver.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-overlays label")
+    by_name = {label.text.strip(): label for label in labels}
+    assert list(by_name) == names
+    on_map = "return window.__c15.map.hasLayer(window.__c15.overlays[arguments[0]])"
+    for name in names:
+        box = by_name[name].find_element(By.CSS_SELECTOR, "input[type=checkbox]")
+        before = driver.execute_script(on_map, name)
+        assert box.is_selected() == before, name
+        box.click()
+        assert driver.execute_script(on_map, name) is (not before), name
+        box.click()
+        assert driver.execute_script(on_map, name) is before, name
+
+
+FLAGGED_UNIT_JS = """
+var name = arguments[0], out = null;
+window.__c15.units.eachLayer(function (layer) {
+  var p = layer.feature.properties, path = layer._path;
+  if (p.name === name) {
+    out = {flag: p.flag, drawn: !!path && document.body.contains(path),
+           stroke: path && path.getAttribute("stroke"), cls: path && path.getAttribute("class"),
+           d: path ? path.getAttribute("d").length : 0};
+  }
+});
+return out;
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("tiles", ["none", "OpenStreetMap"])
+def test_central_map_in_chromium(browser, tiles: str, central_maps: dict[str, Path],
+                                 central_run, tmp_path: Path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser
+    _open(driver, central_maps[tiles])
+    shot = _screenshot(driver, "map-central.png" if tiles == "none" else "map-central-osm.png",
+                       tmp_path)
+    assert _js_errors(driver) == []
+
+    # every overlay is in the layer control and can be switched off and on
+    names = overlay_names(central_run)
+    _toggle_every_overlay(driver, names)
+
+    # uncovered 街镇 are drawn in the flag colour; 湖南路街道 is one (no centre in it)
+    flagged = driver.execute_script("return window.__c15.flagged")
+    assert len(flagged) == int(central_run.gap_report["uncovered"].fillna(False).sum())
+    unit = driver.execute_script(FLAGGED_UNIT_JS, "湖南路街道")
+    assert unit["flag"] is True
+    assert unit["drawn"] is True
+    assert unit["stroke"] == FLAG_COLOUR
+    assert "c15-flagged" in str(unit["cls"])
+    assert int(str(unit["d"])) > 20
+    assert len(driver.find_elements(By.CSS_SELECTOR, "path.c15-flagged")) == len(flagged)
+
+    # the title and legend say what produced the map
+    title = driver.find_element(By.CSS_SELECTOR, ".c15-title").text
+    assert central_run.config.name in title
+    assert "4 km/h" in title
+    assert "15 分钟" in title
+    legend = driver.find_element(By.CSS_SELECTOR, ".c15-legend").text
+    assert "未达标街镇" in legend
+    assert "规划目标" in legend
+    assert "OpenStreetMap" in driver.find_element(
+        By.CSS_SELECTOR, ".leaflet-control-attribution").text
+
+    # search by 街镇 name opens its gap-report row
+    box = driver.find_element(By.CSS_SELECTOR, ".leaflet-control-search input")
+    box.send_keys("湖南路")
+    tip = WebDriverWait(driver, 10).until(
+        lambda d: next((t for t in d.find_elements(By.CSS_SELECTOR, ".search-tip")
+                        if "湖南路街道" in t.text), None))
+    tip.click()
+    popup = WebDriverWait(driver, 10).until(  # shown once its fade-in ends
+        lambda d: next((p.text for p in d.find_elements(By.CSS_SELECTOR,
+                                                         ".leaflet-popup-content")
+                        if "湖南路街道" in p.text), None))
+    assert "未达标" in popup
+    assert "社区综合为老服务中心数量" in popup
+
+    # clicking a facility shows its own service area
+    shown = driver.execute_async_script("""
+      var done = arguments[arguments.length - 1];
+      var s = window.__c15;
+      var rows = s.data.layers[0].facilities;
+      var i = rows.findIndex(function (r) { return r[7] >= 0; });
+      var marker = s.markers[s.data.layers[0].key][i];
+      s.clusters[s.data.layers[0].key].zoomToShowLayer(marker, function () {
+        marker.fire("click");
+        done([s.selected.getLayers().length,
+              document.querySelectorAll("path.c15-selected").length,
+              !!document.querySelector(".leaflet-popup-content .c15-fac-type")]);
+      });
+    """)
+    assert shown == [1, 1, True]
+    WebDriverWait(driver, 10).until(  # the search's popup has closed and faded out
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, ".leaflet-popup")) == 1)
+    _screenshot(driver, shot.name.replace(".png", "-facility.png"), tmp_path)
+    assert _js_errors(driver) == []
+
+
+@pytest.mark.browser
+def test_district_map_in_chromium(browser, district_map: Path, tmp_path: Path):
+    driver = browser
+    _open(driver, district_map)
+    _screenshot(driver, "map-黄浦区.png", tmp_path)
+    assert _js_errors(driver) == []
+    districts = driver.execute_script("""
+      var out = {};
+      window.__c15.units.eachLayer(function (l) { out[l.feature.properties.district] = 1; });
+      return Object.keys(out);
+    """)
+    assert districts == ["黄浦区"]
+    # zoomed to the district: its 街镇 fill the view
+    view = driver.execute_script("""
+      var b = window.__c15.map.getBounds(), u = window.__c15.units.getBounds();
+      return [b.contains(u), window.__c15.map.getZoom()];
+    """)
+    assert view[0] is True
+    assert view[1] >= 13
+    assert "黄浦区" in driver.find_element("css selector", ".c15-title").text
