@@ -53,3 +53,10 @@ def test_layers_list_and_check(data_dir, tmp_path, capsys):
     cfg.write_text(broken, encoding="utf-8")
     assert main(["layers", "check", str(cfg)]) == 1
     assert "meal_point\tUNUSABLE" in capsys.readouterr().out
+
+
+def test_fetch_with_local_inputs_only_checks(data_dir, capsys):
+    assert main(["fetch", str(CONFIG)]) == 0
+    out = capsys.readouterr().out
+    assert "network (osm_file): 3786 nodes, 6276 edges" in out
+    assert "layer centre: local (elderly_services_platform.json), nothing to fetch" in out

@@ -138,3 +138,35 @@ def test_osm_tagged_layer_is_cached(monkeypatch):
 def test_live_osm_network_query():
     net = build_walk_network(NetworkSpec(source="place", place="外滩街道, 黄浦区, 上海市"))
     assert net.n_edges > 100
+
+
+def test_cli_writes_every_format(data_dir, postgis_url, tmp_path):
+    from pathlib import Path
+
+    from coverage15.cli import main
+
+    config = Path(__file__).resolve().parents[1] / "data/shanghai-central.toml"
+    out = tmp_path / "out"
+    code = main(["-q", "run", str(config), "--out", str(out), "--no-map", "--parquet",
+                 "--to", postgis_url, "--schema", "c15_cli"])
+    assert code == 0
+    assert (out / "gap_report.xlsx").is_file()
+    assert len(gpd.read_parquet(out / "parquet" / "units.parquet")) == 217
+    assert len(read_postgis(postgis_url, table="c15_cli.coverage15_units")) == 217
+    layers = gpd.list_layers(out / "coverage.gpkg")["name"].tolist()
+    assert sorted(layers) == ["demand", "districts", "facilities", "service_areas", "units"]
+
+
+def test_unreachable_database_is_one_line(data_dir, tmp_path, capsys):
+    from pathlib import Path
+
+    from coverage15.cli import main
+
+    config = Path(__file__).resolve().parents[1] / "data/shanghai-central.toml"
+    code = main(["-q", "run", str(config), "--out", str(tmp_path), "--no-map",
+                 "--to", "postgresql://nobody:secret@127.0.0.1:1/none"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "cannot connect" in err
+    assert "secret" not in err  # the password is never printed
+    assert not (tmp_path / "gap_report.csv").exists()  # checked before the run

@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     _map_options(run)
     run.add_argument("--no-map", action="store_true", help="skip map.html")
     run.add_argument("--no-png", action="store_true", help="skip the static maps in png/")
+    run.add_argument("--parquet", action="store_true",
+                     help="also write every layer as GeoParquet into OUT/parquet/")
+    run.add_argument("--to", dest="to_database", metavar="postgresql://...",
+                     help="also write every layer to this PostGIS database")
+    run.add_argument("--schema", default="public", help="database schema for --to")
     run.add_argument("--scheduler", help="run partitions on Dask: 'local' starts a "
                      "LocalCluster, tcp://host:8786 uses an existing scheduler")
     run.add_argument("--partitions", type=int, default=None,
@@ -54,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     _map_options(mp)
     mp.add_argument("--png", action="store_true",
                     help="also write the static map (map.png or map-<district>.png)")
+
+    fetch = sub.add_parser("fetch", parents=[common],
+                           help="download and cache online inputs so later runs work offline")
+    fetch.add_argument("config", type=Path)
 
     layers = sub.add_parser("layers", parents=[common], help="inspect the layers of a config")
     layers.add_argument("action", choices=["list", "check"])
@@ -122,6 +131,10 @@ def _cmd_run(args: argparse.Namespace, *, map_only: bool = False) -> int:
     from .pipeline import run, write_outputs
 
     config = load_config(args.config)
+    if getattr(args, "to_database", None):
+        from .io import check_database
+
+        check_database(args.to_database)  # fail now, not after the run
     start = time.perf_counter()
     progress = _Progress(enabled=not args.quiet)
     try:
@@ -155,7 +168,9 @@ def _cmd_run(args: argparse.Namespace, *, map_only: bool = False) -> int:
                 print(f"wrote {png}")
         return 0
     written = write_outputs(result, args.out, map_html=not args.no_map,
-                            map_png=not (args.no_map or args.no_png), map_options=options)
+                            map_png=not (args.no_map or args.no_png), map_options=options,
+                            parquet=args.parquet, to_database=args.to_database,
+                            schema=args.schema)
     if not args.quiet:
         for line in result.summary():
             print(line)
@@ -198,6 +213,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "map":
             return _cmd_run(args, map_only=True)
+        if args.command == "fetch":
+            from .pipeline import fetch
+
+            for line in fetch(load_config(args.config)):
+                print(line)
+            return 0
         return _cmd_layers(args)
     except Coverage15Error as exc:
         message = " ".join(str(exc).split()) if "\n" not in str(exc) else str(exc)

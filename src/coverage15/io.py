@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .pipeline import RunResult
 
 __all__ = [
+    "check_database",
     "output_layers",
     "read_postgis",
     "write_excel",
@@ -155,6 +156,11 @@ def _engine(url: str) -> Any:
         msg = f"database {safe}: cannot connect or PostGIS is missing ({first})"
         raise InputFileError(msg) from exc
     return engine
+
+
+def check_database(url: str) -> None:
+    """Connect once to fail early (before a long run) when the database is unusable."""
+    _engine(url).dispose()
 
 
 def write_postgis(layers: Mapping[str, gpd.GeoDataFrame], url: str, *,

@@ -31,6 +31,7 @@ from ._validate import (
     snap_problems,
 )
 from .config import RunConfig
+from .io import output_layers, write_excel, write_geoparquet, write_postgis
 from .layers import Layer, load_layer, load_units
 from .network import WalkNetwork, build_walk_network
 from .partition import compute_layers
@@ -373,15 +374,6 @@ def run(
     )
 
 
-def _for_gpkg(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Nullable booleans become 0/1 integers with NULL, which every GIS reads."""
-    out = frame.copy()
-    for column in out.columns:
-        if isinstance(out[column].dtype, pd.BooleanDtype) or out[column].dtype == bool:
-            out[column] = out[column].astype("Int8")
-    return out
-
-
 def write_outputs(
     result: RunResult,
     out_dir: str | Path,
@@ -389,12 +381,16 @@ def write_outputs(
     map_html: bool = True,
     map_png: bool | None = None,
     map_options: object | None = None,
+    parquet: bool = False,
+    to_database: str | None = None,
+    schema: str = "public",
 ) -> dict[str, Path]:
     """Write a run's outputs, atomically, into ``out_dir``.
 
     Files: ``coverage.gpkg`` (layers ``service_areas``, ``units``, ``demand``,
-    ``facilities``, ``districts``), ``gap_report.csv``, ``district_report.csv``,
-    ``rejected.csv``, ``summary.json``, ``map.html`` (self-contained, works offline) and
+    ``facilities``, ``districts``), ``gap_report.csv``, ``gap_report.xlsx``,
+    ``district_report.csv``, ``rejected.csv``, ``problems.csv``, ``summary.json``,
+    ``map.html`` (self-contained, works offline) and
     static maps ``png/overview.png`` plus ``png/<district>.png`` for each district with any
     街镇 inside the network (only the chosen one with ``MapOptions(district=...)``).
 
@@ -410,6 +406,13 @@ def write_outputs(
         Write the PNG maps; by default the same as ``map_html``.
     map_options
         :class:`coverage15.maps.MapOptions` for the map (tiles, district...).
+    parquet
+        Also write every layer as GeoParquet into ``parquet/``.
+    to_database
+        Also write every layer to PostGIS at this ``postgresql://`` URL (tables
+        ``coverage15_<layer>`` in ``schema``), after the files are in place.
+    schema
+        Database schema for ``to_database``.
 
     Returns
     -------
@@ -420,29 +423,18 @@ def write_outputs(
     written: dict[str, Path] = {}
     with staged_outputs(out) as stage:
         gpkg = stage / "coverage.gpkg"
-        _for_gpkg(result.service_areas).to_file(gpkg, layer="service_areas", driver="GPKG",
-                                                engine="pyogrio")
-        _for_gpkg(result.units_gdf()).to_file(gpkg, layer="units", driver="GPKG",
-                                              engine="pyogrio")
-        if result.demand is not None:
-            _for_gpkg(result.demand).to_file(gpkg, layer="demand", driver="GPKG",
-                                             engine="pyogrio")
-        facilities = pd.concat(
-            [f[["facility_id", "name", "layer", "jiezhen", "district", "snap_m", "on_network",
-                "reach_m", "geometry"]] for f in result.facilities.values()],
-            ignore_index=True)
-        _for_gpkg(gpd.GeoDataFrame(facilities, geometry="geometry", crs="EPSG:4326")).to_file(
-            gpkg, layer="facilities", driver="GPKG", engine="pyogrio")
-        if result.districts_gdf is not None and result.district_report is not None:
-            d = result.districts_gdf.set_index("unit").geometry
-            dgdf = gpd.GeoDataFrame(result.district_report.copy(),
-                                    geometry=d.reindex(result.district_report["district"])
-                                    .to_numpy(), crs=result.districts_gdf.crs)
-            _for_gpkg(dgdf).to_file(gpkg, layer="districts", driver="GPKG", engine="pyogrio")
+        layers = output_layers(result)
+        for name, frame in layers.items():
+            frame.to_file(gpkg, layer=name, driver="GPKG", engine="pyogrio")
         written["coverage.gpkg"] = out / "coverage.gpkg"
         report.bool_columns_to_text(result.gap_report).to_csv(
             stage / "gap_report.csv", index=False, encoding="utf-8", lineterminator="\n")
         written["gap_report.csv"] = out / "gap_report.csv"
+        write_excel(result, stage / "gap_report.xlsx")
+        written["gap_report.xlsx"] = out / "gap_report.xlsx"
+        if parquet:
+            for path in write_geoparquet(layers, stage / "parquet"):
+                written[f"parquet/{path.name}"] = out / "parquet" / path.name
         if result.district_report is not None:
             report.bool_columns_to_text(result.district_report).to_csv(
                 stage / "district_report.csv", index=False, encoding="utf-8",
@@ -486,4 +478,7 @@ def write_outputs(
             districts = [opts.district] if opts.district else None
             for path in write_pngs(result, stage / "png", districts=districts):
                 written[f"png/{path.name}"] = out / "png" / path.name
+    if to_database:
+        for table in write_postgis(layers, to_database, schema=schema):
+            written[f"postgis:{table}"] = Path(table)
     return written
