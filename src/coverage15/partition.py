@@ -188,7 +188,7 @@ def _make_tasks(net: WalkNetwork, facility_xy: dict[str, FloatArray],
                 demand_xy: FloatArray | None, analysis: AnalysisSpec,
                 n: int) -> list[_Task]:
     bounds = tuple(shapely.total_bounds(net.edge_geometry))
-    origin, size, (cols, rows) = tile_partitions(bounds, n)  # type: ignore[arg-type]
+    origin, size, (cols, rows) = tile_partitions(bounds, n)
 
     def tile_of(xy: FloatArray) -> npt.NDArray[np.int64]:
         # points beyond the network's bounds go to the nearest edge tile
