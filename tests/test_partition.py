@@ -20,7 +20,7 @@ def cluster():
 
     # threads, not processes, so that a test can make one partition's task fail once
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as local, Client(local) as client:
+                      dashboard_address=":0") as local, Client(local) as client:
         yield client
 
 

@@ -27,6 +27,7 @@ from jinja2 import Template
 
 from ._errors import ConfigError
 from ._map_assets import AssetMode, RawHTML, use_assets
+from .report import column_label_zh
 
 if TYPE_CHECKING:
     from .pipeline import RunResult
@@ -59,18 +60,6 @@ NO_DATA_COLOUR = "#c8c8c8"
 FLAG_COLOUR = "#a50f15"
 SELECTED_COLOUR = "#111111"
 NETWORK_ZH = {"full": "完整", "partial": "部分（未评估）", "none": "无（路网外，未评估）"}
-LABELS_ZH = {
-    "district": "区",
-    "jiezhen": "街镇",
-    "network": "路网覆盖",
-    "network_share": "路网覆盖比例",
-    "area_km2": "面积 (km²)",
-    "demand_points": "居住点数",
-    "uncovered": "未达标",
-    "reason": "原因",
-}
-_SUFFIXES_ZH = (("_count", "数量"), ("_demand_share", "居住点覆盖率"),
-                ("_area_share", "面积覆盖率"))
 _TEXT = {
     "search": "搜索街镇或区，如 湖南路",
     "notFound": "未找到",
@@ -183,18 +172,8 @@ def _short(label: str) -> str:
 
 
 def _label(column: str, layer_labels: dict[str, str], rule_labels: dict[str, str]) -> str:
-    if column in LABELS_ZH:
-        return LABELS_ZH[column]
-    for key, label in layer_labels.items():
-        for suffix, zh in _SUFFIXES_ZH:
-            if column == f"{key}{suffix}":
-                return f"{label}{zh}"
-    for rid, label in rule_labels.items():
-        if column == f"pass_{rid}":
-            return f"达标：{_short(label)}"
-        if column == f"{rid}_share":
-            return f"{_short(label)} 达标居民比例"
-    return column
+    return column_label_zh(column, layer_labels,
+                           {rid: _short(label) for rid, label in rule_labels.items()})
 
 
 def _share_rule(result: RunResult) -> tuple[str, float | None]:

@@ -232,7 +232,7 @@ def _client(scheduler: str) -> Any:
 
     if scheduler == "local":
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=":0")
         return Client(cluster)
     return Client(scheduler)
 

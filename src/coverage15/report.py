@@ -179,5 +179,5 @@ def column_label_zh(column: str, layer_labels: dict[str, str],
         if column == f"pass_{rid}":
             return f"达标：{label}"
         if column == f"{rid}_share":
-            return f"{label}（达标居民比例）"
+            return f"{label} 达标居民比例"
     return column
