@@ -12,11 +12,12 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
 from . import __version__
-from ._errors import Coverage15Error
+from ._errors import ConfigError, Coverage15Error
 from .config import load_config
 
 __all__ = ["main"]
@@ -67,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     layers = sub.add_parser("layers", parents=[common], help="inspect the layers of a config")
     layers.add_argument("action", choices=["list", "check"])
     layers.add_argument("config", type=Path)
+    _recommend_parser(sub, common)
     return parser
 
 
@@ -204,6 +206,106 @@ def _cmd_layers(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _recommend_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    rec = sub.add_parser("recommend", parents=[common],
+                         help="propose new sites for a layer (maximal or set covering), or "
+                              "re-run with sites added or removed (what-if)")
+    rec.add_argument("config", type=Path, help="run config (TOML)")
+    rec.add_argument("--layer", required=True, help="the layer to extend, e.g. centre")
+    rec.add_argument("--k", type=int, help="number of new sites (default 10)")
+    rec.add_argument("--cover-rule", action="append", metavar="RULE",
+                     help="instead of --k: the fewest new sites so that every flagged 街镇 "
+                          "passes RULE (repeatable; 'all': every per-街镇 rule on the layer)")
+    rec.add_argument("--objective", metavar="RULE",
+                     help="count residents newly passing RULE (e.g. one_plus_n) instead of "
+                          "residents newly within reach of the layer")
+    rec.add_argument("--candidates", default="nodes",
+                     help="'nodes' (street nodes; default), 'layer:KEY' (a layer of the "
+                          "config, e.g. day-care centres) or a site file")
+    rec.add_argument("--spacing-m", type=float, default=0.0,
+                     help="street-node candidates: keep one per square of this size "
+                          "(default 0: every node)")
+    rec.add_argument("--scope", choices=["assessed", "flagged", "network"], default="assessed",
+                     help="demand counted: 街镇 wholly inside the network (default), flagged "
+                          "街镇, or every point on the network")
+    rec.add_argument("--method", choices=["greedy", "exact", "both"], default="greedy",
+                     help="lazy greedy (default), exact integer programme (HiGHS), or both "
+                          "with the gap between them")
+    rec.add_argument("--time-limit", type=float, default=60.0,
+                     help="seconds for the exact solver (default 60)")
+    rec.add_argument("--add", type=Path, metavar="FILE",
+                     help="what-if: add the sites in FILE to the layer and compare")
+    rec.add_argument("--remove", metavar="IDS",
+                     help="what-if: remove these facility ids (comma-separated) and compare")
+    for name, what in (("x", "x (longitude) column"), ("y", "y (latitude) column"),
+                       ("crs", "coordinate system (gcj02, bd09, EPSG:4326...)"),
+                       ("name-field", "name column"), ("id-field", "id column")):
+        rec.add_argument(f"--{name}", help=f"{what} of a site file (--add, --candidates)")
+    rec.add_argument("--out", type=Path, default=Path("recommend"),
+                     help="output folder (default: recommend)")
+    rec.add_argument("--no-map", action="store_true", help="skip map.html")
+    _map_options(rec)
+
+
+def _cmd_recommend(args: argparse.Namespace) -> int:
+    from . import recommend as rc
+    from . import scenarios
+    from .maps import MapOptions
+    from .pipeline import run
+
+    config = load_config(args.config)
+    what_if = args.add is not None or args.remove is not None
+    if what_if and (args.k is not None or args.cover_rule or args.objective):
+        msg = "--add/--remove (a what-if) do not combine with --k, --cover-rule or --objective"
+        raise ConfigError(msg)
+    if args.layer not in config.layers or (args.k is not None and args.k < 1):
+        msg = (f"--k must be at least 1, got {args.k}" if args.layer in config.layers else
+               f"--layer {args.layer!r} is not in {args.config}; layers: "
+               f"{', '.join(config.layers)}")
+        raise ConfigError(msg)  # checked before the run, not after it
+    files = {"x": args.x, "y": args.y, "crs": args.crs or "", "name_field": args.name_field,
+             "id_field": args.id_field}
+    tiles = None if str(args.tiles).lower() == "none" else args.tiles
+    options = MapOptions(tiles=tiles, tiles_attribution=args.tiles_attribution,
+                         district=args.district, assets=args.assets)
+    start = time.perf_counter()
+    progress = _Progress(enabled=not args.quiet)
+    try:
+        result = run(config, progress=progress)
+        if what_if:
+            add = scenarios.load_sites(args.add, key="added", **files) if args.add else None
+            change = scenarios.whatif(result, layer=args.layer, add=add,
+                                      remove=(args.remove or "").split(","), progress=progress)
+            written = scenarios.write_whatif(change, args.out, map_html=not args.no_map,
+                                             map_options=options)
+            lines = change.summary()
+        else:
+            shared = {"layer": args.layer, "candidates": args.candidates, "method": args.method,
+                      "spacing_m": args.spacing_m, "time_limit_s": args.time_limit,
+                      "progress": progress, **files}
+            if args.cover_rule:
+                rules = None if "all" in args.cover_rule else args.cover_rule
+                rec = rc.cover(result, rules=rules, **shared)
+            else:
+                rec = rc.recommend(result, k=10 if args.k is None else args.k,
+                                   objective=args.objective,
+                                   scope=args.scope, **shared)
+            after = (scenarios.whatif(result, layer=args.layer, add=rec.proposals,
+                                      added_label="拟建", progress=progress)
+                     if len(rec.proposals) else None)
+            written = rc.write_recommendation(rec, result, args.out, after=after,
+                                              map_html=not args.no_map, map_options=options)
+            lines = rec.summary(after)
+    finally:
+        progress.close()
+    if not args.quiet:
+        for line in lines:
+            print(line)
+        print(f"outputs in {args.out}/: {', '.join(written)} "
+              f"({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``coverage15`` command."""
     args = _parser().parse_args(argv)
@@ -219,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for line in fetch(load_config(args.config)):
                 print(line)
             return 0
-        return _cmd_layers(args)
+        return _cmd_recommend(args) if args.command == "recommend" else _cmd_layers(args)
     except Coverage15Error as exc:
         message = " ".join(str(exc).split()) if "\n" not in str(exc) else str(exc)
         print(f"coverage15: error: {message}", file=sys.stderr)
