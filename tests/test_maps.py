@@ -124,6 +124,28 @@ def test_overlay_names(central_run):
     ]
 
 
+def test_facility_ids_may_repeat_across_layers(central_run, tmp_path: Path):
+    """Ids are unique within a layer only: each marker still finds its own service area."""
+    import copy
+
+    result = copy.copy(central_run)
+    result.facilities = dict(central_run.facilities)
+    canteens = central_run.facilities["canteen"].copy()
+    canteens["facility_id"] = [f"centre-{i}" for i in range(len(canteens))]  # clash on purpose
+    result.facilities["canteen"] = canteens
+    areas = central_run.service_areas.copy()
+    on = areas["layer"] == "canteen"
+    ids = dict(zip(central_run.facilities["canteen"]["facility_id"], canteens["facility_id"],
+                   strict=True))
+    areas.loc[on, "facility_id"] = areas.loc[on, "facility_id"].map(ids)
+    result.service_areas = areas
+    data = map_data(result)
+    shown = data.areas.groupby("layer").size().to_dict()
+    assert shown["canteen"] == int(canteens["on_network"].sum())
+    render_map(result, options=MapOptions(tiles=None)).save(str(tmp_path / "map.html"))
+    assert (tmp_path / "map.html").stat().st_size > 100_000
+
+
 def test_district_data_is_restricted(central_run):
     data = map_data(central_run, district="黄浦区")
     assert set(data.units["district"]) == {"黄浦区"}

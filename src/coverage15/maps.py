@@ -266,8 +266,9 @@ def map_data(
             keep = ((points["district"] == district) | points["facility_id"].isin(serving)
                     ).to_numpy()
         facilities[key] = points.loc[keep]
-    shown_ids = pd.concat([f["facility_id"] for f in facilities.values()])
-    areas = sa.loc[sa["facility_id"].isin(shown_ids)].copy()
+    shown = {(key, fid) for key, f in facilities.items() for fid in f["facility_id"]}
+    areas = sa.loc[[(k, f) in shown for k, f in zip(sa["layer"], sa["facility_id"],
+                                                     strict=True)]].copy()
     if with_areas and len(areas):
         areas["geometry"] = _display(areas.geometry, area_simplify_m, working)
     unions: dict[str, shapely.Geometry] = {}
@@ -351,7 +352,8 @@ def _payload(result: RunResult, data: MapData) -> dict[str, Any]:
             },
         })
     layers = []
-    areas = data.areas.set_index("facility_id") if len(data.areas) else None
+    # ids are unique within a layer, not across layers
+    areas = data.areas.set_index(["layer", "facility_id"]) if len(data.areas) else None
     for i, (key, spec) in enumerate(result.config.layers.items()):
         points = data.facilities[key]
         geoms: list[Any] = []
@@ -359,8 +361,8 @@ def _payload(result: RunResult, data: MapData) -> dict[str, Any]:
         for _, p in points.iterrows():
             index = -1
             area_km2 = None
-            if areas is not None and p["facility_id"] in areas.index:
-                found = areas.loc[p["facility_id"]]
+            if areas is not None and (key, p["facility_id"]) in areas.index:
+                found = areas.loc[(key, p["facility_id"])]
                 index = len(geoms)
                 geoms.append(_geojson(found.geometry))
                 area_km2 = round(float(found["area_km2"]), 3)
