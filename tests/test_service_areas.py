@@ -18,16 +18,19 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coverage15._bands import chain_lines
 from coverage15.config import AnalysisSpec
 from coverage15.network import WalkNetwork, network_from_graph, snap_points
 from coverage15.service_areas import (
     Intervals,
     interval_lines,
+    nearest_facility,
     network_reach,
     point_distances,
     reached_intervals,
     service_area_polygons,
     service_areas,
+    union_areas,
 )
 
 CRS = "EPSG:32651"
@@ -540,3 +543,200 @@ def test_property_polygons_nest(shape, fac, minutes):
         assert big.geometry.iloc[0].buffer(1e-6).covers(small.geometry.iloc[0])
     # reached street length never exceeds the network
     assert big["reach_m"].iloc[0] <= net.edge_length.sum() + 1e-6
+
+
+# --- the fast paths: chained bands, nearest facility, unions, tiles, snapping -------------
+
+
+def arc_rounding(buffer_m: float, quad_segs: int) -> float:
+    """How far a buffer's polygonal arcs may lie inside the true circle."""
+    return buffer_m * (1 - math.cos(math.pi / (4 * quad_segs)))
+
+
+def assert_same_band(a: np.ndarray, b: np.ndarray, tol: float) -> None:
+    """Same empties; every point of each polygon within ``tol`` of the other."""
+    assert np.array_equal(shapely.is_empty(a), shapely.is_empty(b))
+    ok = ~shapely.is_empty(a)
+    assert shapely.is_valid(a[ok]).all()
+    assert shapely.covers(shapely.buffer(a[ok], tol), b[ok]).all()
+    assert shapely.covers(shapely.buffer(b[ok], tol), a[ok]).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    shape=st.tuples(st.integers(2, 5), st.integers(2, 5)),
+    facs=st.lists(point_st, min_size=1, max_size=6),
+    minutes=st.floats(0.3, 12.0),
+    quad_segs=st.sampled_from([2, 4, 8]),
+    grouped=st.booleans(),
+)
+def test_property_chained_bands_equal_multiline_buffer(shape, facs, minutes, quad_segs,
+                                                       grouped):
+    net = grid_net(*shape)
+    s = snap(net, *facs, snap_max_m=60.0)
+    reach = network_reach(net, s, limit_m=4000.0 / 60.0 * minutes, access_leg=True)
+    group = np.arange(len(facs)) // 2 if grouped else None
+    iv = reached_intervals(net, reach, group=group)
+    n = len(facs)
+    chains = service_area_polygons(net, iv, n_groups=n, buffer_m=20.0, quad_segs=quad_segs)
+    lines = service_area_polygons(net, iv, n_groups=n, buffer_m=20.0, quad_segs=quad_segs,
+                                  method="lines")
+    assert_same_band(chains, lines, arc_rounding(20.0, quad_segs) + 1e-6)
+    # the same answer on one thread and on several
+    one = service_area_polygons(net, iv, n_groups=n, buffer_m=20.0, quad_segs=quad_segs,
+                                threads=1)
+    assert all(shapely.equals_exact(one, chains, tolerance=0.0))
+
+
+def test_chains_keep_every_stretch_once_and_never_mix_groups():
+    net = grid_net(4, 4)
+    s = snap(net, (0, 0), (300, 300), (150, 0))
+    reach = network_reach(net, s, limit_m=350.0, access_leg=False)
+    iv = reached_intervals(net, reach)
+    lines = interval_lines(net, iv)
+    length = net.edge_length[iv.edge]
+    chains, group = chain_lines(lines, iv.group, node_u=net.edge_u[iv.edge],
+                                node_v=net.edge_v[iv.edge], at_u=iv.start_m <= 1e-6,
+                                at_v=iv.end_m >= length - 1e-6)
+    assert len(chains) < len(lines)  # stretches were joined through nodes
+    for g in range(3):
+        mine = shapely.union_all(lines[iv.group == g])
+        theirs = shapely.union_all(chains[group == g])
+        assert theirs.length == pytest.approx(mine.length, abs=1e-6)
+        assert shapely.symmetric_difference(mine, theirs).length == pytest.approx(0, abs=1e-6)
+
+
+def test_stretches_ending_at_a_node_end_exactly_on_its_vertex(l_net):
+    iv = Intervals(group=np.array([0, 0]), edge=np.array([0, 0]),
+                   start_m=np.array([0.0, 123.456]), end_m=np.array([77.7, 700.0]))
+    lines = interval_lines(l_net, iv)
+    first, last = shapely.get_coordinates(l_net.edge_geometry[0])[[0, -1]]
+    assert tuple(shapely.get_coordinates(lines[0])[0]) == tuple(first)
+    assert tuple(shapely.get_coordinates(lines[1])[-1]) == tuple(last)
+
+
+def test_unknown_polygon_method_is_refused():
+    net = path_net()
+    iv = reached_intervals(net, network_reach(net, snap(net, (0, 0)), limit_m=100.0))
+    with pytest.raises(ValueError, match="method"):
+        service_area_polygons(net, iv, n_groups=1, method="hull")  # type: ignore[arg-type]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=st.tuples(st.integers(2, 5), st.integers(2, 5)),
+    facs=st.lists(point_st, min_size=1, max_size=6),
+    tgts=st.lists(point_st, min_size=1, max_size=10),
+    minutes=st.floats(0.3, 12.0),
+    access_leg=st.booleans(),
+)
+def test_property_nearest_facility_is_the_closest_pair(shape, facs, tgts, minutes, access_leg):
+    net = grid_net(*shape)
+    fs = snap(net, *facs, snap_max_m=60.0)
+    ts = snap(net, *tgts, snap_max_m=60.0)
+    limit = 4000.0 / 60.0 * minutes
+    reach = network_reach(net, fs, limit_m=limit, access_leg=access_leg)
+    src, tgt, dist = point_distances(net, reach, ts, access_leg=access_leg)
+    want = np.full(len(tgts), np.inf)
+    np.minimum.at(want, tgt, dist)
+    which, got = nearest_facility(net, fs, ts, limit_m=limit, access_leg=access_leg)
+    reached = np.isfinite(want)
+    assert np.array_equal(reached, which >= 0)
+    assert np.isnan(got[~reached]).all()
+    np.testing.assert_allclose(got[reached], want[reached], atol=1e-6)
+    pairs = dict(zip(zip(src.tolist(), tgt.tolist(), strict=True), dist.tolist(), strict=True))
+    for t in np.flatnonzero(reached):
+        assert pairs[(int(which[t]), int(t))] == pytest.approx(got[t], abs=1e-6)
+
+
+def test_nearest_facility_on_the_same_edge_and_with_nothing_in_reach():
+    net = path_net()
+    fac = snap(net, (350, 0), (1000, 300), snap_max_m=100.0)  # the second is off the network
+    tgt = snap(net, (450, 0), (1000, 0), (600, 0))
+    which, dist = nearest_facility(net, fac, tgt, limit_m=300.0, access_leg=False)
+    assert list(which) == [0, -1, 0]
+    np.testing.assert_allclose(dist, [100.0, np.nan, 250.0])
+    none = nearest_facility(net, snap(net, (1000, 300), snap_max_m=10.0), tgt, limit_m=300.0)
+    assert list(none[0]) == [-1, -1, -1]
+
+
+def test_union_areas_skips_empties_and_matches_union_all():
+    net = path_net()
+    reach = network_reach(net, snap(net, (0, 0), (1000, 0), (500, 0)), limit_m=200.0)
+    polys = service_area_polygons(net, reached_intervals(net, reach), n_groups=5)
+    got = union_areas(np.append(polys, [None]))
+    want = shapely.union_all(polys[~shapely.is_empty(polys)])
+    assert shapely.symmetric_difference(got, want).area == pytest.approx(0.0, abs=1e-6)
+    assert union_areas(np.array([shapely.Polygon(), None], dtype=object)).is_empty
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    shape=st.tuples(st.integers(2, 6), st.integers(2, 6)),
+    facs=st.lists(point_st, min_size=1, max_size=8),
+    minutes=st.floats(0.3, 12.0),
+    tile_m=st.sampled_from([40.0, 130.0, 10_000.0]),
+)
+def test_property_tiles_do_not_change_the_reach(shape, facs, minutes, tile_m):
+    net = grid_net(*shape)
+    s = snap(net, *facs, snap_max_m=60.0)
+    limit = 4000.0 / 60.0 * minutes
+    one = network_reach(net, s, limit_m=limit, tile_m=1e7)
+    tiled = network_reach(net, s, limit_m=limit, tile_m=tile_m)
+    a = np.lexsort((one.node, one.source))
+    b = np.lexsort((tiled.node, tiled.source))
+    np.testing.assert_array_equal(one.source[a], tiled.source[b])
+    np.testing.assert_array_equal(one.node[a], tiled.node[b])
+    np.testing.assert_allclose(one.dist_m[a], tiled.dist_m[b], atol=1e-9)
+
+
+def test_snapping_many_points_matches_a_brute_force_search():
+    # enough points for the vectorised segment grid; some far from every street (> 100 m),
+    # some exactly on nodes and on bends, and a small snap limit
+    net = make_net({0: (0, 0), 1: (300, 400), 2: (600, 0), 3: (0, -200)},
+                   [(0, 1, [(0, 0), (300, 0), (300, 400)]), (1, 2), (2, 0), (0, 3)])
+    rng = np.random.default_rng(7)
+    xy = np.concatenate([rng.uniform(-300, 900, (400, 2)), [(300, 0), (0, 0), (300, 400)],
+                         rng.normal((450, 200), 3, (20, 2))])
+    pts = points(*map(tuple, xy))
+    for limit in (500.0, 60.0):
+        s = snap_points(net, pts, snap_max_m=limit)
+        d = shapely.distance(pts.to_numpy()[:, None], net.edge_geometry[None, :])
+        best = d.min(axis=1)
+        np.testing.assert_array_equal(s.snapped, best <= limit)
+        on = s.snapped
+        np.testing.assert_allclose(s.snap_m[on], best[on], atol=1e-9)
+        np.testing.assert_allclose(d[np.flatnonzero(on), s.edge[on]], best[on], atol=1e-9)
+        at = shapely.line_interpolate_point(net.edge_geometry[s.edge[on]], s.offset_m[on])
+        np.testing.assert_allclose(shapely.distance(at, pts.to_numpy()[on]), best[on],
+                                   atol=1e-6)
+        assert (s.offset_m[on] >= 0).all()
+        assert (s.offset_m[on] <= net.edge_length[s.edge[on]]).all()
+
+
+def test_real_central_network_chains_and_nearest(central_config):
+    from coverage15.layers import load_layer
+    from coverage15.network import build_walk_network
+
+    net = build_walk_network(central_config.network)
+    a = central_config.analysis
+    fac = snap_points(net, load_layer(central_config.layers["centre"]).points,
+                      snap_max_m=a.snap_max_m)
+    dem = snap_points(net, load_layer(central_config.demand).points, snap_max_m=a.snap_max_m)
+    reach = network_reach(net, fac, limit_m=a.limit_m)
+    iv = reached_intervals(net, reach)
+    chains = service_area_polygons(net, iv, n_groups=len(fac), buffer_m=a.buffer_m)
+    lines = service_area_polygons(net, iv, n_groups=len(fac), buffer_m=a.buffer_m,
+                                  method="lines")
+    assert_same_band(chains, lines, arc_rounding(a.buffer_m, 4) + 1e-6)
+    ok = ~shapely.is_empty(chains)
+    rel = shapely.area(shapely.symmetric_difference(chains[ok], lines[ok])) / shapely.area(
+        lines[ok])
+    assert rel.max() < 1e-4
+    _, target, dist = point_distances(net, reach, dem)
+    want = np.full(len(dem), np.inf)
+    np.minimum.at(want, target, dist)
+    which, got = nearest_facility(net, fac, dem, limit_m=a.limit_m)
+    assert np.array_equal(np.isfinite(want), which >= 0)
+    np.testing.assert_allclose(got[which >= 0], want[which >= 0], atol=1e-6)
+

@@ -138,7 +138,7 @@ def subnetwork(net: WalkNetwork, box: shapely.Geometry) -> WalkNetwork:
 
 def _layer_kernel(net: WalkNetwork, facilities: Any, demand_snap: Any,
                   analysis: AnalysisSpec, tick: Callable[[int], None] | None = None,
-                  ) -> LayerAreas:
+                  *, threads: int | None = None) -> LayerAreas:
     """Distances, polygons and demand pairs for one layer on one network."""
     limit = analysis.limit_m
     snap = snap_points(net, facilities, snap_max_m=analysis.snap_max_m)
@@ -146,7 +146,7 @@ def _layer_kernel(net: WalkNetwork, facilities: Any, demand_snap: Any,
                                         access_leg=analysis.access_leg, progress=tick)
     intervals = service_areas.reached_intervals(net, reach)
     polygons = service_areas.service_area_polygons(net, intervals, n_groups=len(snap),
-                                                   buffer_m=analysis.buffer_m)
+                                                   buffer_m=analysis.buffer_m, threads=threads)
     reached = np.bincount(intervals.group, weights=intervals.end_m - intervals.start_m,
                           minlength=len(snap)).astype(float)
     if demand_snap is not None:
@@ -173,7 +173,9 @@ def _run_task(task: _Task) -> tuple[dict[str, LayerAreas], FloatArray, npt.NDArr
                                   snap_max_m=task.analysis.snap_max_m)
     out = {}
     for key, xy in task.facility_xy.items():
-        result = _layer_kernel(task.net, _points(xy, task.net.crs), demand_snap, task.analysis)
+        # one thread per task: the cluster already runs one task per core
+        result = _layer_kernel(task.net, _points(xy, task.net.crs), demand_snap, task.analysis,
+                               threads=1)
         core = task.core_facility[key]
         # areas only for the partition's own facilities (others are done elsewhere)
         result.polygons[~core] = shapely.Polygon()

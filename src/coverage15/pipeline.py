@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import coverage, report, targets
+from . import coverage, report, service_areas, targets
 from ._errors import Coverage15Error, LayerError
 from ._io import staged_outputs
 from ._validate import (
@@ -290,8 +290,7 @@ def run(
                                   a.working_crs, snap_max_m=a.snap_max_m)
         polygons = result.polygons
         present = ~shapely.is_empty(polygons)
-        unions[key] = (shapely.union_all(polygons[present]) if present.any()
-                       else shapely.Polygon())
+        unions[key] = service_areas.union_areas(polygons)
         points = _with_unit(layer.points, units)
         points["snap_m"] = result.snap_m
         points["on_network"] = result.on_network

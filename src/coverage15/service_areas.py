@@ -7,12 +7,14 @@ part (polygons) is done once, vectorised:
    every facility's snapped position on its street edge, tile by tile, and keeps only the
    (facility, node, metres) triplets within the limit.
 2. :func:`point_distances` turns those into facility → point distances for points snapped
-   anywhere along edges (including two points on the same edge).
+   anywhere along edges (including two points on the same edge); :func:`nearest_facility`
+   gives only the nearest, from one Dijkstra for all facilities at once.
 3. :func:`reached_intervals` gives, per facility (or per group of facilities), the exact
    stretches of each street reachable within the limit, partly reachable edges included.
 4. :func:`interval_lines` and :func:`service_area_polygons` turn stretches into lines and into
-   polygons (the lines buffered by a band width). No hull and no hole filling: a polygon
-   claims only land within the band of a reachable street.
+   polygons (stretches joined into chains, buffered by a band width, unioned per facility on
+   worker threads); :func:`union_areas` unites a layer's polygons. No hull and no hole
+   filling: a polygon claims only land within the band of a reachable street.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import geopandas as gpd
 import numpy as np
@@ -28,18 +31,20 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse import csgraph
 
-from . import settings
+from . import _bands, _tiles, settings
 from .network import Snap, WalkNetwork, snap_points
 
 __all__ = [
     "Intervals",
     "Reach",
     "interval_lines",
+    "nearest_facility",
     "network_reach",
     "point_distances",
     "reached_intervals",
     "service_area_polygons",
     "service_areas",
+    "union_areas",
 ]
 
 log = logging.getLogger(__name__)
@@ -109,7 +114,9 @@ def network_reach(
     Sources are grouped in square tiles; each tile runs one multi-source Dijkstra on the
     sub-network within ``limit_m`` of the tile (a node farther than that in a straight line
     cannot be reached), with one virtual node per source joined to both ends of its edge at
-    their along-edge distances. The answer is exact, and memory stays proportional to the tile.
+    their along-edge distances. The answer is exact, and memory stays proportional to the tile:
+    nodes are found through a grid index and the tile's sub-network is cut straight out of the
+    CSR arrays, so the work per tile does not grow with the size of the whole network.
 
     Parameters
     ----------
@@ -148,35 +155,29 @@ def network_reach(
     tile_id = tile_id.ravel()
     order = np.argsort(tile_id, kind="stable")
     bounds = np.flatnonzero(np.diff(tile_id[order])) + 1
+    grid = _tiles.NodeGrid(net.node_xy, tile_m)
     csr = net.csr
+    indptr = csr.indptr.astype(np.int64)
+    local = np.full(net.n_nodes, -1, dtype=np.int64)  # reused: reset after every tile
     out_source, out_node, out_dist = [], [], []
     for members in np.split(order, bounds):
         lo = point_xy[members].min(axis=0) - limit_m
         hi = point_xy[members].max(axis=0) + limit_m
-        inside = np.all((net.node_xy >= lo) & (net.node_xy <= hi), axis=1)
-        sub_nodes = np.flatnonzero(inside)
-        local = np.full(net.n_nodes, -1, dtype=np.int64)
-        local[sub_nodes] = np.arange(len(sub_nodes))
+        sub_nodes = grid.within(lo, hi)
         m, k = len(sub_nodes), len(members)
-        sub = csr[sub_nodes][:, sub_nodes].tocoo()
-        lu = local[net.edge_u[edge[members]]]
-        lv = local[net.edge_v[edge[members]]]
+        local[sub_nodes] = np.arange(m)
+        graph = _tiles.tile_graph(net, sub_nodes, local, indptr=indptr, edge=edge[members],
+                                  start_u=start_u[members], start_v=start_v[members],
+                                  eps=_EPS)
+        local[sub_nodes] = -1
         rows = np.arange(m, m + k)
-        vrow = np.concatenate([rows[lu >= 0], rows[lv >= 0]])
-        vcol = np.concatenate([lu[lu >= 0], lv[lv >= 0]])
-        vval = np.concatenate([start_u[members][lu >= 0], start_v[members][lv >= 0]])
-        graph = sp.csr_matrix(
-            (
-                np.concatenate([sub.data, np.maximum(vval, _EPS)]),
-                (np.concatenate([sub.row, vrow]), np.concatenate([sub.col, vcol])),
-            ),
-            shape=(m + k, m + k),
-        )
-        dist = csgraph.dijkstra(graph, directed=True, indices=rows, limit=limit_m)[:, :m]
-        src_i, node_i = np.nonzero(np.isfinite(dist))
-        out_source.append(usable[members][src_i])
-        out_node.append(sub_nodes[node_i])
-        out_dist.append(dist[src_i, node_i])
+        for chunk in np.array_split(np.arange(k), max(1, (k * (m + k)) // _tiles.MAX_DENSE + 1)):
+            dist = csgraph.dijkstra(graph, directed=True, indices=rows[chunk],
+                                    limit=limit_m)[:, :m]
+            src_i, node_i = np.nonzero(dist <= limit_m)
+            out_source.append(usable[members[chunk]][src_i])
+            out_node.append(sub_nodes[node_i])
+            out_dist.append(dist[src_i, node_i])
         if progress is not None:
             progress(k)
     return Reach(
@@ -187,24 +188,6 @@ def network_reach(
         access_m=access,
         snap=snap,
     )
-
-
-def _ragged_join(
-    keys: IntArray, indptr: IntArray
-) -> tuple[IntArray, IntArray]:
-    """For each ``keys[i]``, list positions ``indptr[k]..indptr[k+1]``; return (i, position)."""
-    counts = indptr[keys + 1] - indptr[keys]
-    left = np.repeat(np.arange(len(keys)), counts)
-    starts = np.repeat(indptr[keys], counts)
-    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    return left, starts + within
-
-
-def _index_by(values: IntArray, size: int) -> tuple[IntArray, IntArray]:
-    """CSR-style grouping of positions by integer value: ``(indptr, order)``."""
-    order = np.argsort(values, kind="stable")
-    counts = np.bincount(values, minlength=size)
-    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), order
 
 
 def point_distances(
@@ -243,8 +226,8 @@ def point_distances(
     end_node = np.concatenate([net.edge_u[t_edge], net.edge_v[t_edge]]).astype(np.int64)
     end_add = np.concatenate([t_off, t_len - t_off]) + np.tile(t_access[ok], 2)
     end_target = np.tile(ok, 2)
-    indptr, order = _index_by(end_node, net.n_nodes)
-    left, pos = _ragged_join(reach.node, indptr)
+    indptr, order = _tiles.index_by(end_node, net.n_nodes)
+    left, pos = _tiles.ragged_join(reach.node, indptr)
     entry = order[pos]
     dist = reach.dist_m[left] + end_add[entry]
     keep = dist <= limit
@@ -254,8 +237,8 @@ def point_distances(
     # targets on the very edge a source sits on: walk straight along it
     s_ok = np.flatnonzero(np.isfinite(reach.access_m))
     s_edge = reach.snap.edge[s_ok]
-    indptr_e, order_e = _index_by(t_edge.astype(np.int64), net.n_edges)
-    left_e, pos_e = _ragged_join(s_edge.astype(np.int64), indptr_e)
+    indptr_e, order_e = _tiles.index_by(t_edge.astype(np.int64), net.n_edges)
+    left_e, pos_e = _tiles.ragged_join(s_edge.astype(np.int64), indptr_e)
     t_pos = order_e[pos_e]
     s_pos = s_ok[left_e]
     same = (
@@ -270,11 +253,95 @@ def point_distances(
     source = np.concatenate(src).astype(np.int64)
     target = np.concatenate(tgt).astype(np.int64)
     dist_all = np.concatenate(dst)
-    order_all = np.lexsort((dist_all, target, source))
-    source, target, dist_all = source[order_all], target[order_all], dist_all[order_all]
-    first = np.ones(len(source), dtype=bool)
-    first[1:] = (np.diff(source) != 0) | (np.diff(target) != 0)
-    return source[first], target[first], dist_all[first]
+    if len(source) == 0:
+        return source, target, dist_all
+    # one sort on a single int64 key, then the shortest of each (source, target) run
+    key = source * np.int64(max(len(targets), 1)) + target
+    order_all = np.argsort(key, kind="stable")
+    key = key[order_all]
+    first = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    shortest = np.minimum.reduceat(dist_all[order_all], first)
+    return source[order_all[first]], target[order_all[first]], shortest
+
+
+def nearest_facility(
+    net: WalkNetwork,
+    sources: Snap,
+    targets: Snap,
+    *,
+    limit_m: float,
+    access_leg: bool = settings.access_leg,
+) -> tuple[IntArray, FloatArray]:
+    """The nearest source within the limit of every target, and the walk to it.
+
+    One multi-source Dijkstra over the whole network (``min_only``: each node keeps only its
+    nearest source), so the cost does not grow with the number of sources. Gives the same
+    distances as the minimum over :func:`point_distances`, without listing every pair.
+
+    Parameters
+    ----------
+    net
+        The network.
+    sources
+        Snapped sources (facilities).
+    targets
+        Snapped targets (demand points).
+    limit_m
+        Walking limit in metres.
+    access_leg
+        Count the straight walks between points and streets, at both ends.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(source, dist_m)`` per target: position of the nearest source (``-1`` when none is
+        within the limit) and the walking distance (NaN then).
+    """
+    best = np.full(len(targets), np.inf)
+    which = np.full(len(targets), -1, dtype=np.int64)
+    access = _access(sources, access_leg)
+    usable = np.flatnonzero(sources.snapped & (access <= limit_m))
+    t_access = _access(targets, access_leg)
+    ok = np.flatnonzero(targets.snapped & (t_access <= limit_m))
+    if len(usable) and len(ok):
+        n, k = net.n_nodes, len(usable)
+        edge = sources.edge[usable]
+        off = sources.offset_m[usable]
+        csr = net.csr
+        indptr = np.concatenate([csr.indptr.astype(np.int64),
+                                 csr.indptr[-1] + 2 * np.arange(1, k + 1)])
+        ends = np.stack([net.edge_u[edge], net.edge_v[edge]], axis=1).ravel()
+        start = np.stack([access[usable] + off,
+                          access[usable] + net.edge_length[edge] - off], axis=1).ravel()
+        graph = sp.csr_matrix((np.concatenate([csr.data, np.maximum(start, _EPS)]),
+                               np.concatenate([csr.indices, ends]), indptr),
+                              shape=(n + k, n + k))
+        dist, _, origin = csgraph.dijkstra(graph, directed=True, indices=np.arange(n, n + k),
+                                           limit=limit_m, min_only=True,
+                                           return_predecessors=True)
+        t_edge = targets.edge[ok]
+        t_off = targets.offset_m[ok]
+        for node, along in ((net.edge_u[t_edge], t_off),
+                            (net.edge_v[t_edge], net.edge_length[t_edge] - t_off)):
+            d = dist[node] + along + t_access[ok]
+            better = d < best[ok]
+            best[ok[better]] = d[better]
+            which[ok[better]] = usable[origin[node[better]] - n]
+        # sources on the target's own edge: straight along it
+        indptr_e, order_e = _tiles.index_by(t_edge.astype(np.int64), net.n_edges)
+        left, pos = _tiles.ragged_join(edge.astype(np.int64), indptr_e)
+        t_pos = ok[order_e[pos]]
+        d = (access[usable][left] + np.abs(off[left] - targets.offset_m[t_pos])
+             + t_access[t_pos])
+        by = np.lexsort((d, t_pos))
+        first = by[np.concatenate([[True], t_pos[by][1:] != t_pos[by][:-1]])] if len(by) else by
+        better = d[first] < best[t_pos[first]]
+        best[t_pos[first][better]] = d[first][better]
+        which[t_pos[first][better]] = usable[left[first][better]]
+    far = best > limit_m
+    best[far] = np.nan
+    which[far] = -1
+    return which, best
 
 
 def reached_intervals(
@@ -306,7 +373,7 @@ def reached_intervals(
     limit = reach.limit_m
     groups = np.arange(reach.n_sources) if group is None else np.asarray(group)
     indptr, inc_edges = net.incidence
-    left, pos = _ragged_join(reach.node, indptr)
+    left, pos = _tiles.ragged_join(reach.node, indptr)
     e = inc_edges[pos].astype(np.int64)
     remaining = limit - reach.dist_m[left]
     length = net.edge_length[e]
@@ -378,6 +445,13 @@ def interval_lines(net: WalkNetwork, intervals: Intervals) -> npt.NDArray[np.obj
         b = shapely.get_coordinates(
             shapely.line_interpolate_point(geoms[part], intervals.end_m[part])
         )
+        # a stretch that starts or ends at a node ends exactly on the edge's end vertex, so
+        # that stretches meeting at a node share that point bit for bit
+        run_end = np.append(run_start[1:], len(coords)) - 1
+        at_u = intervals.start_m[part] <= 1e-6
+        at_v = intervals.end_m[part] >= net.edge_length[intervals.edge[part]] - 1e-6
+        a[at_u] = coords[run_start[at_u]]
+        b[at_v] = coords[run_end[at_v]]
         pieces = np.arange(len(part))
         all_xy = np.concatenate([a, coords[interior], b])
         all_piece = np.concatenate([pieces, idx[interior], pieces])
@@ -395,6 +469,8 @@ def service_area_polygons(
     n_groups: int,
     buffer_m: float = settings.buffer_m,
     quad_segs: int = 4,
+    method: Literal["chains", "lines"] = "chains",
+    threads: int | None = None,
 ) -> npt.NDArray[np.object_]:
     """One polygon per group: its reached stretches buffered by ``buffer_m``.
 
@@ -410,22 +486,70 @@ def service_area_polygons(
         Half-width of the band around each reached stretch.
     quad_segs
         Segments per quarter circle in the buffer's rounded ends.
+    method
+        ``"chains"`` (default): join each group's stretches into long chains through the
+        nodes where they meet, buffer the chains and union them per group, vectorised and on
+        ``threads``. ``"lines"``: buffer each group's stretches as one MultiLineString (several
+        times slower). Both give the same polygons up to the rounding of the arcs (at most
+        ``buffer_m * (1 - cos(pi / (4 * quad_segs)))`` apart).
+    threads
+        Worker threads for ``"chains"`` (GEOS releases the GIL); default: the usable CPUs,
+        at most 4.
 
     Returns
     -------
     numpy.ndarray
         Shapely (Multi)Polygons in the network's CRS, index = group id.
     """
+    if method not in ("chains", "lines"):
+        msg = f"method must be 'chains' or 'lines', not {method!r}"
+        raise ValueError(msg)
     out = np.array([shapely.Polygon()] * n_groups, dtype=object)
     if len(intervals.edge) == 0:
         return out
     lines = interval_lines(net, intervals)
-    order = np.argsort(intervals.group, kind="stable")
-    groups_sorted = intervals.group[order]
-    present, dense = np.unique(groups_sorted, return_inverse=True)
-    multi = shapely.multilinestrings(lines[order], indices=dense.ravel())
-    out[present] = shapely.buffer(multi, buffer_m, quad_segs=quad_segs)
+    if method == "lines":
+        order = np.argsort(intervals.group, kind="stable")
+        present, dense = np.unique(intervals.group[order], return_inverse=True)
+        multi = shapely.multilinestrings(lines[order], indices=dense.ravel())
+        out[present] = shapely.buffer(multi, buffer_m, quad_segs=quad_segs)
+        return out
+    length = net.edge_length[intervals.edge]
+    chains, chain_group = _bands.chain_lines(
+        lines, intervals.group, node_u=net.edge_u[intervals.edge],
+        node_v=net.edge_v[intervals.edge], at_u=intervals.start_m <= 1e-6,
+        at_v=intervals.end_m >= length - 1e-6)
+    united = _bands.bands_by_group(chains, chain_group, n_groups, buffer_m=buffer_m,
+                                   quad_segs=quad_segs, threads=threads)
+    present = ~shapely.is_missing(united)
+    out[present] = united[present]
     return out
+
+
+def union_areas(polygons: npt.NDArray[np.object_]) -> shapely.Geometry:
+    """The union of many service-area polygons (a layer's coverage), empty ones skipped.
+
+    GEOS's disjoint-subset union: as fast as ``shapely.union_all`` when the polygons overlap,
+    much faster when they fall into separate clusters (3,000 areas on a million edges: 3.6 s
+    instead of 24 s).
+
+    Parameters
+    ----------
+    polygons
+        Polygons, for example from :func:`service_area_polygons`.
+
+    Returns
+    -------
+    shapely.Geometry
+        Their union; an empty Polygon when there is nothing to unite.
+    """
+    polygons = np.asarray(polygons, dtype=object)
+    present = polygons[~(shapely.is_missing(polygons) | shapely.is_empty(polygons))]
+    if len(present) == 0:
+        return shapely.Polygon()
+    union = getattr(shapely, "disjoint_subset_union_all", shapely.union_all)  # shapely >= 2.1
+    united: shapely.Geometry = union(present)
+    return united
 
 
 def service_areas(
