@@ -137,34 +137,58 @@ def _units(net: WalkNetwork, size_m: float = 3000.0, block: int = 4,
 
 def full_run(edges: int, n_fac: int, n_demand: int | None = None) -> dict[str, Any]:
     """``pipeline.run`` on a synthetic city (see the module docstring); return the numbers."""
-    from coverage15 import network, settings
     from coverage15.pipeline import run, write_outputs
 
-    net, fac_xy, dem_xy, out = synthetic_inputs(edges, n_fac, n_demand)
     with tempfile.TemporaryDirectory(prefix="c15-fullrun-") as tmp_name:
         tmp = Path(tmp_name)
-        settings.cache_folder = str(tmp / "cache")
-        placeholder = tmp / "synthetic.osm"
-        placeholder.write_text(f"<!-- coverage15 benchmark: tiled network {out['tiles']} of "
-                               "central_streets.osm (see benchmarks/synthetic.py) -->\n")
-        network._write_cache(network._cache_path(placeholder), net)
-        keys = np.array(["centre", "meal_point", "meal_point", "meal_point", "canteen"])
-        layer = keys[np.arange(len(fac_xy)) % 5]
-        for key in ("centre", "meal_point", "canteen"):
-            xy = fac_xy[layer == key]
-            pd.DataFrame({"name": [f"{key} {i}" for i in range(len(xy))], "x": xy[:, 0],
-                          "y": xy[:, 1]}).to_csv(tmp / f"{key}.csv", index=False)
-        pd.DataFrame({"name": [f"home {i}" for i in range(len(dem_xy))], "x": dem_xy[:, 0],
-                      "y": dem_xy[:, 1]}).to_csv(tmp / "demand.csv", index=False)
-        units, districts = _units(net)
-        units.to_file(tmp / "units.gpkg", driver="GPKG", engine="pyogrio")
-        districts.to_file(tmp / "districts.gpkg", driver="GPKG", engine="pyogrio")
-        layers = "\n".join(
-            f'[layers.{key}]\nlabel = "{key}"\nrole = "{role}"\npath = "{key}.csv"\n'
-            f'x = "x"\ny = "y"\ncrs = "EPSG:32651"\nname_field = "name"\n'
-            for key, role in (("centre", "centre"), ("meal_point", "station"),
-                              ("canteen", "station")))
-        (tmp / "run.toml").write_text(f'''name = "synthetic city {out["tiles"]}"
+        config, out = synthetic_city(edges, n_fac, n_demand, tmp)
+        start = time.perf_counter()
+        result = run(config)
+        out["run_s"] = time.perf_counter() - start
+        out["run_steps"] = dict(result.timings)
+        out["units"] = len(result.units)
+        out["uncovered_units"] = int(result.gap_report["uncovered"].fillna(False)
+                                     .astype(bool).sum())
+        out["peak_run_mb"] = peak_mb()
+        start = time.perf_counter()
+        write_outputs(result, tmp / "out", map_html=False, map_png=False)
+        out["write_s"] = time.perf_counter() - start
+        out["peak_mb"] = peak_mb()
+    return out
+
+
+def synthetic_city(edges: int, n_fac: int, n_demand: int | None, tmp: Path,
+                   ) -> tuple[Any, dict[str, Any]]:
+    """Write a synthetic city's inputs and run config into ``tmp``; return (config, facts).
+
+    The tiled network goes into coverage15's network cache (in ``tmp``) under a placeholder
+    OSM file, as a second run on the same file would find it.
+    """
+    from coverage15 import network, settings
+
+    net, fac_xy, dem_xy, out = synthetic_inputs(edges, n_fac, n_demand)
+    settings.cache_folder = str(tmp / "cache")
+    placeholder = tmp / "synthetic.osm"
+    placeholder.write_text(f"<!-- coverage15 benchmark: tiled network {out['tiles']} of "
+                           "central_streets.osm (see benchmarks/synthetic.py) -->\n")
+    network._write_cache(network._cache_path(placeholder), net)
+    keys = np.array(["centre", "meal_point", "meal_point", "meal_point", "canteen"])
+    layer = keys[np.arange(len(fac_xy)) % 5]
+    for key in ("centre", "meal_point", "canteen"):
+        xy = fac_xy[layer == key]
+        pd.DataFrame({"name": [f"{key} {i}" for i in range(len(xy))], "x": xy[:, 0],
+                      "y": xy[:, 1]}).to_csv(tmp / f"{key}.csv", index=False)
+    pd.DataFrame({"name": [f"home {i}" for i in range(len(dem_xy))], "x": dem_xy[:, 0],
+                  "y": dem_xy[:, 1]}).to_csv(tmp / "demand.csv", index=False)
+    units, districts = _units(net)
+    units.to_file(tmp / "units.gpkg", driver="GPKG", engine="pyogrio")
+    districts.to_file(tmp / "districts.gpkg", driver="GPKG", engine="pyogrio")
+    layers = "\n".join(
+        f'[layers.{key}]\nlabel = "{key}"\nrole = "{role}"\npath = "{key}.csv"\n'
+        f'x = "x"\ny = "y"\ncrs = "EPSG:32651"\nname_field = "name"\n'
+        for key, role in (("centre", "centre"), ("meal_point", "station"),
+                          ("canteen", "station")))
+    (tmp / "run.toml").write_text(f'''name = "synthetic city {out["tiles"]}"
 data_dir = "{tmp}"
 targets = "{ROOT / "data" / "targets" / "shanghai-2025.toml"}"
 
@@ -197,21 +221,8 @@ crs = "EPSG:32651"
 name_field = "name"
 
 {layers}''', encoding="utf-8")
-        del net
-        config = load_config(tmp / "run.toml")
-        start = time.perf_counter()
-        result = run(config)
-        out["run_s"] = time.perf_counter() - start
-        out["run_steps"] = dict(result.timings)
-        out["units"] = len(result.units)
-        out["uncovered_units"] = int(result.gap_report["uncovered"].fillna(False)
-                                     .astype(bool).sum())
-        out["peak_run_mb"] = peak_mb()
-        start = time.perf_counter()
-        write_outputs(result, tmp / "out", map_html=False, map_png=False)
-        out["write_s"] = time.perf_counter() - start
-        out["peak_mb"] = peak_mb()
-    return out
+    del net
+    return load_config(tmp / "run.toml"), out
 
 
 def main_case(argv: list[str]) -> None:
