@@ -30,7 +30,7 @@ def data_dir() -> Path:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    path = Path(value)
+    path = Path(value).resolve()  # CI gives a relative path (../shared/data/shanghai)
     if not (path / "README.md").is_file():
         pytest.fail(f"COVERAGE15_DATA={value} does not hold the shared data (no README.md)")
     return path

@@ -70,3 +70,14 @@ def test_not_a_file(tmp_path):
     (tmp_path / "broken.toml").write_text("name = [", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(tmp_path / "broken.toml")
+
+
+def test_relative_data_variable_is_relative_to_the_working_directory(data_dir, monkeypatch,
+                                                                       tmp_path):
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COVERAGE15_DATA", os.path.relpath(data_dir, tmp_path))
+    cfg = load_config(ROOT / "data/shanghai-central.toml")
+    assert cfg.network.path == data_dir / "network/central_streets.osm"
+    assert cfg.network.path.is_file()

@@ -18,7 +18,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coverage15._bands import chain_lines
+from coverage15._bands import bands_by_group, chain_lines, same_groups
 from coverage15.config import AnalysisSpec
 from coverage15.network import WalkNetwork, network_from_graph, snap_points
 from coverage15.service_areas import (
@@ -604,6 +604,43 @@ def test_chains_keep_every_stretch_once_and_never_mix_groups():
         theirs = shapely.union_all(chains[group == g])
         assert theirs.length == pytest.approx(mine.length, abs=1e-6)
         assert shapely.symmetric_difference(mine, theirs).length == pytest.approx(0, abs=1e-6)
+
+
+def test_same_groups_finds_groups_with_exactly_the_same_rows():
+    group = np.array([0, 0, 1, 1, 2, 2, 4, 4])
+    edge = np.array([3, 1, 1, 3, 1, 3, 1, 3])
+    start = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    end = np.array([5.0, 2.0, 2.0, 5.0, 2.0, 5.0 + 1e-9, 2.0, 5.0])
+    rep = same_groups(group, 6, edge, start, end)
+    # 1 and 4 are 0 in another row order; 2 differs by 1e-9 m; 3 and 5 are both empty
+    assert rep.tolist() == [0, 0, 2, 3, 0, 3]
+
+
+def test_facilities_on_one_spot_get_the_same_band_built_once():
+    net = grid_net(4, 4)
+    s = snap(net, (0, 0), (300, 300), (0, 0), (150, 0), (300, 300), (2000, 2000))
+    reach = network_reach(net, s, limit_m=350.0, access_leg=False)
+    iv = reached_intervals(net, reach)
+    chains = service_area_polygons(net, iv, n_groups=6, buffer_m=20.0)
+    lines = service_area_polygons(net, iv, n_groups=6, buffer_m=20.0, method="lines")
+    assert_same_band(chains, lines, arc_rounding(20.0, 4) + 1e-6)
+    assert chains[2] is chains[0]
+    assert chains[4] is chains[1]
+    assert chains[5].is_empty
+    assert not chains[3].is_empty
+
+
+def test_lines_shared_by_groups_are_buffered_once_with_the_same_result():
+    a = shapely.LineString([(0, 0), (100, 0), (100, 80)])
+    b = shapely.LineString([(100, 0), (200, 0)])
+    c = shapely.LineString([(0, 0), (0, 90)])
+    lines = np.array([a, b, shapely.LineString(a.coords), c, b], dtype=object)
+    group = np.array([0, 0, 1, 1, 2])
+    got = bands_by_group(lines, group, 4, buffer_m=10.0, quad_segs=4, threads=2)
+    for g in range(3):
+        want = shapely.union_all(shapely.buffer(lines[group == g], 10.0, quad_segs=4))
+        assert shapely.equals(got[g], want)
+    assert got[3] is None
 
 
 def test_stretches_ending_at_a_node_end_exactly_on_its_vertex(l_net):

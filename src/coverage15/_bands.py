@@ -8,7 +8,9 @@ continuations first, and each chain becomes one LineString (``shapely.line_merge
 a chain gives the same band as buffering its stretches one by one and unioning them (a round
 join is the union of the two round caps), up to the rounding of the arcs. The per-group unions
 then run as vectorised GEOS calls on padded 2-D batches, spread over worker threads (GEOS
-releases the GIL).
+releases the GIL). Work is not repeated: groups with exactly the same stretches are built once
+(:func:`same_groups`; e.g. facilities on the same node), and a chain shared by several groups
+is buffered once.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from scipy.sparse import csgraph
 
 from ._tiles import ranges
 
-__all__ = ["bands_by_group", "chain_lines", "usable_threads"]
+__all__ = ["bands_by_group", "chain_lines", "same_groups", "usable_threads"]
 
 IntArray = npt.NDArray[np.int64]
 ObjArray = npt.NDArray[np.object_]
@@ -96,6 +98,36 @@ def chain_lines(
     return parts, chain_group[which]
 
 
+def same_groups(group: IntArray, n_groups: int, *columns: npt.NDArray[Any]) -> IntArray:
+    """Per group, the first group whose rows are exactly the same (itself if none before).
+
+    Parameters
+    ----------
+    group
+        Group of each row.
+    n_groups
+        Number of groups.
+    *columns
+        The rows' values (e.g. edge, start, end); two groups are the same when they hold the
+        same set of rows, compared exactly.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``rep`` with ``rep[g] <= g``; groups without rows all map to the first such group.
+    """
+    order = np.lexsort((*columns[::-1], group))
+    starts = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=n_groups))])
+    sorted_cols = [np.ascontiguousarray(c[order]) for c in columns]
+    seen: dict[bytes, int] = {}
+    rep = np.empty(n_groups, dtype=np.int64)
+    for g in range(n_groups):
+        a, b = starts[g], starts[g + 1]
+        key = b"".join(c[a:b].tobytes() for c in sorted_cols)
+        rep[g] = seen.setdefault(key, g)
+    return rep
+
+
 def usable_threads(threads: int | None) -> int:
     """Worker threads: ``threads`` if given, else the usable CPUs (at most ``MAX_THREADS``)."""
     if threads is not None:
@@ -115,7 +147,8 @@ def bands_by_group(
 
     Groups are sorted by size and cut into padded 2-D batches of similar width (little
     padding); each batch is buffered and unioned by vectorised GEOS calls
-    (``shapely.union_all(..., axis=1)``), batches running on worker threads.
+    (``shapely.union_all(..., axis=1)``), batches running on worker threads. Lines that are
+    exactly the same (same coordinates; a chain shared by several groups) are buffered once.
     """
     out = np.full(n_groups, None, dtype=object)
     counts = np.bincount(group, minlength=n_groups)
@@ -129,11 +162,21 @@ def bands_by_group(
     batch_size = min(BATCH_PIECES, max(1, int(counts[present].sum()) // (4 * workers)))
     batch_of = np.cumsum(counts[present]) // batch_size
     batches = np.split(present, np.flatnonzero(np.diff(batch_of)) + 1)
+    # buffer each distinct line once
+    first: dict[bytes, int] = {}
+    same = np.fromiter((first.setdefault(k, len(first)) for k in shapely.to_wkb(lines)),
+                       dtype=np.int64, count=len(lines))
+    distinct = np.empty(len(first), dtype=np.int64)
+    distinct[same] = np.arange(len(lines))
+    chunks = np.array_split(lines[distinct], max(1, min(4 * workers, len(distinct) // 500)))
+
+    def buffer_chunk(chunk: ObjArray) -> ObjArray:
+        bands: ObjArray = shapely.buffer(chunk, buffer_m, quad_segs=quad_segs)
+        return bands
 
     def one_batch(members: IntArray) -> ObjArray:
         size = counts[members]
-        picked = lines[order[ranges(starts[members], starts[members + 1])]]
-        bands: ObjArray = shapely.buffer(picked, buffer_m, quad_segs=quad_segs)
+        bands = buffered[same[order[ranges(starts[members], starts[members + 1])]]]
         if size.max() == 1:
             return bands
         grid = np.full((len(members), int(size.max())), None, dtype=object)
@@ -144,8 +187,10 @@ def bands_by_group(
 
     if workers > 1 and len(batches) > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:
+            buffered = np.concatenate(list(pool.map(buffer_chunk, chunks)))
             done = list(pool.map(one_batch, batches))
     else:
+        buffered = np.concatenate([buffer_chunk(c) for c in chunks])
         done = [one_batch(b) for b in batches]
     for members, result in zip(batches, done, strict=True):
         out[members] = result

@@ -174,7 +174,13 @@ class RunConfig:
     official_names: Path | None = None
 
 
-def _expand(text: str, where: str, problems: list[str]) -> str:
+def _expand(text: str, where: str, problems: list[str], *, as_path: bool = False) -> str:
+    """Substitute ``${VAR}`` from the environment.
+
+    In a path, a variable that starts it and holds a relative path is taken relative to the
+    working directory (as the shell that set it would), not to the config file.
+    """
+
     def repl(match: re.Match[str]) -> str:
         name = match.group(1)
         value = os.environ.get(name)
@@ -184,6 +190,8 @@ def _expand(text: str, where: str, problems: list[str]) -> str:
                 f"(set it to the data folder, e.g. export {name}=../shared/data/shanghai)"
             )
             return match.group(0)
+        if as_path and match.start() == 0:
+            return os.path.abspath(os.path.expanduser(value))  # noqa: PTH100, PTH111
         return value
 
     return _VAR.sub(repl, text)
@@ -229,7 +237,7 @@ class _Reader:
         text = self.str_(table, section, key, required=required)
         if text is None:
             return None
-        expanded = _expand(text, self.where(section, key), self.problems)
+        expanded = _expand(text, self.where(section, key), self.problems, as_path=True)
         candidate = Path(expanded).expanduser()
         if not candidate.is_absolute():
             candidate = (base or self.data_dir) / candidate
@@ -390,7 +398,8 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
     base = file.resolve().parent
     r = _Reader(file, base, base)
     data_dir_text = r.str_(doc, "top", "data_dir", default=".") or "."
-    data_dir = Path(_expand(data_dir_text, r.where("top", "data_dir"), r.problems)).expanduser()
+    data_dir = Path(_expand(data_dir_text, r.where("top", "data_dir"), r.problems,
+                            as_path=True)).expanduser()
     r.data_dir = data_dir if data_dir.is_absolute() else base / data_dir
 
     table = doc.get("analysis", {})

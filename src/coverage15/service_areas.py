@@ -507,20 +507,26 @@ def service_area_polygons(
     out = np.array([shapely.Polygon()] * n_groups, dtype=object)
     if len(intervals.edge) == 0:
         return out
-    lines = interval_lines(net, intervals)
     if method == "lines":
+        lines = interval_lines(net, intervals)
         order = np.argsort(intervals.group, kind="stable")
         present, dense = np.unique(intervals.group[order], return_inverse=True)
         multi = shapely.multilinestrings(lines[order], indices=dense.ravel())
         out[present] = shapely.buffer(multi, buffer_m, quad_segs=quad_segs)
         return out
-    length = net.edge_length[intervals.edge]
+    # groups with exactly the same stretches (e.g. facilities on one node) are built once
+    rep = _bands.same_groups(intervals.group, n_groups, intervals.edge, intervals.start_m,
+                             intervals.end_m)
+    own = rep[intervals.group] == intervals.group
+    mine = Intervals(group=intervals.group[own], edge=intervals.edge[own],
+                     start_m=intervals.start_m[own], end_m=intervals.end_m[own])
+    length = net.edge_length[mine.edge]
     chains, chain_group = _bands.chain_lines(
-        lines, intervals.group, node_u=net.edge_u[intervals.edge],
-        node_v=net.edge_v[intervals.edge], at_u=intervals.start_m <= 1e-6,
-        at_v=intervals.end_m >= length - 1e-6)
+        interval_lines(net, mine), mine.group, node_u=net.edge_u[mine.edge],
+        node_v=net.edge_v[mine.edge], at_u=mine.start_m <= 1e-6,
+        at_v=mine.end_m >= length - 1e-6)
     united = _bands.bands_by_group(chains, chain_group, n_groups, buffer_m=buffer_m,
-                                   quad_segs=quad_segs, threads=threads)
+                                   quad_segs=quad_segs, threads=threads)[rep]
     present = ~shapely.is_missing(united)
     out[present] = united[present]
     return out
