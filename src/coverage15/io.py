@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check_database",
+    "gis_ready",
     "output_layers",
     "read_postgis",
     "write_excel",
@@ -60,13 +61,15 @@ def output_layers(result: RunResult) -> dict[str, gpd.GeoDataFrame]:
             result.district_report.copy(),
             geometry=shapes.reindex(result.district_report["district"]).to_numpy(),
             crs=result.districts_gdf.crs)
-    out = {}
-    for name, frame in layers.items():
-        fixed = frame.copy()
-        for column in fixed.columns:
-            if isinstance(fixed[column].dtype, pd.BooleanDtype) or fixed[column].dtype == bool:
-                fixed[column] = fixed[column].astype("Int8")
-        out[name] = fixed
+    return {name: gis_ready(frame) for name, frame in layers.items()}
+
+
+def gis_ready(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A copy with (nullable) booleans as 0/1 integers with NULL, which every GIS reads."""
+    out = frame.copy()
+    for column in out.columns:
+        if isinstance(out[column].dtype, pd.BooleanDtype) or out[column].dtype == bool:
+            out[column] = out[column].astype("Int8")
     return out
 
 

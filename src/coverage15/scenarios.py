@@ -23,6 +23,7 @@ import pandas as pd
 from ._errors import ConfigError, CRSError, LayerError
 from ._io import staged_outputs
 from .config import LayerSpec
+from .io import gis_ready
 from .layers import load_layer
 from .pipeline import RunResult, run
 from .report import bool_columns_to_text
@@ -224,15 +225,6 @@ def whatif(
 # --- outputs ---------------------------------------------------------------------------------
 
 
-def _for_gpkg(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Nullable booleans as 0/1 integers with NULL, which every GIS reads."""
-    out = frame.copy()
-    for column in out.columns:
-        if isinstance(out[column].dtype, pd.BooleanDtype) or out[column].dtype == bool:
-            out[column] = out[column].astype("Int8")
-    return out
-
-
 def write_bundle(out_dir: str | Path, *, tables: dict[str, pd.DataFrame],
                  layers: dict[str, gpd.GeoDataFrame], gpkg: str, summary: dict[str, Any],
                  map_result: RunResult | None, map_options: object | None) -> dict[str, Path]:
@@ -262,7 +254,7 @@ def write_bundle(out_dir: str | Path, *, tables: dict[str, pd.DataFrame],
     written: dict[str, Path] = {}
     with staged_outputs(out) as stage:
         for name, frame in layers.items():
-            _for_gpkg(frame).to_file(stage / gpkg, layer=name, driver="GPKG", engine="pyogrio")
+            gis_ready(frame).to_file(stage / gpkg, layer=name, driver="GPKG", engine="pyogrio")
         written[gpkg] = out / gpkg
         for name, table in tables.items():
             bool_columns_to_text(table).to_csv(stage / name, index=False, encoding="utf-8",
