@@ -81,3 +81,34 @@ def test_relative_data_variable_is_relative_to_the_working_directory(data_dir, m
     cfg = load_config(ROOT / "data/shanghai-central.toml")
     assert cfg.network.path == data_dir / "network/central_streets.osm"
     assert cfg.network.path.is_file()
+
+
+def test_map_tiles_from_config(tmp_path, data_dir):
+    base = (ROOT / "data/shanghai-central.toml").read_text(encoding="utf-8")
+    base = base.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
+    path = tmp_path / "c.toml"
+    path.write_text(base.replace('tiles = "OpenStreetMap"', 'tiles = "none"'), encoding="utf-8")
+    assert load_config(path).map.tiles == "none"
+    path.write_text(base.replace('tiles = "OpenStreetMap"',
+                                 'tiles = "https://tiles.example/{z}/{x}/{y}.png"'),
+                    encoding="utf-8")
+    with pytest.raises(ConfigError, match="a tile URL needs its attribution"):
+        load_config(path)
+
+
+def test_cli_uses_config_tiles_unless_told_otherwise(tmp_path, data_dir):
+    import argparse
+
+    from coverage15.cli import _map_options_from
+
+    base = (ROOT / "data/shanghai-central.toml").read_text(encoding="utf-8")
+    base = base.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
+    path = tmp_path / "c.toml"
+    path.write_text(base.replace('tiles = "OpenStreetMap"', 'tiles = "OpenStreetMap.HOT"'),
+                    encoding="utf-8")
+    config = load_config(path)
+    args = argparse.Namespace(tiles=None, tiles_attribution=None, district=None,
+                              assets="inline")
+    assert _map_options_from(args, config).tiles == "OpenStreetMap.HOT"
+    args.tiles = "none"
+    assert _map_options_from(args, config).tiles is None

@@ -12,13 +12,17 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
 from . import __version__
 from ._errors import ConfigError, Coverage15Error
 from .config import load_config
+
+if TYPE_CHECKING:
+    from .config import RunConfig
+    from .maps import MapOptions
 
 __all__ = ["main"]
 
@@ -80,11 +84,23 @@ def _verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
                        help="only errors")
 
 
+def _map_options_from(args: argparse.Namespace, config: RunConfig) -> MapOptions:
+    """Map options from the command line, falling back to the config's ``[map]`` table."""
+    from .maps import MapOptions
+
+    chosen = args.tiles if args.tiles is not None else config.map.tiles
+    attribution = args.tiles_attribution if args.tiles is not None else (
+        config.map.tiles_attribution)
+    tiles = None if chosen is None or str(chosen).lower() == "none" else chosen
+    return MapOptions(tiles=tiles, tiles_attribution=attribution, district=args.district,
+                      assets=args.assets)
+
+
 def _map_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--district", help="restrict the map to one district, e.g. 黄浦区")
-    parser.add_argument("--tiles", default="OpenStreetMap",
-                        help="basemap: OpenStreetMap (default), a folium tile name or URL "
-                             "template, or 'none' for offline maps")
+    parser.add_argument("--tiles", default=None,
+                        help="basemap: OpenStreetMap (default, or the config's [map] tiles), "
+                             "a folium tile name or URL template, or 'none' for offline maps")
     parser.add_argument("--tiles-attribution", help="attribution text for a tile URL")
     parser.add_argument("--assets", choices=["inline", "cdn"], default="inline",
                         help="inline Leaflet into the HTML so it works offline (default), or "
@@ -129,7 +145,6 @@ class _Progress:
 
 
 def _cmd_run(args: argparse.Namespace, *, map_only: bool = False) -> int:
-    from .maps import MapOptions
     from .pipeline import run, write_outputs
 
     config = load_config(args.config)
@@ -145,9 +160,7 @@ def _cmd_run(args: argparse.Namespace, *, map_only: bool = False) -> int:
         result = run(config, progress=progress, partitions=partitions, scheduler=scheduler)
     finally:
         progress.close()
-    tiles = None if str(args.tiles).lower() == "none" else args.tiles
-    options = MapOptions(tiles=tiles, tiles_attribution=args.tiles_attribution,
-                         district=args.district, assets=args.assets)
+    options = _map_options_from(args, config)
     if map_only:
         from .maps import render_map
 
@@ -250,7 +263,6 @@ def _recommend_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 def _cmd_recommend(args: argparse.Namespace) -> int:
     from . import recommend as rc
     from . import scenarios
-    from .maps import MapOptions
     from .pipeline import run
 
     config = load_config(args.config)
@@ -265,9 +277,7 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
         raise ConfigError(msg)  # checked before the run, not after it
     files = {"x": args.x, "y": args.y, "crs": args.crs or "", "name_field": args.name_field,
              "id_field": args.id_field}
-    tiles = None if str(args.tiles).lower() == "none" else args.tiles
-    options = MapOptions(tiles=tiles, tiles_attribution=args.tiles_attribution,
-                         district=args.district, assets=args.assets)
+    options = _map_options_from(args, config)
     start = time.perf_counter()
     progress = _Progress(enabled=not args.quiet)
     try:

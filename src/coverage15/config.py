@@ -22,6 +22,7 @@ from ._errors import ConfigError
 __all__ = [
     "AnalysisSpec",
     "LayerSpec",
+    "MapSpec",
     "NetworkSpec",
     "RunConfig",
     "UnitSpec",
@@ -159,6 +160,18 @@ class AnalysisSpec:
 
 
 @dataclass(frozen=True)
+class MapSpec:
+    """Basemap of the run's maps.
+
+    ``tiles`` is ``"OpenStreetMap"`` (default), another folium/xyzservices name or an XYZ URL
+    template (then with ``tiles_attribution``), or ``"none"`` for no tiles (offline).
+    """
+
+    tiles: str = "OpenStreetMap"
+    tiles_attribution: str | None = None
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything a run needs, read from a TOML file by :func:`load_config`."""
 
@@ -172,6 +185,7 @@ class RunConfig:
     demand: LayerSpec | None = None
     targets: Path | None = None
     official_names: Path | None = None
+    map: MapSpec = field(default_factory=MapSpec)
 
 
 def _expand(text: str, where: str, problems: list[str], *, as_path: bool = False) -> str:
@@ -431,6 +445,21 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
         layer = _read_layer(r, key, spec, f"layers.{key}")
         if layer is not None:
             layers[key] = layer
+    map_table = doc.get("map", {})
+    if not isinstance(map_table, dict):
+        r.problems.append(f"{file.name} [map]: expected a table")
+        map_table = {}
+    for unknown in sorted(set(map_table) - {"tiles", "tiles_attribution"}):
+        r.problems.append(f"{r.where('map', unknown)}: unknown key (known: tiles, "
+                          "tiles_attribution)")
+    map_spec = MapSpec(
+        tiles=r.str_(map_table, "map", "tiles", default="OpenStreetMap") or "OpenStreetMap",
+        tiles_attribution=r.str_(map_table, "map", "tiles_attribution"),
+    )
+    if (map_spec.tiles.startswith(("http://", "https://"))
+            and not map_spec.tiles_attribution):
+        r.problems.append(f"{r.where('map', 'tiles_attribution')}: a tile URL needs its "
+                          "attribution (the provider's licence requires it)")
     targets = r.path(doc, "top", "targets", required=False, base=base)
     official = r.path(doc, "top", "official_names", required=False)
     if r.problems or network is None or units is None:
@@ -448,4 +477,5 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
         demand=demand,
         targets=targets,
         official_names=official,
+        map=map_spec,
     )

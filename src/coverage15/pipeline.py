@@ -465,7 +465,9 @@ def write_outputs(
         written["summary.json"] = out / "summary.json"
         from .maps import MapOptions
 
-        opts = map_options if isinstance(map_options, MapOptions) else MapOptions()
+        opts = map_options if isinstance(map_options, MapOptions) else MapOptions(
+            tiles=None if result.config.map.tiles.lower() == "none" else result.config.map.tiles,
+            tiles_attribution=result.config.map.tiles_attribution)
         if map_html:
             from .maps import render_map
 
