@@ -51,9 +51,10 @@ def test_coverage_by_unit_known_answers():
     facilities = {"c": _points([(500, 500), (600, 600), (1500, 100)]).to_crs(4326)}
     union = shapely.box(X0, Y0, X0 + 1500, Y0 + 1000)  # all of 西, half of 东
     extent = shapely.box(X0 - 10, Y0 - 10, X0 + 1500, Y0 + 1010)
-    table = coverage_by_unit(units, facilities=facilities, demand=demand.to_crs(4326),
-                             demand_cover=cover, unions={"c": union}, extent=extent,
-                             working_crs=CRS)
+    table = coverage_by_unit(
+        units, facility_units={"c": assign_units(facilities["c"], units).to_numpy()},
+        demand_unit=assign_units(demand.to_crs(4326), units).to_numpy(), demand_cover=cover,
+        unions={"c": union}, extent=extent, working_crs=CRS)
     assert table["c_count"].tolist() == [2, 1, 0]
     assert table["demand_points"].tolist() == [2, 2, 0]
     assert table["c_demand_share"].tolist()[:2] == [0.5, 0.5]
@@ -76,8 +77,10 @@ def test_shares_stay_in_unit_interval(xy, covered, union_width):
     hit = np.flatnonzero(np.array(covered[:n]))
     cover = demand_coverage(n, {"c": (np.zeros(len(hit), dtype=np.int64), hit,
                                       np.full(len(hit), 5.0))})
+    units = _units()
+    where = assign_units(demand, units).to_numpy()
     table = coverage_by_unit(
-        _units(), facilities={"c": demand.head(1)}, demand=demand, demand_cover=cover,
+        units, facility_units={"c": where[:1]}, demand_unit=where, demand_cover=cover,
         unions={"c": shapely.box(X0 - 100, Y0 - 100, X0 + union_width, Y0 + 1100)},
         extent=shapely.box(X0, Y0, X0 + union_width, Y0 + 1000), working_crs=CRS)
     for column in ("c_demand_share", "c_area_share", "network_share"):
@@ -87,7 +90,7 @@ def test_shares_stay_in_unit_interval(xy, covered, union_width):
     more = demand_coverage(n, {"c": (np.zeros(n, dtype=np.int64), np.arange(n),
                                      np.full(n, 5.0))})
     table_more = coverage_by_unit(
-        _units(), facilities={"c": demand.head(1)}, demand=demand, demand_cover=more,
+        units, facility_units={"c": where[:1]}, demand_unit=where, demand_cover=more,
         unions={}, extent=shapely.box(X0, Y0, X0 + 1, Y0 + 1), working_crs=CRS)
     both = table["c_demand_share"].notna()
     assert (table_more.loc[both, "c_demand_share"] >= table.loc[both, "c_demand_share"]).all()

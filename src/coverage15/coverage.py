@@ -103,8 +103,8 @@ def network_status(share: pd.Series) -> pd.Series:
 def coverage_by_unit(
     units: gpd.GeoDataFrame,
     *,
-    facilities: Mapping[str, gpd.GeoDataFrame],
-    demand: gpd.GeoDataFrame | None,
+    facility_units: Mapping[str, npt.NDArray[np.int64]],
+    demand_unit: npt.NDArray[np.int64] | None,
     demand_cover: pd.DataFrame | None,
     unions: Mapping[str, shapely.Geometry],
     extent: shapely.Geometry,
@@ -116,13 +116,13 @@ def coverage_by_unit(
     ----------
     units
         Polygons with ``unit`` and ``district`` columns.
-    facilities
-        Loaded facility points per layer key (all of them, on the network or not: the count
-        of facilities in a unit needs no network).
-    demand
-        Demand points, or None.
+    facility_units
+        Per layer key, the :func:`assign_units` position of each of its facilities (all of
+        them, on the network or not: the count of facilities in a unit needs no network).
+    demand_unit
+        :func:`assign_units` position of each demand point, or None.
     demand_cover
-        :func:`demand_coverage` of ``demand`` (same row order), or None.
+        :func:`demand_coverage` of the demand points (same row order), or None.
     unions
         Union of service areas per layer key, in ``working_crs``.
     extent
@@ -147,8 +147,8 @@ def coverage_by_unit(
                                                where=area > 0), 0.0, 1.0)
     table["network"] = network_status(table["network_share"])
     n_units = len(units)
-    if demand is not None and demand_cover is not None:
-        where = assign_units(demand, units).to_numpy()
+    if demand_unit is not None and demand_cover is not None:
+        where = np.asarray(demand_unit)
         located = where >= 0
         n_points = np.bincount(where[located], minlength=n_units)
         table["demand_points"] = n_points
@@ -157,8 +157,7 @@ def coverage_by_unit(
         where = np.array([], dtype=np.int64)
         n_points = np.zeros(n_units, dtype=np.int64)
         table["demand_points"] = n_points
-    for key, points in facilities.items():
-        inside_unit = assign_units(points, units).to_numpy()
+    for key, inside_unit in facility_units.items():
         table[f"{key}_count"] = np.bincount(inside_unit[inside_unit >= 0], minlength=n_units)
         if demand_cover is not None and f"{key}_n" in demand_cover:
             covered = demand_cover[f"{key}_n"].to_numpy() > 0

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import geopandas as gpd
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import shapely
 
@@ -134,8 +135,9 @@ def _step(timings: dict[str, float], name: str, progress: Progress | None) -> It
     log.info("%s: %.2f s", name, timings[name])
 
 
-def _with_unit(points: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    where = coverage.assign_units(points, units).to_numpy()
+def _with_unit(points: gpd.GeoDataFrame, units: gpd.GeoDataFrame,
+               where: npt.NDArray[np.int64]) -> gpd.GeoDataFrame:
+    """A copy of ``points`` with the 街镇 and district at positions ``where`` (-1: none)."""
     names = np.append(units["unit"].to_numpy(dtype=object), [None])
     districts = np.append(units["district"].to_numpy(dtype=object), [None])
     out = points.copy()
@@ -276,6 +278,7 @@ def run(
         net = build_walk_network(config.network)
 
     facilities: dict[str, gpd.GeoDataFrame] = {}
+    facility_unit: dict[str, npt.NDArray[np.int64]] = {}
     area_frames = []
     unions: dict[str, shapely.Geometry] = {}
     with _step(timings, "service areas", progress):
@@ -291,7 +294,8 @@ def run(
         polygons = result.polygons
         present = ~shapely.is_empty(polygons)
         unions[key] = service_areas.union_areas(polygons)
-        points = _with_unit(layer.points, units)
+        facility_unit[key] = coverage.assign_units(layer.points, units).to_numpy()
+        points = _with_unit(layer.points, units, facility_unit[key])
         points["snap_m"] = result.snap_m
         points["on_network"] = result.on_network
         points["reach_m"] = result.reached_m
@@ -313,15 +317,16 @@ def run(
         demand_unit = None
         if demand_layer is not None:
             demand_cover = coverage.demand_coverage(len(demand_layer.points), pairs)
-            demand = _with_unit(demand_layer.points, units)
+            demand_unit = coverage.assign_units(demand_layer.points, units).to_numpy()
+            demand = _with_unit(demand_layer.points, units, demand_unit)
             demand["snap_m"] = demand_snap_m
             demand["on_network"] = demand_snapped
             for column in demand_cover.columns:
                 demand[column] = demand_cover[column].to_numpy()
-            demand_unit = coverage.assign_units(demand_layer.points, units).to_numpy()
         table = coverage.coverage_by_unit(
-            units, facilities=facilities, demand=demand, demand_cover=demand_cover,
-            unions=unions, extent=net.extent, working_crs=a.working_crs)
+            units, facility_units=facility_unit, demand_unit=demand_unit,
+            demand_cover=demand_cover, unions=unions, extent=net.extent,
+            working_crs=a.working_crs)
         labels = {k: s.label for k, s in config.layers.items()}
         totals = {k: len(layer.points) for k, layer in layers.items()}
         check = targets.check_targets(table, rules, demand_cover=demand_cover,
@@ -333,11 +338,14 @@ def run(
         gap = report.gap_report(units[["unit", "district"]], table, check, list(layers))
         district_report = None
         if districts is not None:
-            d_table = coverage.coverage_by_unit(
-                districts, facilities=facilities, demand=demand, demand_cover=demand_cover,
-                unions=unions, extent=net.extent, working_crs=a.working_crs)
             d_unit = (coverage.assign_units(demand_layer.points, districts).to_numpy()
                       if demand_layer is not None else None)
+            d_table = coverage.coverage_by_unit(
+                districts, facility_units={
+                    key: coverage.assign_units(f, districts).to_numpy()
+                    for key, f in facilities.items()},
+                demand_unit=d_unit, demand_cover=demand_cover, unions=unions,
+                extent=net.extent, working_crs=a.working_crs)
             d_check = targets.check_targets(
                 d_table, [r for r in rules if r.kind != "full_coverage"],
                 demand_cover=demand_cover, demand_unit=d_unit, layer_labels=labels,
