@@ -29,7 +29,9 @@ __all__ = [
     "gis_ready",
     "output_layers",
     "read_postgis",
+    "write_csv",
     "write_excel",
+    "write_geopackage",
     "write_geoparquet",
     "write_postgis",
 ]
@@ -71,6 +73,22 @@ def gis_ready(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         if isinstance(out[column].dtype, pd.BooleanDtype) or out[column].dtype == bool:
             out[column] = out[column].astype("Int8")
     return out
+
+
+def write_csv(table: pd.DataFrame, path: Path) -> Path:
+    """Write a table as UTF-8 CSV, Unix line ends, booleans as ``true``/``false``/empty.
+
+    The same table always gives the same bytes, whatever the platform.
+    """
+    bool_columns_to_text(table).to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
+    return path
+
+
+def write_geopackage(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> Path:
+    """Write each layer into one GeoPackage (layers as :func:`gis_ready` makes them)."""
+    for name, frame in layers.items():
+        frame.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+    return path
 
 
 def write_geoparquet(layers: Mapping[str, gpd.GeoDataFrame], folder: Path) -> list[Path]:

@@ -32,7 +32,14 @@ from ._validate import (
     snap_problems,
 )
 from .config import RunConfig
-from .io import output_layers, write_excel, write_geoparquet, write_postgis
+from .io import (
+    output_layers,
+    write_csv,
+    write_excel,
+    write_geopackage,
+    write_geoparquet,
+    write_postgis,
+)
 from .layers import Layer, load_layer, load_units
 from .network import WalkNetwork, build_walk_network
 from .partition import compute_layers
@@ -429,13 +436,10 @@ def write_outputs(
     out = Path(out_dir)
     written: dict[str, Path] = {}
     with staged_outputs(out) as stage:
-        gpkg = stage / "coverage.gpkg"
         layers = output_layers(result)
-        for name, frame in layers.items():
-            frame.to_file(gpkg, layer=name, driver="GPKG", engine="pyogrio")
+        write_geopackage(layers, stage / "coverage.gpkg")
         written["coverage.gpkg"] = out / "coverage.gpkg"
-        report.bool_columns_to_text(result.gap_report).to_csv(
-            stage / "gap_report.csv", index=False, encoding="utf-8", lineterminator="\n")
+        write_csv(result.gap_report, stage / "gap_report.csv")
         written["gap_report.csv"] = out / "gap_report.csv"
         write_excel(result, stage / "gap_report.xlsx")
         written["gap_report.xlsx"] = out / "gap_report.xlsx"
@@ -443,15 +447,11 @@ def write_outputs(
             for path in write_geoparquet(layers, stage / "parquet"):
                 written[f"parquet/{path.name}"] = out / "parquet" / path.name
         if result.district_report is not None:
-            report.bool_columns_to_text(result.district_report).to_csv(
-                stage / "district_report.csv", index=False, encoding="utf-8",
-                lineterminator="\n")
+            write_csv(result.district_report, stage / "district_report.csv")
             written["district_report.csv"] = out / "district_report.csv"
-        result.rejected.to_csv(stage / "rejected.csv", index=False, encoding="utf-8",
-                               lineterminator="\n")
+        write_csv(result.rejected, stage / "rejected.csv")
         written["rejected.csv"] = out / "rejected.csv"
-        problems_frame(result.problems).to_csv(stage / "problems.csv", index=False,
-                                               encoding="utf-8", lineterminator="\n")
+        write_csv(problems_frame(result.problems), stage / "problems.csv")
         written["problems.csv"] = out / "problems.csv"
         summary = {
             "config": result.config.name,

@@ -23,10 +23,9 @@ import pandas as pd
 from ._errors import ConfigError, CRSError, LayerError
 from ._io import staged_outputs
 from .config import LayerSpec
-from .io import gis_ready
+from .io import gis_ready, write_csv, write_geopackage
 from .layers import load_layer
 from .pipeline import RunResult, run
-from .report import bool_columns_to_text
 
 __all__ = ["WhatIf", "load_sites", "whatif", "write_bundle", "write_whatif"]
 
@@ -253,12 +252,10 @@ def write_bundle(out_dir: str | Path, *, tables: dict[str, pd.DataFrame],
     out = Path(out_dir)
     written: dict[str, Path] = {}
     with staged_outputs(out) as stage:
-        for name, frame in layers.items():
-            gis_ready(frame).to_file(stage / gpkg, layer=name, driver="GPKG", engine="pyogrio")
+        write_geopackage({name: gis_ready(f) for name, f in layers.items()}, stage / gpkg)
         written[gpkg] = out / gpkg
         for name, table in tables.items():
-            bool_columns_to_text(table).to_csv(stage / name, index=False, encoding="utf-8",
-                                               lineterminator="\n")
+            write_csv(table, stage / name)
             written[name] = out / name
         (stage / "summary.json").write_text(
             json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
