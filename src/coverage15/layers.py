@@ -28,6 +28,7 @@ __all__ = [
     "Layer",
     "load_layer",
     "load_units",
+    "polygonal_part",
     "read_table",
     "resolve_crs",
     "utm_crs_for",
@@ -440,7 +441,7 @@ def load_units(spec: UnitSpec, *, what: str = "units") -> gpd.GeoDataFrame:
         geometry = geometry.make_valid()
         # make_valid may return collections with stray lines: keep the polygonal part
         geometry = gpd.GeoSeries(
-            [_polygonal(g) for g in geometry], index=geometry.index, crs=geometry.crs)
+            [polygonal_part(g) for g in geometry], index=geometry.index, crs=geometry.crs)
     names = frame[spec.name_field].astype(str).str.strip()
     if spec.aliases:
         names = names.replace(dict(spec.aliases))
@@ -467,10 +468,15 @@ def load_units(spec: UnitSpec, *, what: str = "units") -> gpd.GeoDataFrame:
     return kept
 
 
-def _polygonal(geometry: shapely.Geometry) -> shapely.Geometry:
-    """The polygons of a (repaired) geometry, dropping lines and points."""
+def polygonal_part(geometry: shapely.Geometry) -> shapely.Geometry:
+    """The polygons of a geometry, dropping lines and points.
+
+    ``make_valid`` and clipping can turn a polygon into a collection with stray lines or
+    points; those carry no area and break polygon-only consumers (GeoPackage polygon
+    layers, map fills).
+    """
     if geometry is None or geometry.geom_type in ("Polygon", "MultiPolygon"):
         return geometry
-    parts = [g for g in getattr(geometry, "geoms", []) if g.geom_type in ("Polygon",
-                                                                          "MultiPolygon")]
-    return shapely.union_all(parts) if parts else shapely.Polygon()
+    parts = shapely.get_parts(geometry)
+    keep = parts[np.isin(shapely.get_type_id(parts), (3, 6))]  # Polygon, MultiPolygon
+    return shapely.union_all(keep) if len(keep) else shapely.Polygon()

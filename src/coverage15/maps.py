@@ -27,6 +27,7 @@ from jinja2 import Template
 
 from ._errors import ConfigError
 from ._map_assets import AssetMode, RawHTML, use_assets
+from .layers import polygonal_part
 from .report import column_label_zh
 
 if TYPE_CHECKING:
@@ -159,13 +160,6 @@ def _display(geoms: gpd.GeoSeries, tolerance_m: float, working_crs: str) -> gpd.
     return simplified.to_crs("EPSG:4326").set_precision(1e-5)
 
 
-def _polygons(geom: shapely.Geometry) -> shapely.Geometry:
-    """Only the polygonal parts of a geometry (clipping can leave lines and points)."""
-    parts = shapely.get_parts(geom)
-    keep = parts[np.isin(shapely.get_type_id(parts), (3, 6))]
-    return shapely.union_all(keep) if len(keep) else shapely.Polygon()
-
-
 def _short(label: str) -> str:
     """A rule's short name: the part of its label before a full-width colon."""
     return label.split("：", 1)[0].strip() or label
@@ -273,7 +267,7 @@ def map_data(
         areas["geometry"] = _display(areas.geometry, area_simplify_m, working)
     unions: dict[str, shapely.Geometry] = {}
     for key, full in result.unions.items():
-        union = full if area is None else _polygons(shapely.intersection(full, area))
+        union = full if area is None else polygonal_part(shapely.intersection(full, area))
         if union is None or union.is_empty:
             continue
         unions[key] = _display(gpd.GeoSeries([union], crs=working), simplify_m, working).iloc[0]
