@@ -467,8 +467,6 @@ def build_walk_network(
         else:
             graph = _graph_from_osm_file(path)
             extent = _osm_bounds(path)
-        if extent is not None and pyproj.CRS(graph.graph["crs"]).is_geographic is False:
-            extent = None
         net = network_from_graph(graph, extent=extent)
         _write_cache(cache, net)
         return net
