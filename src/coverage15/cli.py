@@ -162,25 +162,21 @@ def _cmd_run(args: argparse.Namespace, *, map_only: bool = False) -> int:
         progress.close()
     options = _map_options_from(args, config)
     if map_only:
+        from ._io import staged_outputs
         from .maps import render_map
 
-        args.out.mkdir(parents=True, exist_ok=True)
         stem = f"map-{args.district}" if args.district else "map"
+        with staged_outputs(args.out) as stage:
+            render_map(result, options=options).save(str(stage / f"{stem}.html"))
+            if args.png:
+                from .static_maps import render_png
+
+                render_png(result, stage / f"{stem}.png", district=args.district)
         target = args.out / f"{stem}.html"
-        tmp = target.with_suffix(".html.tmp")
-        render_map(result, options=options).save(str(tmp))
-        tmp.replace(target)
         if not args.quiet:
             print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB)")
-        if args.png:
-            from .static_maps import render_png
-
-            png = args.out / f"{stem}.png"
-            tmp = png.with_suffix(".png.tmp")
-            render_png(result, tmp, district=args.district)
-            tmp.replace(png)
-            if not args.quiet:
-                print(f"wrote {png}")
+            if args.png:
+                print(f"wrote {args.out / f'{stem}.png'}")
         return 0
     written = write_outputs(result, args.out, map_html=not args.no_map,
                             map_png=not (args.no_map or args.no_png), map_options=options,
