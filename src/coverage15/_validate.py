@@ -21,7 +21,7 @@ import pandas as pd
 import shapely
 
 from . import coords, settings
-from .layers import Layer, read_table
+from .layers import Layer, read_table, resolve_crs
 
 __all__ = [
     "Problem",
@@ -136,10 +136,11 @@ def crs_fit_problems(layer: Layer, units: gpd.GeoDataFrame) -> list[Problem]:
     points = layer.points
     if "src_x" not in points or not spec.crs:
         return []
-    declared = spec.crs.lower().replace("-", "")
-    if declared not in ("gcj02", "bd09", "epsg:4326", "wgs84", "epsg:4490"):
+    # the layer loaded, so its CRS resolves; EPSG:4490 (CGCS2000) is WGS84 to < 1 m
+    resolved = resolve_crs(spec.crs, where=spec.key)
+    declared = {"EPSG:4326": "wgs84", "EPSG:4490": "wgs84"}.get(resolved, resolved)
+    if declared not in ("wgs84", "gcj02", "bd09"):
         return []
-    declared = {"epsg:4326": "wgs84", "epsg:4490": "wgs84"}.get(declared, declared)
     if spec.unit_field and spec.unit_field in points:
         claimed = points[spec.unit_field].astype(str).str.strip().to_numpy()
     else:
