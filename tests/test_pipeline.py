@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -218,3 +219,11 @@ def test_fewer_minutes_never_cover_more(central_run, minutes):
         fewer = result.demand[f"{key}_n"].to_numpy()
         assert (fewer <= full).all()
         assert fewer.sum() < full.sum()
+
+
+def test_progress_reaches_its_total(central_config):
+    seen = []
+    run(central_config, progress=lambda step, done, total: seen.append((step, done, total)))
+    ticks = [(done, total) for step, done, total in seen if step == "service areas" and total]
+    assert ticks[-1] == (1953, 1953)  # every loaded facility, on the network or not
+    assert all(a[0] <= b[0] for a, b in itertools.pairwise(ticks))

@@ -387,8 +387,13 @@ def _in_process(net: WalkNetwork, facility_points: dict[str, Any], demand_points
         if progress is not None:
             progress("service areas", done, total)
 
-    out = {key: _layer_kernel(net, points, demand_snap, analysis, tick)
-           for key, points in facility_points.items()}
+    out = {}
+    finished = 0
+    for key, points in facility_points.items():
+        out[key] = _layer_kernel(net, points, demand_snap, analysis, tick)
+        # the kernel ticks only facilities on the network: count the layer's others too
+        finished += len(points)
+        tick(finished - done)
     if demand_snap is None:
         return out, np.array([]), np.array([], dtype=bool), RunLog()
     return out, demand_snap.snap_m, demand_snap.snapped, RunLog()
