@@ -606,6 +606,50 @@ def test_chains_keep_every_stretch_once_and_never_mix_groups():
         assert shapely.symmetric_difference(mine, theirs).length == pytest.approx(0, abs=1e-6)
 
 
+def _chains_of(*paths):
+    """chain_lines on hand-made stretches, one group; ``paths`` as (xy list, u node, v node)."""
+    lines = np.array([shapely.LineString(xy) for xy, _, _ in paths], dtype=object)
+    node_u = np.array([u for _, u, _ in paths])
+    node_v = np.array([v for _, _, v in paths])
+    ends = np.ones(len(paths), dtype=bool)
+    return chain_lines(lines, np.zeros(len(paths), dtype=np.int64), node_u=node_u,
+                       node_v=node_v, at_u=ends, at_v=ends)
+
+
+def test_at_a_node_with_three_ends_two_join_and_one_ends_a_chain():
+    # a T at (0, 0): ends sorted by direction are east, north, west; east pairs with the
+    # next half a turn round (north), west ends its own chain
+    chains, group = _chains_of(([(-30, 0), (0, 0)], 1, 0), ([(0, 0), (40, 0)], 0, 2),
+                               ([(0, 0), (0, 25)], 0, 3))
+    assert sorted(shapely.length(chains).tolist()) == [30.0, 65.0]
+    bent = chains[np.argmax(shapely.length(chains))]
+    assert shapely.get_coordinates(bent).tolist() in ([[40, 0], [0, 0], [0, 25]],
+                                                      [[0, 25], [0, 0], [40, 0]])
+    assert group.tolist() == [0, 0]
+
+
+def test_a_figure_eight_is_one_closed_chain_through_its_middle_twice():
+    # two squares meeting at (0, 0): four ends there, paired straight across (east with
+    # west, north with south), so a single walk covers all eight sides and comes back
+    c = 0
+    paths = [([(0, 0), (10, 0)], c, 1), ([(10, 0), (10, 10)], 1, 2),
+             ([(10, 10), (0, 10)], 2, 3), ([(0, 10), (0, 0)], 3, c),
+             ([(0, 0), (-10, 0)], c, 4), ([(-10, 0), (-10, -10)], 4, 5),
+             ([(-10, -10), (0, -10)], 5, 6), ([(0, -10), (0, 0)], 6, c)]
+    chains, _ = _chains_of(*paths)
+    assert len(chains) == 1
+    xy = shapely.get_coordinates(chains[0])
+    assert len(xy) == 9
+    assert shapely.is_closed(chains[0])
+    assert shapely.length(chains[0]) == 80.0
+    assert (xy == 0).all(axis=1).sum() == 3  # start, middle and end at the shared node
+    # the band of the walk is the band of the eight sides
+    sides = shapely.union_all(shapely.buffer([shapely.LineString(p[0]) for p in paths], 3.0))
+    walk = shapely.buffer(chains[0], 3.0)
+    assert shapely.symmetric_difference(walk, sides).area < 1e-6
+    assert walk.area == pytest.approx(sides.area, rel=1e-12)
+
+
 def test_same_groups_finds_groups_with_exactly_the_same_rows():
     group = np.array([0, 0, 1, 1, 2, 2, 4, 4])
     edge = np.array([3, 1, 1, 3, 1, 3, 1, 3])
