@@ -650,6 +650,24 @@ def test_a_figure_eight_is_one_closed_chain_through_its_middle_twice():
     assert walk.area == pytest.approx(sides.area, rel=1e-12)
 
 
+def test_gc_is_paused_inside_and_restored_after():
+    import gc
+
+    from coverage15._bands import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
+
+
 def test_same_groups_finds_groups_with_exactly_the_same_rows():
     group = np.array([0, 0, 1, 1, 2, 2, 4, 4])
     edge = np.array([3, 1, 1, 3, 1, 3, 1, 3])

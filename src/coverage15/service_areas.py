@@ -521,12 +521,13 @@ def service_area_polygons(
     mine = Intervals(group=intervals.group[own], edge=intervals.edge[own],
                      start_m=intervals.start_m[own], end_m=intervals.end_m[own])
     length = net.edge_length[mine.edge]
-    chains, chain_group = _bands.chain_lines(
-        interval_lines(net, mine), mine.group, node_u=net.edge_u[mine.edge],
-        node_v=net.edge_v[mine.edge], at_u=mine.start_m <= 1e-6,
-        at_v=mine.end_m >= length - 1e-6)
-    united = _bands.bands_by_group(chains, chain_group, n_groups, buffer_m=buffer_m,
-                                   quad_segs=quad_segs, threads=threads)[rep]
+    with _bands.gc_paused():
+        chains, chain_group = _bands.chain_lines(
+            interval_lines(net, mine), mine.group, node_u=net.edge_u[mine.edge],
+            node_v=net.edge_v[mine.edge], at_u=mine.start_m <= 1e-6,
+            at_v=mine.end_m >= length - 1e-6)
+        united = _bands.bands_by_group(chains, chain_group, n_groups, buffer_m=buffer_m,
+                                       quad_segs=quad_segs, threads=threads)[rep]
     present = ~shapely.is_missing(united)
     out[present] = united[present]
     return out
