@@ -18,7 +18,8 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coverage15._bands import bands_by_group, chain_lines, same_groups
+from coverage15 import _bands
+from coverage15._bands import bands_by_group, chain_lines, group_blocks, same_groups
 from coverage15.config import AnalysisSpec
 from coverage15.network import WalkNetwork, network_from_graph, snap_points
 from coverage15.service_areas import (
@@ -668,6 +669,27 @@ def test_gc_is_paused_inside_and_restored_after():
         gc.enable()
 
 
+def test_blocks_of_groups_never_split_a_group():
+    group = np.array([0, 0, 1, 1, 1, 2, 3, 3])
+    # about 3 rows each: groups 0 and 1 (the block starting at row 0 runs to the next
+    # group start past row 3), then group 2, then group 3
+    assert group_blocks(group, rows=3) == [slice(0, 5), slice(5, 6), slice(6, 8)]
+    assert group_blocks(group, rows=100) == [slice(0, 8)]
+    assert group_blocks(np.array([], dtype=np.int64)) == []
+
+
+def test_polygons_built_in_many_blocks_equal_those_built_in_one(monkeypatch):
+    net = grid_net(5, 5)
+    s = snap(net, (0, 0), (300, 300), (150, 0), (400, 100), (200, 400))
+    iv = reached_intervals(net, network_reach(net, s, limit_m=250.0, access_leg=False))
+    whole = service_area_polygons(net, iv, n_groups=5, buffer_m=20.0)
+    monkeypatch.setattr(_bands, "BLOCK_ROWS", 5)
+    assert len(group_blocks(iv.group)) == 5  # one group per block
+    blocks = service_area_polygons(net, iv, n_groups=5, buffer_m=20.0)
+    assert shapely.equals(whole, blocks).all()
+    assert not shapely.is_empty(blocks).any()
+
+
 def test_same_groups_finds_groups_with_exactly_the_same_rows():
     group = np.array([0, 0, 1, 1, 2, 2, 4, 4])
     edge = np.array([3, 1, 1, 3, 1, 3, 1, 3])
@@ -676,6 +698,10 @@ def test_same_groups_finds_groups_with_exactly_the_same_rows():
     rep = same_groups(group, 6, edge, start, end)
     # 1 and 4 are 0 in another row order; 2 differs by 1e-9 m; 3 and 5 are both empty
     assert rep.tolist() == [0, 0, 2, 3, 0, 3]
+    # rows already in order (as reached_intervals gives them) take the path without a sort
+    order = np.lexsort((end, start, edge, group))
+    sorted_rep = same_groups(group[order], 6, edge[order], start[order], end[order])
+    assert sorted_rep.tolist() == [0, 0, 2, 3, 0, 3]
 
 
 def test_facilities_on_one_spot_get_the_same_band_built_once():

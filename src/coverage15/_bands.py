@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -31,12 +31,16 @@ from scipy.sparse import csgraph
 
 from ._tiles import ranges
 
-__all__ = ["bands_by_group", "chain_lines", "gc_paused", "same_groups", "usable_threads"]
+__all__ = ["bands_by_group", "chain_lines", "gc_paused", "group_blocks", "on_threads",
+           "same_groups", "usable_threads"]
 
 IntArray = npt.NDArray[np.int64]
 ObjArray = npt.NDArray[np.object_]
 BATCH_PIECES = 5_000  # bands per batch handed to one worker
+BLOCK_ROWS = 8_000  # stretches per block of groups whose chains one worker builds
 MAX_THREADS = 4
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @contextmanager
@@ -107,7 +111,7 @@ def chain_lines(
     end_group = np.concatenate([group[pu], group[pv]])
     end_node = np.concatenate([node_u[pu], node_v[pv]]).astype(np.int64)
     end = np.concatenate([2 * pu, 2 * pv + 1])
-    order = np.lexsort((angle, end_node, end_group))
+    order = _by_node_then_angle(end_group, end_node, angle)
     end_group, end_node, end = end_group[order], end_node[order], end[order]
     new = np.ones(len(order), dtype=bool)
     new[1:] = (np.diff(end_group) != 0) | (np.diff(end_node) != 0)
@@ -136,6 +140,22 @@ def chain_lines(
     xy = coords[(np.repeat(first[piece], cnt) + step)[keep]]
     chains = shapely.linestrings(xy, indices=np.repeat(chain, cnt)[keep])
     return chains, group[piece[opens]]
+
+
+def _by_node_then_angle(group: IntArray, node: IntArray, angle: npt.NDArray[np.float64],
+                        ) -> IntArray:
+    """``lexsort((angle, node, group))``, as one argsort of a float key when that is exact.
+
+    The key is ``(group * nodes + node) * 8 + angle + pi``: the angle (in ``[0, 2 pi]``) sits
+    below the integer part, so the integer part must be well inside float precision.
+    """
+    if len(group) == 0:
+        return np.arange(0, dtype=np.int64)
+    nodes = int(node.max()) + 1
+    if (int(group.max()) + 1) * nodes >= 2**36:  # key < 2**39: angles to 2**-13 rad
+        return np.lexsort((angle, node, group))
+    key = (group * nodes + node).astype(np.float64) * 8.0 + (angle + np.pi)
+    return np.argsort(key, kind="stable")
 
 
 def _walk(partner: IntArray) -> tuple[IntArray, npt.NDArray[np.bool_], IntArray]:
@@ -202,7 +222,9 @@ def same_groups(group: IntArray, n_groups: int, *columns: npt.NDArray[Any]) -> I
     numpy.ndarray
         ``rep`` with ``rep[g] <= g``; groups without rows all map to the first such group.
     """
-    order = np.lexsort((*columns[::-1], group))
+    keys = (group, *columns)
+    order = (np.arange(len(group)) if _rows_sorted(keys)  # as reached_intervals gives them
+             else np.lexsort(keys[::-1]))
     starts = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=n_groups))])
     sorted_cols = [np.ascontiguousarray(c[order]) for c in columns]
     seen: dict[bytes, int] = {}
@@ -212,6 +234,18 @@ def same_groups(group: IntArray, n_groups: int, *columns: npt.NDArray[Any]) -> I
         key = b"".join(c[a:b].tobytes() for c in sorted_cols)
         rep[g] = seen.setdefault(key, g)
     return rep
+
+
+def _rows_sorted(keys: tuple[npt.NDArray[Any], ...]) -> bool:
+    """Whether the rows ``zip(*keys)`` are in lexicographic order already."""
+    if len(keys[0]) < 2:
+        return True
+    undecided = np.ones(len(keys[0]) - 1, dtype=bool)  # equal so far
+    for k in keys:
+        if (undecided & (k[1:] < k[:-1])).any():
+            return False
+        undecided &= k[1:] == k[:-1]
+    return True
 
 
 def usable_threads(threads: int | None) -> int:
@@ -225,18 +259,41 @@ def usable_threads(threads: int | None) -> int:
     return max(1, min(usable, MAX_THREADS))
 
 
+def group_blocks(group: IntArray, rows: int | None = None) -> list[slice]:
+    """Consecutive slices of about ``rows`` rows (``BLOCK_ROWS``), never splitting a group.
+
+    ``group`` must be sorted. The blocks depend on the rows only, not on the number of
+    threads, so results built block by block are the same on any number of threads.
+    """
+    if len(group) == 0:
+        return []
+    rows = BLOCK_ROWS if rows is None else rows
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(group)) + 1])
+    cuts = starts[np.unique(starts // rows, return_index=True)[1]]
+    ends = np.append(cuts[1:], len(group))
+    return [slice(int(a), int(b)) for a, b in zip(cuts, ends, strict=True)]
+
+
+def on_threads(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
+    """``[fn(item) for item in items]``, on ``workers`` threads when there is more than one."""
+    if workers > 1 and len(items) > 1:
+        with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+            return list(pool.map(fn, items))
+    return [fn(item) for item in items]
+
+
 def bands_by_group(
     lines: ObjArray, group: IntArray, n_groups: int, *, buffer_m: float, quad_segs: int,
-    threads: int | None = None,
+    threads: int | None = None, wkb: npt.NDArray[np.object_] | None = None,
 ) -> ObjArray:
     """Per group, the union of its ``lines`` buffered by ``buffer_m`` (``None``: no lines).
 
     Lines that are exactly the same (same coordinates; a chain shared by several groups) are
-    buffered once. A group's bands are then united in one GEOS pass: buffering their
-    MultiPolygon by 0 nodes every ring once and keeps what lies inside any band, where
-    ``shapely.union_all`` unites them pair by pair (about 1.5 times the work on city
-    networks; the results are the same polygons). Groups are cut into batches of similar
-    size, run on worker threads.
+    buffered once; ``wkb`` (``shapely.to_wkb(lines)``, if the caller has it) tells them. A
+    group's bands are then united in one GEOS pass: buffering their MultiPolygon by 0 nodes
+    every ring once and keeps what lies inside any band, where ``shapely.union_all`` unites
+    them pair by pair (about 1.5 times the work on city networks; the results are the same
+    polygons). Groups are cut into batches of similar size, run on worker threads.
     """
     out = np.full(n_groups, None, dtype=object)
     counts = np.bincount(group, minlength=n_groups)
@@ -252,7 +309,8 @@ def bands_by_group(
     batches = np.split(present, np.flatnonzero(np.diff(batch_of)) + 1)
     # buffer each distinct line once
     first: dict[bytes, int] = {}
-    same = np.fromiter((first.setdefault(k, len(first)) for k in shapely.to_wkb(lines)),
+    keys = shapely.to_wkb(lines) if wkb is None else wkb
+    same = np.fromiter((first.setdefault(k, len(first)) for k in keys),
                        dtype=np.int64, count=len(lines))
     distinct = np.empty(len(first), dtype=np.int64)
     distinct[same] = np.arange(len(lines))
@@ -276,13 +334,8 @@ def bands_by_group(
         result[who] = shapely.buffer(multi, 0.0)
         return result
 
-    if workers > 1 and len(batches) > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            buffered = np.concatenate(list(pool.map(buffer_chunk, chunks)))
-            done = list(pool.map(one_batch, batches))
-    else:
-        buffered = np.concatenate([buffer_chunk(c) for c in chunks])
-        done = [one_batch(b) for b in batches]
+    buffered = np.concatenate(on_threads(buffer_chunk, chunks, workers))
+    done = on_threads(one_batch, batches, workers)
     for members, result in zip(batches, done, strict=True):
         out[members] = result
     return out

@@ -517,17 +517,29 @@ def service_area_polygons(
     # groups with exactly the same stretches (e.g. facilities on one node) are built once
     rep = _bands.same_groups(intervals.group, n_groups, intervals.edge, intervals.start_m,
                              intervals.end_m)
-    own = rep[intervals.group] == intervals.group
+    own = np.flatnonzero(rep[intervals.group] == intervals.group)
+    own = own[np.argsort(intervals.group[own], kind="stable")]  # a no-op when grouped
     mine = Intervals(group=intervals.group[own], edge=intervals.edge[own],
                      start_m=intervals.start_m[own], end_m=intervals.end_m[own])
-    length = net.edge_length[mine.edge]
-    with _bands.gc_paused():
+
+    def chains_of(rows: slice) -> tuple[npt.NDArray[np.object_], IntArray,
+                                        npt.NDArray[np.object_]]:
+        edge = mine.edge[rows]
+        part = Intervals(group=mine.group[rows], edge=edge, start_m=mine.start_m[rows],
+                         end_m=mine.end_m[rows])
         chains, chain_group = _bands.chain_lines(
-            interval_lines(net, mine), mine.group, node_u=net.edge_u[mine.edge],
-            node_v=net.edge_v[mine.edge], at_u=mine.start_m <= 1e-6,
-            at_v=mine.end_m >= length - 1e-6)
+            interval_lines(net, part), part.group, node_u=net.edge_u[edge],
+            node_v=net.edge_v[edge], at_u=part.start_m <= 1e-6,
+            at_v=part.end_m >= net.edge_length[edge] - 1e-6)
+        return chains, chain_group, shapely.to_wkb(chains)
+
+    workers = _bands.usable_threads(threads)
+    with _bands.gc_paused():
+        # chains are built block by block of groups, the blocks on worker threads
+        built = _bands.on_threads(chains_of, _bands.group_blocks(mine.group), workers)
+        chains, chain_group, wkb = (np.concatenate(part) for part in zip(*built, strict=True))
         united = _bands.bands_by_group(chains, chain_group, n_groups, buffer_m=buffer_m,
-                                       quad_segs=quad_segs, threads=threads)[rep]
+                                       quad_segs=quad_segs, threads=workers, wkb=wkb)[rep]
     present = ~shapely.is_missing(united)
     out[present] = united[present]
     return out
