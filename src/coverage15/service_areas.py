@@ -399,7 +399,7 @@ def _merge_intervals(g: IntArray, e: IntArray, start: FloatArray, end: FloatArra
     if len(g) == 0:
         empty = np.array([], dtype=np.int64)
         return Intervals(empty, empty, np.array([]), np.array([]))
-    order = np.lexsort((start, e, g))
+    order = np.lexsort((start, g * (int(e.max()) + 1) + e))  # by group, edge, then start
     g, e, start, end = g[order], e[order], start[order], end[order]
     new_key = np.ones(len(g), dtype=bool)
     new_key[1:] = (np.diff(g) != 0) | (np.diff(e) != 0)
