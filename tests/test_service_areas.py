@@ -731,6 +731,18 @@ def test_lines_shared_by_groups_are_buffered_once_with_the_same_result():
     assert got[3] is None
 
 
+def test_bands_of_lines_in_several_parts_are_united_too():
+    # a MultiLineString buffers to a MultiPolygon, an empty line to nothing; the group's
+    # union takes the parts of the one and skips the other
+    apart = shapely.MultiLineString([[(0, 0), (10, 0)], [(100, 0), (110, 0)]])
+    cross = shapely.LineString([(5, -20), (5, 20)])
+    lines = np.array([apart, cross, shapely.LineString()], dtype=object)
+    got = bands_by_group(lines, np.array([0, 0, 0]), 1, buffer_m=5.0, quad_segs=4, threads=1)
+    want = shapely.union_all(shapely.buffer(lines[:2], 5.0, quad_segs=4))
+    assert shapely.equals(got[0], want)
+    assert len(shapely.get_parts(got[0])) == 2
+
+
 def test_stretches_ending_at_a_node_end_exactly_on_its_vertex(l_net):
     iv = Intervals(group=np.array([0, 0]), edge=np.array([0, 0]),
                    start_m=np.array([0.0, 123.456]), end_m=np.array([77.7, 700.0]))

@@ -325,11 +325,14 @@ def bands_by_group(
         bands = buffered[same[order[ranges(starts[members], starts[members + 1])]]]
         if size.max() == 1:
             return bands
-        # a line's band is one Polygon (or empty: a degenerate line)
-        solid = ~shapely.is_empty(bands)
-        who, dense = np.unique(np.repeat(np.arange(len(members)), size)[solid],
-                               return_inverse=True)
-        multi = shapely.multipolygons(bands[solid], indices=dense.ravel())
+        solid = ~shapely.is_empty(bands)  # (an empty line has an empty band)
+        owner, bands = np.repeat(np.arange(len(members)), size)[solid], bands[solid]
+        if (shapely.get_type_id(bands) != shapely.GeometryType.POLYGON).any():
+            # a chain's band is one Polygon; other lines may give MultiPolygons
+            bands, part_of = shapely.get_parts(bands, return_index=True)
+            owner = owner[part_of]
+        who, dense = np.unique(owner, return_inverse=True)
+        multi = shapely.multipolygons(bands, indices=dense.ravel())
         result = np.full(len(members), shapely.Polygon(), dtype=object)
         result[who] = shapely.buffer(multi, 0.0)
         return result
