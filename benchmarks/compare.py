@@ -122,13 +122,14 @@ def osmnx_recipe(g: nx.MultiDiGraph, nodes: np.ndarray, limit: float, *, hull: b
 
 
 def coverage15_areas(net: WalkNetwork, fac: gpd.GeoSeries, limit: float, *,
-                     method: str = "chains") -> tuple[Any, np.ndarray]:
+                     method: str = "chains", quad_segs: int = QUAD_SEGS,
+                     ) -> tuple[Any, np.ndarray]:
     """All per-facility service areas with coverage15 (no access leg)."""
     snap = snap_points(net, fac, snap_max_m=500)
     reach = sa.network_reach(net, snap, limit_m=limit, access_leg=False)
     iv = sa.reached_intervals(net, reach)
     polygons = sa.service_area_polygons(net, iv, n_groups=len(fac), buffer_m=BUFFER_M,
-                                        quad_segs=QUAD_SEGS,
+                                        quad_segs=quad_segs,
                                         method=method)  # type: ignore[arg-type]
     return reach, polygons
 
@@ -223,7 +224,9 @@ def run_compare(*, say: Callable[[str], None] = print) -> dict[str, Any]:
     t_c15, (reach, polys) = timed(lambda: coverage15_areas(net, fac, limit), repeat=5)
     t_lines, (_, polys_lines) = timed(lambda: coverage15_areas(net, fac, limit,
                                                                method="lines"))
+    t_c15_16, _ = timed(lambda: coverage15_areas(net, fac, limit, quad_segs=16), repeat=5)
     res["c15_areas_s"] = t_c15
+    res["c15_areas_q16_s"] = t_c15_16
     res["c15_areas_lines_s"] = t_lines
     t_near, nearest = timed(lambda: coverage15_nearest(net, fac, dem, limit), repeat=5)
     t_count, count = timed(lambda: coverage15_counts(net, fac, dem, limit), repeat=5)
@@ -247,6 +250,9 @@ def run_compare(*, say: Callable[[str], None] = print) -> dict[str, Any]:
     say(f"  ratio osmnx edge-buffer / coverage15  : {res['osmnx_edge_buffer_s'] / t_c15:8.1f}x")
     say(f"  ratio, same arc rounding (quad_segs={QUAD_SEGS}): "
         f"{res['osmnx_edge_buffer_q4_s'] / t_c15:6.1f}x")
+    say(f"  coverage15 with quad_segs=16          : {t_c15_16:8.2f} s  (the recipe's arcs)")
+    say(f"  ratio, same arc rounding (quad_segs=16): "
+        f"{res['osmnx_edge_buffer_s'] / t_c15_16:5.1f}x")
     say(f"  ratio osmnx hull / coverage15         : {res['osmnx_hull_s'] / t_c15:8.1f}x")
     say("nearest-facility distances and facilities in reach, for every demand point:")
     say(f"  coverage15 nearest_facility (+ snaps) : {t_near:8.3f} s")
