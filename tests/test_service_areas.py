@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coverage15 import _bands
+from coverage15 import service_areas as service_areas_mod
 from coverage15._bands import bands_by_group, chain_lines, group_blocks, same_groups
 from coverage15.config import AnalysisSpec
 from coverage15.network import WalkNetwork, network_from_graph, snap_points
@@ -366,6 +367,19 @@ def test_polygon_area_of_one_fully_reached_edge():
     assert out["snap_m"].iloc[0] == pytest.approx(0.0)
     want = 2 * b * length + math.pi * b * b  # a stadium: 57 854 m²
     assert out.geometry.iloc[0].area == pytest.approx(want, rel=0.01)
+
+
+def test_facility_areas_gives_reach_polygon_and_street_length_per_facility():
+    net = path_net()  # 0 -- 250 -- 500 -- 750 -- 1000 m along x
+    # from x = 0 and from x = 600, 300 m each way along the street; a point 400 m off the
+    # street is not snapped and reaches nothing
+    s = snap(net, (0, 0), (600, 0), (600, 400), snap_max_m=100.0)
+    reach, polygons, reached = service_areas_mod.facility_areas(
+        net, s, limit_m=300.0, buffer_m=10.0, access_leg=False, threads=1)
+    assert reached.tolist() == pytest.approx([300.0, 600.0, 0.0])
+    assert sorted(reach.node[reach.source == 1].tolist()) == [2, 3]  # nodes at 500, 750
+    assert polygons[0].area == pytest.approx(300 * 20 + math.pi * 100, rel=0.01)
+    assert polygons[2].is_empty
 
 
 def test_polygon_is_a_band_around_reached_streets_only():

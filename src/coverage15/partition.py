@@ -142,13 +142,9 @@ def _layer_kernel(net: WalkNetwork, facilities: Any, demand_snap: Any,
     """Distances, polygons and demand pairs for one layer on one network."""
     limit = analysis.limit_m
     snap = snap_points(net, facilities, snap_max_m=analysis.snap_max_m)
-    reach = service_areas.network_reach(net, snap, limit_m=limit,
-                                        access_leg=analysis.access_leg, progress=tick)
-    intervals = service_areas.reached_intervals(net, reach)
-    polygons = service_areas.service_area_polygons(net, intervals, n_groups=len(snap),
-                                                   buffer_m=analysis.buffer_m, threads=threads)
-    reached = np.bincount(intervals.group, weights=intervals.end_m - intervals.start_m,
-                          minlength=len(snap)).astype(float)
+    reach, polygons, reached = service_areas.facility_areas(
+        net, snap, limit_m=limit, buffer_m=analysis.buffer_m, access_leg=analysis.access_leg,
+        threads=threads, progress=tick)
     if demand_snap is not None:
         pairs = service_areas.point_distances(net, reach, demand_snap,
                                               access_leg=analysis.access_leg)

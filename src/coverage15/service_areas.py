@@ -37,6 +37,7 @@ from .network import Snap, WalkNetwork, snap_points
 __all__ = [
     "Intervals",
     "Reach",
+    "facility_areas",
     "interval_lines",
     "nearest_facility",
     "network_reach",
@@ -571,6 +572,53 @@ def union_areas(polygons: npt.NDArray[np.object_]) -> shapely.Geometry:
     return united
 
 
+def facility_areas(
+    net: WalkNetwork,
+    snap: Snap,
+    *,
+    limit_m: float,
+    buffer_m: float = settings.buffer_m,
+    access_leg: bool = settings.access_leg,
+    threads: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[Reach, npt.NDArray[np.object_], FloatArray]:
+    """Reach, polygon and reached street length of every snapped facility.
+
+    The one sequence behind :func:`service_areas` and the partitioned runs:
+    :func:`network_reach`, :func:`reached_intervals`, :func:`service_area_polygons`.
+
+    Parameters
+    ----------
+    net
+        The network.
+    snap
+        Where the facilities meet the network.
+    limit_m
+        Walking limit in metres.
+    buffer_m
+        Half-width of the band around reachable streets.
+    access_leg
+        Count the facility's walk to the street against the limit.
+    threads
+        Worker threads for the polygons (default: the usable CPUs, at most 4).
+    progress
+        Called with the number of facilities whose distances are done, as they finish.
+
+    Returns
+    -------
+    tuple
+        ``(reach, polygons, reached_m)``, the last two indexed like ``snap``.
+    """
+    n = len(snap)
+    reach = network_reach(net, snap, limit_m=limit_m, access_leg=access_leg, progress=progress)
+    intervals = reached_intervals(net, reach)
+    polygons = service_area_polygons(net, intervals, n_groups=n, buffer_m=buffer_m,
+                                     threads=threads)
+    reached = np.bincount(intervals.group, weights=intervals.end_m - intervals.start_m,
+                          minlength=n).astype(float)
+    return reach, polygons, reached
+
+
 def service_areas(
     net: WalkNetwork,
     facilities: gpd.GeoDataFrame,
@@ -606,11 +654,8 @@ def service_areas(
     """
     limit = speed_kmh * minutes * 1000.0 / 60.0
     snap = snap_points(net, facilities, snap_max_m=snap_max_m)
-    reach = network_reach(net, snap, limit_m=limit, access_leg=access_leg)
-    intervals = reached_intervals(net, reach)
-    polygons = service_area_polygons(net, intervals, n_groups=len(facilities), buffer_m=buffer_m)
-    reached = np.bincount(intervals.group, weights=intervals.end_m - intervals.start_m,
-                          minlength=len(facilities))
+    _, polygons, reached = facility_areas(net, snap, limit_m=limit, buffer_m=buffer_m,
+                                          access_leg=access_leg)
     return gpd.GeoDataFrame(
         {"snap_m": snap.snap_m, "reach_m": reached},
         geometry=polygons,
