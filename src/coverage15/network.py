@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import pickle
-import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +24,7 @@ import pyproj
 import scipy.sparse as sp
 import shapely
 
-from . import settings
+from . import _cache, settings
 from ._errors import InputFileError, NetworkError
 from ._snap_index import segment_grid
 from .config import NetworkSpec
@@ -72,6 +69,10 @@ class WalkNetwork:
     extent : shapely.Geometry
         Where the network is: the area in which an absence of streets means "no access"
         rather than "no data".
+    source : str or None
+        What the network was built from (the key of its cache file) when
+        :func:`build_walk_network` made it; results computed on it are cached under this key.
+        None for networks made in memory, whose results are not cached.
     """
 
     crs: str
@@ -82,6 +83,7 @@ class WalkNetwork:
     edge_length: npt.NDArray[np.float64]
     edge_geometry: npt.NDArray[np.object_]
     extent: shapely.Geometry
+    source: str | None = field(default=None, repr=False)
     _csr: sp.csr_matrix | None = field(default=None, repr=False)
     _tree: shapely.STRtree | None = field(default=None, repr=False)
     _incidence: tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]] | None = field(
@@ -369,28 +371,17 @@ def _cache_path(path: Path) -> Path:
 
 
 def _read_cache(cache: Path) -> WalkNetwork | None:
-    if not (settings.use_cache and cache.is_file()):
+    net = _cache.load(cache)
+    if not isinstance(net, WalkNetwork):
         return None
-    try:
-        with cache.open("rb") as fh:
-            net = pickle.load(fh)  # our own cache file, written below
-    except Exception:  # a stale or damaged cache is rebuilt, never fatal
-        log.warning("ignoring unreadable network cache %s", cache)
-        return None
-    return net if isinstance(net, WalkNetwork) else None
+    net.source = cache.stem
+    return net
 
 
-def _write_cache(cache: Path, net: WalkNetwork) -> None:
-    if not settings.use_cache:
-        return
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(net, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        Path(tmp).replace(cache)
-    except OSError as exc:
-        log.warning("could not write network cache %s: %s", cache, exc)
+def _write_cache(cache: Path, net: WalkNetwork) -> WalkNetwork:
+    net.source = cache.stem
+    _cache.save(cache, net)
+    return net
 
 
 def _graph_from_osm_file(path: Path) -> nx.MultiDiGraph:
@@ -467,9 +458,7 @@ def build_walk_network(
         else:
             graph = _graph_from_osm_file(path)
             extent = _osm_bounds(path)
-        net = network_from_graph(graph, extent=extent)
-        _write_cache(cache, net)
-        return net
+        return _write_cache(cache, network_from_graph(graph, extent=extent))
     from . import osm
 
     query = {"source": spec.source, "place": spec.place, "bbox": spec.bbox,
@@ -493,9 +482,7 @@ def build_walk_network(
     except Exception as exc:  # osmnx raises HTTP, geocoding and empty-result errors
         msg = f"network: OpenStreetMap {spec.source} query failed ({exc})"
         raise NetworkError(msg) from exc
-    net = network_from_graph(graph, extent=boundary)
-    _write_cache(cache, net)
-    return net
+    return _write_cache(cache, network_from_graph(graph, extent=boundary))
 
 
 def snap_points(
