@@ -13,6 +13,7 @@ import pyogrio
 import pytest
 import shapely
 
+from coverage15 import settings
 from coverage15.config import load_config
 from coverage15.pipeline import run, write_outputs
 from coverage15.service_areas import service_areas
@@ -197,14 +198,38 @@ name_field = "name"
     assert int(result.facilities["social_work"]["on_network"].sum()) == 2
 
 
-def test_gap_report_is_deterministic(central_run, central_outputs, tmp_path: Path):
+def test_gap_report_is_deterministic(central_run, central_outputs, tmp_path: Path,
+                                     monkeypatch):
     again = tmp_path / "again"
     write_outputs(central_run, again, map_html=False)
     first = (central_outputs / "gap_report.csv").read_bytes()
     assert (again / "gap_report.csv").read_bytes() == first
+    monkeypatch.setattr(settings, "use_cache", False)  # compute everything again
     rerun = run(central_run.config)
+    assert rerun.reused == []
     write_outputs(rerun, tmp_path / "rerun", map_html=False)
     assert (tmp_path / "rerun" / "gap_report.csv").read_bytes() == first
+
+
+def test_a_rerun_reuses_the_distance_work(central_run, central_outputs, tmp_path: Path,
+                                          monkeypatch):
+    from coverage15 import partition
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("computed although the cache holds the answer")
+
+    assert central_run.network.source is not None  # named by its OSM file's content
+    monkeypatch.setattr(partition, "_layer_kernel", no_work)
+    monkeypatch.setattr(partition, "snap_points", no_work)
+    rerun = run(central_run.config)
+    assert rerun.reused == ["demand snaps", "centre", "meal_point", "canteen"]
+    assert rerun.network.source == central_run.network.source
+    assert shapely.equals_exact(rerun.service_areas.geometry.to_numpy(),
+                                central_run.service_areas.geometry.to_numpy(), 0).all()
+    write_outputs(rerun, tmp_path, map_html=False)
+    for name in ("gap_report.csv", "district_report.csv", "problems.csv"):
+        assert (tmp_path / name).read_bytes() == (central_outputs / name).read_bytes()
+    assert any(line.startswith("reused from an earlier run") for line in rerun.summary())
 
 
 @pytest.mark.parametrize("minutes", [5.0, 10.0])

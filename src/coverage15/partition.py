@@ -20,16 +20,17 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import shapely
 
-from . import service_areas
+from . import _cache, service_areas, settings
 from ._errors import Coverage15Error
 from .config import AnalysisSpec
-from .network import WalkNetwork, snap_points
+from .network import Snap, WalkNetwork, snap_points
 
 __all__ = [
     "LayerAreas",
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Progress = Callable[[str, int, int], None]
+T = TypeVar("T")
 
 
 class PartitionError(RuntimeError, Coverage15Error):
@@ -83,6 +85,7 @@ class RunLog:
     partitions: int = 1
     retried: dict[int, list[str]] = field(default_factory=dict)
     scheduler: str = "in process"
+    cached: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -369,11 +372,42 @@ def _stitch(tasks: list[_Task], results: list[Any], facility_xy: dict[str, Float
     return out, demand_snap_m, demand_on
 
 
+def _cached(kind: str, net: WalkNetwork, parts: tuple[Any, ...], expected: type[T],
+            compute: Callable[[], T]) -> tuple[T, bool]:
+    """``compute()``, or its result from an earlier run on the same network and inputs.
+
+    Only for networks that :func:`coverage15.network.build_walk_network` made (their
+    ``source`` names them); the key also holds the package's source code, so a result is
+    never reused across code changes. Returns the result and whether it came from the cache.
+    """
+    if net.source is None or not settings.use_cache:
+        return compute(), False
+    path = _cache.path_for(kind, _cache.key_of(net.source, _cache.code_digest(), *parts))
+    hit = _cache.load(path)
+    if isinstance(hit, expected):
+        return hit, True
+    value = compute()
+    _cache.save(path, value)
+    return value, False
+
+
+def _points_key(points: Any) -> tuple[str, str]:
+    return _cache.points_digest(points.geometry.to_numpy()), str(points.crs)
+
+
 def _in_process(net: WalkNetwork, facility_points: dict[str, Any], demand_points: Any | None,
                 analysis: AnalysisSpec, progress: Progress | None,
                 ) -> tuple[dict[str, LayerAreas], FloatArray, npt.NDArray[np.bool_], RunLog]:
-    demand_snap = (snap_points(net, demand_points, snap_max_m=analysis.snap_max_m)
-                   if demand_points is not None else None)
+    runlog = RunLog()
+    demand_snap = None
+    demand_key = None
+    if demand_points is not None:
+        demand_key = _points_key(demand_points)
+        demand_snap, hit = _cached(
+            "snaps", net, (*demand_key, analysis.snap_max_m), Snap,
+            lambda: snap_points(net, demand_points, snap_max_m=analysis.snap_max_m))
+        if hit:
+            runlog.cached.append("demand snaps")
     total = sum(len(p) for p in facility_points.values())
     done = 0
 
@@ -385,11 +419,18 @@ def _in_process(net: WalkNetwork, facility_points: dict[str, Any], demand_points
 
     out = {}
     finished = 0
+    settings_key = (analysis.limit_m, analysis.buffer_m, analysis.snap_max_m,
+                    analysis.access_leg)
     for key, points in facility_points.items():
-        out[key] = _layer_kernel(net, points, demand_snap, analysis, tick)
+        out[key], hit = _cached(
+            "layers", net, (*_points_key(points), demand_key, *settings_key), LayerAreas,
+            partial(_layer_kernel, net, points, demand_snap, analysis, tick))
+        if hit:
+            runlog.cached.append(key)
+            log.info("service areas: layer %s reused from the cache", key)
         # the kernel ticks only facilities on the network: count the layer's others too
         finished += len(points)
         tick(finished - done)
     if demand_snap is None:
-        return out, np.array([]), np.array([], dtype=bool), RunLog()
-    return out, demand_snap.snap_m, demand_snap.snapped, RunLog()
+        return out, np.array([]), np.array([], dtype=bool), runlog
+    return out, demand_snap.snap_m, demand_snap.snapped, runlog

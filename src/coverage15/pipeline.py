@@ -86,6 +86,9 @@ class RunResult:
         Findings about the inputs (warnings and counts of rows set aside).
     timings : dict
         Seconds per step.
+    reused : list of str
+        Layers (and ``"demand snaps"``) whose distance work came from the cache of an earlier
+        run with the same network, inputs, settings and code.
     """
 
     config: RunConfig
@@ -104,6 +107,7 @@ class RunResult:
     rejected: pd.DataFrame
     problems: list[Problem] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    reused: list[str] = field(default_factory=list)
 
     def units_gdf(self) -> gpd.GeoDataFrame:
         """The gap report joined to the 街镇 polygons (EPSG:4326)."""
@@ -129,6 +133,9 @@ class RunResult:
         lines.append(f"input checks: {len(warnings)} warning(s); {set_aside} row(s) set aside "
                      "(see problems.csv and rejected.csv)")
         lines += [f"  warning [{p.input}]: {p.message}" for p in warnings]
+        if self.reused:
+            lines.append("reused from an earlier run (same network, inputs, settings and "
+                         f"code): {', '.join(self.reused)}")
         return lines
 
 
@@ -385,6 +392,7 @@ def run(
         rejected=rejected,
         problems=problems,
         timings=timings,
+        reused=runlog.cached,
     )
 
 

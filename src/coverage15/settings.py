@@ -27,9 +27,10 @@ output_crs : str
 data_env_var : str
     Environment variable naming the folder of the shared input data.
 cache_folder : str
-    Where projected graphs are cached, keyed by the input file's content hash.
+    Where projected graphs, OpenStreetMap answers and the distance work of earlier runs
+    (snaps, distances, polygons) are cached, keyed by the content they depend on.
 use_cache : bool
-    Read and write the graph cache.
+    Read and write the cache.
 online : bool
     Allow queries to OpenStreetMap for layers and networks that are not cached. Set
     ``COVERAGE15_OFFLINE=1`` to forbid them (runs then use only local files and the cache).

@@ -1,0 +1,159 @@
+"""Distance work reused across runs: keyed by network, inputs, settings and code, never stale.
+
+The network is one straight street of 8 edges of 250 m along y = Y0, from x = X0 to X0 + 2000.
+Points sit 10 m off it, so with the access leg a facility at x reaches the street at x with
+990 m left, and a demand point at x' is ``10 + |x - x'| + 10`` m away.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from dataclasses import replace
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+
+from coverage15 import _cache, partition, settings
+from coverage15.config import AnalysisSpec
+from coverage15.network import network_from_graph
+
+CRS = "EPSG:32651"
+X0, Y0 = 350_000.0, 3_450_000.0
+ANALYSIS = AnalysisSpec()  # 4 km/h for 15 minutes: 1,000 m
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setattr(settings, "cache_folder", str(folder))
+    monkeypatch.setattr(settings, "use_cache", True)
+    return folder
+
+
+@pytest.fixture
+def street():
+    g = nx.MultiGraph(crs=CRS)
+    for i in range(9):
+        g.add_node(i, x=X0 + 250.0 * i, y=Y0)
+    for i in range(8):
+        g.add_edge(i, i + 1)
+    net = network_from_graph(g, min_component_m=0,
+                             extent=shapely.box(X0 - 500, Y0 - 500, X0 + 2500, Y0 + 500))
+    net.source = "test-street"  # as build_walk_network marks the networks it makes
+    return net
+
+
+def points(*xs: float) -> gpd.GeoSeries:
+    return gpd.GeoSeries(shapely.points(X0 + np.asarray(xs), Y0 + 10.0), crs=CRS)
+
+
+LAYERS = {"a": points(0.0), "b": points(2000.0, 1000.0)}
+DEMAND = points(500.0, 985.0, 1500.0)
+
+
+def compute(net, layers=None, analysis=ANALYSIS):
+    return partition.compute_layers(net, layers or LAYERS, DEMAND, analysis)
+
+
+def no_work(*args, **kwargs):
+    raise AssertionError("computed although the cache holds the answer")
+
+
+def test_a_second_run_reuses_every_layer_and_the_demand_snaps(cache, street, monkeypatch):
+    first, snap_m, on, log1 = compute(street)
+    assert log1.cached == []
+    # hand-checked: 990 m of street from x = 0; demand at 500 is 520 m away, at 985 1,005 m
+    assert first["a"].reached_m[0] == pytest.approx(990.0)
+    source, target, dist = first["a"].pairs
+    assert source.tolist() == [0]
+    assert target.tolist() == [0]
+    assert dist[0] == pytest.approx(520.0)
+    monkeypatch.setattr(partition, "_layer_kernel", no_work)
+    monkeypatch.setattr(partition, "snap_points", no_work)
+    again, snap_m2, on2, log2 = compute(street)
+    assert log2.cached == ["demand snaps", "a", "b"]
+    np.testing.assert_array_equal(snap_m2, snap_m)
+    np.testing.assert_array_equal(on2, on)
+    for key in LAYERS:
+        old, new = first[key], again[key]
+        assert shapely.equals_exact(new.polygons, old.polygons, tolerance=0).all()
+        np.testing.assert_array_equal(new.reached_m, old.reached_m)
+        np.testing.assert_array_equal(new.snap_m, old.snap_m)
+        for a, b in zip(new.pairs, old.pairs, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_changed_layer_is_computed_again(cache, street):
+    compute(street)
+    moved = {"a": LAYERS["a"], "b": points(2000.0, 1250.0)}
+    result, *_, log = compute(street, moved)
+    assert log.cached == ["demand snaps", "a"]
+    # the moved facility at 1250 reaches 990 m west and the 750 m to the street's east end
+    assert result["b"].reached_m[1] == pytest.approx(1740.0)
+
+
+def test_changed_settings_or_code_miss_the_cache(cache, street, monkeypatch):
+    compute(street)
+    *_, log = compute(street, analysis=replace(ANALYSIS, minutes=10.0))
+    assert log.cached == ["demand snaps"]  # snapping does not depend on the minutes
+    *_, log = compute(street, analysis=replace(ANALYSIS, snap_max_m=100.0))
+    assert log.cached == []
+    monkeypatch.setattr(_cache, "code_digest", lambda: "edited")
+    *_, log = compute(street)
+    assert log.cached == []
+
+
+def test_networks_made_in_memory_are_never_cached(cache, street):
+    street.source = None
+    compute(street)
+    *_, log = compute(street)
+    assert log.cached == []
+    assert not cache.exists()
+
+
+def test_nothing_is_written_when_the_cache_is_off(cache, street, monkeypatch):
+    monkeypatch.setattr(settings, "use_cache", False)
+    compute(street)
+    *_, log = compute(street)
+    assert log.cached == []
+    assert not cache.exists()
+
+
+def test_an_unreadable_cache_file_is_rebuilt(cache, street, caplog):
+    compute(street)
+    files = sorted(cache.rglob("*.pickle"))
+    assert len(files) == 3  # demand snaps, two layers
+    for f in files:
+        f.write_bytes(b"not a pickle")
+    with caplog.at_level(logging.WARNING, logger="coverage15"):
+        again, *_, log = compute(street)
+    assert log.cached == []
+    assert sum("unreadable cache file" in r.message for r in caplog.records) == 3
+    assert again["a"].reached_m[0] == pytest.approx(990.0)
+    *_, log = compute(street)  # rewritten, readable again
+    assert log.cached == ["demand snaps", "a", "b"]
+
+
+def test_a_failed_write_leaves_no_file(cache, monkeypatch):
+    def half_written(value, fh, protocol=None):
+        fh.write(b"\x80\x05half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pickle, "dump", half_written)
+    path = _cache.path_for("layers", "k")
+    _cache.save(path, {"x": 1})
+    assert list(cache.rglob("*")) == [path.parent]  # the folder, no file and no temporary
+    assert _cache.load(path) is None
+
+
+def test_keys_tell_arrays_apart_by_type_and_shape():
+    assert _cache.key_of(np.zeros(2, np.int32)) != _cache.key_of(np.zeros(1, np.int64))
+    assert _cache.key_of(np.zeros((2, 2))) != _cache.key_of(np.zeros(4))
+    assert _cache.key_of(np.arange(3), 1.0, "x") == _cache.key_of(np.arange(3), 1.0, "x")
+    assert _cache.key_of("a", "bc") != _cache.key_of("ab", "c")
+    pts = points(0.0, 1.0).to_numpy()
+    assert _cache.points_digest(pts) != _cache.points_digest(pts[::-1])
