@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from . import __version__
+from . import __version__, settings
 from ._errors import ConfigError, Coverage15Error
 from .config import load_config
 
@@ -56,10 +56,12 @@ def _parser() -> argparse.ArgumentParser:
                      "LocalCluster, tcp://host:8786 uses an existing scheduler")
     run.add_argument("--partitions", type=int, default=None,
                      help="number of tiles for --scheduler (default 4)")
+    _cache_option(run)
 
     mp = sub.add_parser("map", parents=[common],
                         help="run and write only the map (e.g. for one district)")
     mp.add_argument("config", type=Path)
+    _cache_option(mp)
     mp.add_argument("--out", type=Path, default=Path("maps"), help="folder (default: maps)")
     _map_options(mp)
     mp.add_argument("--png", action="store_true",
@@ -144,7 +146,24 @@ class _Progress:
             self.bar = None
 
 
+def _cache_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-cache", action="store_true",
+                        help="compute everything afresh: neither read nor write the cache of "
+                        "networks and earlier runs' distance work")
+
+
 def _cmd_run(args: argparse.Namespace, *, map_only: bool = False) -> int:
+    if not getattr(args, "no_cache", False):
+        return _run_and_write(args, map_only=map_only)
+    saved = settings.use_cache
+    settings.use_cache = False
+    try:
+        return _run_and_write(args, map_only=map_only)
+    finally:
+        settings.use_cache = saved
+
+
+def _run_and_write(args: argparse.Namespace, *, map_only: bool) -> int:
     from .pipeline import run, write_outputs
 
     config = load_config(args.config)
