@@ -103,7 +103,7 @@ def run_fullrun(edges: int, facilities: int, demand: int | None) -> dict[str, An
     print(f"  target (< 60 s and < 4 GB): {'met' if ok else 'NOT met'}")
     steps = ", ".join(f"{k} {v:.1f} s" for k, v in r["rerun_steps"].items())
     print(f"  the same run again: {r['rerun_s']:.1f} s ({steps}); reused from the cache: "
-          f"{', '.join(r['rerun_reused']) or 'nothing'}")
+          f"{', '.join(r['rerun_reused']) or 'nothing'} ({r['cache_mb']:.0f} MB on disk)")
     return r
 
 

@@ -162,6 +162,8 @@ def full_run(edges: int, n_fac: int, n_demand: int | None = None) -> dict[str, A
         out["rerun_s"] = time.perf_counter() - start
         out["rerun_steps"] = dict(again.timings)
         out["rerun_reused"] = list(again.reused)
+        out["cache_mb"] = sum(f.stat().st_size for kind in ("layers", "snaps")
+                              for f in (tmp / "cache" / kind).glob("*.pickle")) / 1e6
     return out
 
 
