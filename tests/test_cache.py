@@ -19,7 +19,7 @@ import shapely
 
 from coverage15 import _cache, partition, settings
 from coverage15.config import AnalysisSpec
-from coverage15.network import network_from_graph
+from coverage15.network import content_key, network_from_graph
 
 CRS = "EPSG:32651"
 X0, Y0 = 350_000.0, 3_450_000.0
@@ -155,5 +155,68 @@ def test_keys_tell_arrays_apart_by_type_and_shape():
     assert _cache.key_of(np.zeros((2, 2))) != _cache.key_of(np.zeros(4))
     assert _cache.key_of(np.arange(3), 1.0, "x") == _cache.key_of(np.arange(3), 1.0, "x")
     assert _cache.key_of("a", "bc") != _cache.key_of("ab", "c")
+    assert _cache.key_of(b"a\x1fb") != _cache.key_of(b"a", b"b")
+    with pytest.raises(TypeError, match="object arrays"):
+        _cache.key_of(np.array([shapely.Point(0, 0)], dtype=object))
     pts = points(0.0, 1.0).to_numpy()
-    assert _cache.points_digest(pts) != _cache.points_digest(pts[::-1])
+    assert _cache.geometry_digest(pts) != _cache.geometry_digest(pts[::-1])
+    odd = np.array([shapely.Point(), None, shapely.Point(1, 2)], dtype=object)
+    assert _cache.geometry_digest(odd) != _cache.geometry_digest(odd[[1, 0, 2]])
+
+
+def test_the_network_key_is_its_content(street):
+    same = replace(street, source=None)
+    assert content_key(same) == content_key(street)
+    longer = replace(street, edge_length=street.edge_length + np.r_[1.0, np.zeros(7)])
+    assert content_key(longer) != content_key(street)
+    moved = replace(street, edge_geometry=shapely.transform(street.edge_geometry,
+                                                            lambda xy: xy + 0.001))
+    assert content_key(moved) != content_key(street)
+
+
+def test_moved_demand_misses_the_layers_and_changes_the_pairs(cache, street):
+    compute(street)
+    result, *_, log = partition.compute_layers(street, LAYERS, points(500.0, 985.0, 1400.0),
+                                               ANALYSIS)
+    assert log.cached == []
+    source, target, dist = result["b"].pairs
+    assert list(zip(source.tolist(), target.tolist(), strict=True)) == [
+        (0, 2), (1, 0), (1, 1), (1, 2)]
+    np.testing.assert_allclose(dist, [620.0, 520.0, 35.0, 420.0])  # 1500 was 520 m from both
+
+
+def test_points_in_another_crs_are_other_points(cache, street):
+    compute(street)
+    elsewhere = {"a": LAYERS["a"].set_crs("EPSG:32650", allow_override=True), "b": LAYERS["b"]}
+    result, *_, log = compute(street, elsewhere)
+    assert log.cached == ["demand snaps", "b"]
+    assert np.isnan(result["a"].snap_m).all()  # same numbers, one UTM zone west: off the map
+
+
+def test_band_width_and_access_leg_are_in_the_key(cache, street):
+    first, *_ = compute(street)
+    wider, *_, log = compute(street, analysis=replace(ANALYSIS, buffer_m=60.0))
+    assert log.cached == ["demand snaps"]
+    assert shapely.area(wider["a"].polygons[0]) > shapely.area(first["a"].polygons[0])
+    no_leg, *_, log = compute(street, analysis=replace(ANALYSIS, access_leg=False))
+    assert log.cached == ["demand snaps"]
+    assert no_leg["a"].reached_m[0] == pytest.approx(1000.0)
+
+
+def test_empty_and_missing_points_are_fine(cache, street):
+    odd = gpd.GeoSeries([shapely.Point(), None, shapely.Point(X0 + 500, Y0 + 10)], crs=CRS)
+    for _ in range(2):
+        result, *_, log = partition.compute_layers(street, {"a": odd}, None, ANALYSIS)
+        assert np.isnan(result["a"].snap_m[:2]).all()
+        assert result["a"].snap_m[2] == pytest.approx(10.0)
+    assert log.cached == ["a"]
+
+
+def test_recompute_neither_reads_nor_writes_results(cache, street, monkeypatch):
+    compute(street)
+    monkeypatch.setattr(settings, "reuse_results", False)
+    *_, log = compute(street, {"a": points(10.0)})
+    assert log.cached == []
+    monkeypatch.setattr(settings, "reuse_results", True)
+    *_, log = compute(street, {"a": points(10.0)})
+    assert log.cached == ["demand snaps"]  # the recomputed layer was not written

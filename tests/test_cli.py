@@ -62,21 +62,22 @@ def test_fetch_with_local_inputs_only_checks(data_dir, capsys):
     assert "layer centre: local (elderly_services_platform.json), nothing to fetch" in out
 
 
-def test_a_second_run_says_what_it_reused_and_no_cache_computes_afresh(
+def test_a_second_run_says_what_it_reused_and_recompute_computes_afresh(
         data_dir, tmp_path, capsys, monkeypatch):
     from coverage15 import settings
 
-    monkeypatch.setattr(settings, "cache_folder", str(tmp_path / "cache"))
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(settings, "cache_folder", str(cache))
     args = ["run", str(CONFIG), "--no-map", "--out"]
-    assert main([*args, str(tmp_path / "nocache"), "--no-cache"]) == 0
-    assert not (tmp_path / "cache").exists()  # neither read nor written
-    assert settings.use_cache  # restored for whatever runs next
+    assert main([*args, str(tmp_path / "fresh"), "--recompute"]) == 0
+    assert sorted(p.name for p in cache.iterdir()) == ["networks"]  # no results written
+    assert settings.reuse_results  # restored for whatever runs next
     assert main([*args, str(tmp_path / "first")]) == 0
     assert "reused" not in capsys.readouterr().out
     assert main([*args, str(tmp_path / "second")]) == 0
     assert ("reused from an earlier run (same network, inputs, settings and code): "
             "demand snaps, centre, meal_point, canteen") in capsys.readouterr().out
     for name in ("gap_report.csv", "district_report.csv"):
-        first = (tmp_path / "nocache" / name).read_bytes()
-        assert (tmp_path / "first" / name).read_bytes() == first
-        assert (tmp_path / "second" / name).read_bytes() == first
+        fresh = (tmp_path / "fresh" / name).read_bytes()
+        assert (tmp_path / "first" / name).read_bytes() == fresh
+        assert (tmp_path / "second" / name).read_bytes() == fresh

@@ -204,7 +204,7 @@ def test_gap_report_is_deterministic(central_run, central_outputs, tmp_path: Pat
     write_outputs(central_run, again, map_html=False)
     first = (central_outputs / "gap_report.csv").read_bytes()
     assert (again / "gap_report.csv").read_bytes() == first
-    monkeypatch.setattr(settings, "use_cache", False)  # compute everything again
+    monkeypatch.setattr(settings, "reuse_results", False)  # compute everything again
     rerun = run(central_run.config)
     assert rerun.reused == []
     write_outputs(rerun, tmp_path / "rerun", map_html=False)

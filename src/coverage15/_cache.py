@@ -15,7 +15,6 @@ import logging
 import os
 import pickle
 import tempfile
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +23,28 @@ import shapely
 
 from . import settings
 
-__all__ = ["code_digest", "key_of", "load", "path_for", "points_digest", "save"]
+__all__ = ["code_digest", "geometry_digest", "key_of", "load", "path_for", "save"]
 
 log = logging.getLogger(__name__)
 
 
 def key_of(*parts: object) -> str:
-    """A hex digest of ``parts``: arrays by dtype, shape and bytes, anything else by ``repr``."""
+    """A hex digest of ``parts``.
+
+    Numeric arrays count by dtype, shape and bytes, bytes by length and content, anything else
+    by ``repr``. Object arrays are refused (their bytes are pointers).
+    """
     h = hashlib.blake2b(digest_size=16)
     for part in parts:
         if isinstance(part, np.ndarray):
+            if part.dtype.hasobject:
+                msg = "key_of: object arrays have no stable bytes; pass their content"
+                raise TypeError(msg)
             a = np.ascontiguousarray(part)
             h.update(f"{a.dtype.str}{a.shape}".encode())
             h.update(a.tobytes())
         elif isinstance(part, bytes):
+            h.update(f"bytes{len(part)}:".encode())
             h.update(part)
         else:
             h.update(repr(part).encode())
@@ -45,23 +52,48 @@ def key_of(*parts: object) -> str:
     return h.hexdigest()
 
 
-def points_digest(geoms: np.ndarray) -> str:
-    """A digest of point geometries, in order (missing and empty ones included as such)."""
-    x, y = shapely.get_x(geoms), shapely.get_y(geoms)
-    return key_of(np.column_stack([x, y]), shapely.is_missing(geoms))
+def geometry_digest(geoms: np.ndarray) -> str:
+    """A digest of geometries, in order.
+
+    Type, coordinates and parts of each count; missing and empty ones are included as such.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    return key_of(shapely.get_type_id(geoms), shapely.get_num_coordinates(geoms),
+                  shapely.get_num_geometries(geoms), coords, index)
 
 
-@lru_cache(maxsize=1)
-def code_digest() -> str:
-    """A digest of this package's source files: any change to the code changes every key."""
+def _code_digest() -> str:
+    import geopandas
+    import pyproj
+    import scipy
+
     from . import __version__
 
     h = hashlib.blake2b(digest_size=12)
-    h.update(__version__.encode())
+    libraries = (__version__, np.__version__, scipy.__version__, shapely.__version__,
+                 shapely.geos_version_string, pyproj.__version__, pyproj.proj_version_str,
+                 geopandas.__version__)
+    h.update(repr(libraries).encode())
     for path in sorted(Path(__file__).parent.glob("*.py")):
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()
+
+
+# Taken when the package's modules are loaded (this module is imported with the network and
+# kernel modules), so results are filed under the code that computed them even if a file is
+# edited later in the session.
+_CODE_DIGEST = _code_digest()
+
+
+def code_digest() -> str:
+    """A digest of this package's code and of the libraries that compute results.
+
+    The source files, and the versions of numpy, scipy, shapely and GEOS, pyproj and PROJ and
+    geopandas: any change to them changes every result key.
+    """
+    return _CODE_DIGEST
 
 
 def path_for(kind: str, key: str) -> Path:
@@ -71,12 +103,14 @@ def path_for(kind: str, key: str) -> Path:
 
 def load(path: Path) -> Any | None:
     """The object cached at ``path``, or None (no cache, no file, or an unreadable one)."""
-    if not (settings.use_cache and path.is_file()):
+    if not settings.use_cache:
         return None
     try:
+        if not path.is_file():
+            return None
         with path.open("rb") as fh:
             return pickle.load(fh)  # our own file, written by save()
-    except Exception:  # a stale or damaged file is rebuilt, never fatal
+    except Exception:  # a stale, damaged or unreadable file is rebuilt, never fatal
         log.warning("ignoring unreadable cache file %s", path)
         return None
 
@@ -93,7 +127,7 @@ def save(path: Path, value: Any) -> None:
             pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
         Path(tmp).replace(path)
         tmp = None
-    except (OSError, pickle.PicklingError) as exc:
+    except Exception as exc:  # a cache that cannot be written must not fail the run
         log.warning("could not write cache file %s: %s", path, exc)
     finally:
         if tmp is not None:

@@ -147,20 +147,21 @@ class _Progress:
 
 
 def _cache_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--no-cache", action="store_true",
-                        help="compute everything afresh: neither read nor write the cache of "
-                        "networks and earlier runs' distance work")
+    parser.add_argument("--recompute", action="store_true",
+                        help="compute every layer's distance work afresh instead of reusing an "
+                        "earlier run's (cached networks and OpenStreetMap answers are still "
+                        "used)")
 
 
 def _cmd_run(args: argparse.Namespace, *, map_only: bool = False) -> int:
-    if not getattr(args, "no_cache", False):
+    if not getattr(args, "recompute", False):
         return _run_and_write(args, map_only=map_only)
-    saved = settings.use_cache
-    settings.use_cache = False
+    saved = settings.reuse_results
+    settings.reuse_results = False
     try:
         return _run_and_write(args, map_only=map_only)
     finally:
-        settings.use_cache = saved
+        settings.reuse_results = saved
 
 
 def _run_and_write(args: argparse.Namespace, *, map_only: bool) -> int:

@@ -36,13 +36,14 @@ __all__ = [
     "Snap",
     "WalkNetwork",
     "build_walk_network",
+    "content_key",
     "network_from_graph",
     "snap_points",
 ]
 
 log = logging.getLogger(__name__)
 
-_CACHE_VERSION = 4
+_CACHE_VERSION = 5
 EXTENT_HULL_RATIO = 0.3  # concave hull of all street vertices (0 = tightest, 1 = convex)
 EXTENT_MARGIN_M = 250.0  # plus a margin: land this close to the outermost streets is analysable
 MIN_COMPONENT_M = 300.0  # drop street fragments shorter than this in total (islands of 1-2 edges)
@@ -70,9 +71,9 @@ class WalkNetwork:
         Where the network is: the area in which an absence of streets means "no access"
         rather than "no data".
     source : str or None
-        What the network was built from (the key of its cache file) when
-        :func:`build_walk_network` made it; results computed on it are cached under this key.
-        None for networks made in memory, whose results are not cached.
+        :func:`content_key` of the network when :func:`build_walk_network` made it (results
+        computed on it are cached under this key); None for networks made in memory, whose
+        results are not cached.
     """
 
     crs: str
@@ -370,16 +371,29 @@ def _cache_path(path: Path) -> Path:
     return Path(settings.cache_folder) / "networks" / f"{key}.pickle"
 
 
+def content_key(net: WalkNetwork) -> str:
+    """A digest of what the network is: CRS, nodes, edges, their geometry and the extent.
+
+    Results computed on a network are cached under this key, so they are reused only on the
+    very same streets (an OSM query answered differently later gets a new key).
+    """
+    extent = b"" if net.extent is None else shapely.to_wkb(net.extent)
+    return "net-" + _cache.key_of(net.crs, net.node_ids, net.node_xy, net.edge_u, net.edge_v,
+                                  net.edge_length, _cache.geometry_digest(net.edge_geometry),
+                                  extent)
+
+
 def _read_cache(cache: Path) -> WalkNetwork | None:
     net = _cache.load(cache)
     if not isinstance(net, WalkNetwork):
         return None
-    net.source = cache.stem
+    if net.source is None:
+        net.source = content_key(net)
     return net
 
 
 def _write_cache(cache: Path, net: WalkNetwork) -> WalkNetwork:
-    net.source = cache.stem
+    net.source = content_key(net)
     _cache.save(cache, net)
     return net
 

@@ -372,17 +372,19 @@ def _stitch(tasks: list[_Task], results: list[Any], facility_xy: dict[str, Float
     return out, demand_snap_m, demand_on
 
 
-def _cached(kind: str, net: WalkNetwork, parts: tuple[Any, ...], expected: type[T],
-            compute: Callable[[], T]) -> tuple[T, bool]:
+def _cached(kind: str, net: WalkNetwork, parts: Callable[[], tuple[Any, ...]],
+            expected: type[T], compute: Callable[[], T]) -> tuple[T, bool]:
     """``compute()``, or its result from an earlier run on the same network and inputs.
 
     Only for networks that :func:`coverage15.network.build_walk_network` made (their
-    ``source`` names them); the key also holds the package's source code, so a result is
-    never reused across code changes. Returns the result and whether it came from the cache.
+    ``source`` is a digest of their content) and while ``settings.reuse_results`` and
+    ``settings.use_cache`` are on. The key is ``parts()`` (everything else the result depends
+    on) and the package's code digest, so a result is never reused across code changes.
+    Returns the result and whether it came from the cache.
     """
-    if net.source is None or not settings.use_cache:
+    if net.source is None or not (settings.reuse_results and settings.use_cache):
         return compute(), False
-    path = _cache.path_for(kind, _cache.key_of(net.source, _cache.code_digest(), *parts))
+    path = _cache.path_for(kind, _cache.key_of(net.source, _cache.code_digest(), *parts()))
     hit = _cache.load(path)
     if isinstance(hit, expected):
         return hit, True
@@ -392,7 +394,12 @@ def _cached(kind: str, net: WalkNetwork, parts: tuple[Any, ...], expected: type[
 
 
 def _points_key(points: Any) -> tuple[str, str]:
-    return _cache.points_digest(points.geometry.to_numpy()), str(points.crs)
+    return _cache.geometry_digest(points.geometry.to_numpy()), str(points.crs)
+
+
+def _layer_key(points: Any, demand_key: Callable[[], tuple[str, str]] | None,
+               settings_key: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (*_points_key(points), demand_key() if demand_key else None, *settings_key)
 
 
 def _in_process(net: WalkNetwork, facility_points: dict[str, Any], demand_points: Any | None,
@@ -402,9 +409,9 @@ def _in_process(net: WalkNetwork, facility_points: dict[str, Any], demand_points
     demand_snap = None
     demand_key = None
     if demand_points is not None:
-        demand_key = _points_key(demand_points)
+        demand_key = partial(_points_key, demand_points)
         demand_snap, hit = _cached(
-            "snaps", net, (*demand_key, analysis.snap_max_m), Snap,
+            "snaps", net, lambda: (*demand_key(), analysis.snap_max_m), Snap,
             lambda: snap_points(net, demand_points, snap_max_m=analysis.snap_max_m))
         if hit:
             runlog.cached.append("demand snaps")
@@ -423,7 +430,8 @@ def _in_process(net: WalkNetwork, facility_points: dict[str, Any], demand_points
                     analysis.access_leg)
     for key, points in facility_points.items():
         out[key], hit = _cached(
-            "layers", net, (*_points_key(points), demand_key, *settings_key), LayerAreas,
+            "layers", net,
+            partial(_layer_key, points, demand_key, settings_key), LayerAreas,
             partial(_layer_kernel, net, points, demand_snap, analysis, tick))
         if hit:
             runlog.cached.append(key)

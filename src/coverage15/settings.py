@@ -31,6 +31,10 @@ cache_folder : str
     (snaps, distances, polygons) are cached, keyed by the content they depend on.
 use_cache : bool
     Read and write the cache.
+reuse_results : bool
+    Reuse the distance work of an earlier run (snaps, distances, polygons) when the network,
+    points, settings and code are the same; turn off (``coverage15 run --recompute``) to
+    compute afresh while still using cached networks and OpenStreetMap answers.
 online : bool
     Allow queries to OpenStreetMap for layers and networks that are not cached. Set
     ``COVERAGE15_OFFLINE=1`` to forbid them (runs then use only local files and the cache).
@@ -49,6 +53,7 @@ __all__ = [
     "minutes",
     "online",
     "output_crs",
+    "reuse_results",
     "snap_max_m",
     "use_cache",
     "walk_speed_kmh",
@@ -67,4 +72,5 @@ cache_folder: str = os.environ.get(
     "COVERAGE15_CACHE", str(Path.home() / ".cache" / "coverage15")
 )
 use_cache: bool = True
+reuse_results: bool = True
 online: bool = os.environ.get("COVERAGE15_OFFLINE", "") not in ("1", "true", "yes")
