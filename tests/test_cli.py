@@ -81,3 +81,24 @@ def test_a_second_run_says_what_it_reused_and_recompute_computes_afresh(
         fresh = (tmp_path / "fresh" / name).read_bytes()
         assert (tmp_path / "first" / name).read_bytes() == fresh
         assert (tmp_path / "second" / name).read_bytes() == fresh
+
+
+def test_cache_info_and_clear(tmp_path, capsys, monkeypatch):
+    from coverage15 import _cache, settings
+
+    monkeypatch.setattr(settings, "cache_folder", str(tmp_path / "cache"))
+    assert main(["cache", "info"]) == 0
+    assert "empty" in capsys.readouterr().out
+    for kind in ("networks", "layers", "layers", "snaps"):
+        _cache.save(_cache.path_for(kind, f"k{len(list(tmp_path.rglob('*.pickle')))}"),
+                    b"x" * 1000)
+    assert main(["cache", "info"]) == 0
+    out = capsys.readouterr().out
+    assert "layers         2 file(s)       0.0 MB  (results)" in out
+    assert "networks       1 file(s)       0.0 MB  (inputs)" in out
+    assert main(["cache", "clear"]) == 0
+    assert "removed 3 file(s)" in capsys.readouterr().out
+    assert [p.parent.name for p in (tmp_path / "cache").rglob("*.pickle")] == ["networks"]
+    assert main(["cache", "clear", "--all"]) == 0
+    assert "removed 1 file(s)" in capsys.readouterr().out
+    assert not list((tmp_path / "cache").rglob("*.pickle"))

@@ -23,9 +23,21 @@ import shapely
 
 from . import settings
 
-__all__ = ["code_digest", "geometry_digest", "key_of", "load", "path_for", "save"]
+__all__ = [
+    "RESULT_KINDS",
+    "clear",
+    "code_digest",
+    "geometry_digest",
+    "key_of",
+    "load",
+    "path_for",
+    "save",
+    "usage",
+]
 
 log = logging.getLogger(__name__)
+
+RESULT_KINDS = ("layers", "snaps")  # earlier runs' distance work (inputs: networks, osm)
 
 
 def key_of(*parts: object) -> str:
@@ -132,3 +144,31 @@ def save(path: Path, value: Any) -> None:
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+
+
+def usage() -> dict[str, tuple[int, int]]:
+    """Files and bytes per subfolder of the cache folder (temporary files included)."""
+    root = Path(settings.cache_folder)
+    out: dict[str, tuple[int, int]] = {}
+    if not root.is_dir():
+        return out
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        files = [f for f in folder.rglob("*") if f.is_file()]
+        out[folder.name] = (len(files), sum(f.stat().st_size for f in files))
+    return out
+
+
+def clear(kinds: tuple[str, ...] | None = RESULT_KINDS) -> int:
+    """Delete the files of ``kinds`` (subfolders; None: all of them); return how many."""
+    root = Path(settings.cache_folder)
+    if not root.is_dir():
+        return 0
+    removed = 0
+    for folder in (p for p in root.iterdir() if p.is_dir()):
+        if kinds is not None and folder.name not in kinds:
+            continue
+        for f in folder.rglob("*"):
+            if f.is_file():
+                f.unlink()
+                removed += 1
+    return removed

@@ -10,7 +10,8 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,14 @@ def _parser() -> argparse.ArgumentParser:
     fetch = sub.add_parser("fetch", parents=[common],
                            help="download and cache online inputs so later runs work offline")
     fetch.add_argument("config", type=Path)
+
+    cache = sub.add_parser("cache", parents=[common],
+                           help="show or clear the cache (networks, OpenStreetMap answers and "
+                           "earlier runs' distance work)")
+    cache.add_argument("action", choices=["info", "clear"])
+    cache.add_argument("--all", action="store_true",
+                       help="with clear: also the cached networks and OpenStreetMap answers "
+                       "(offline runs then need `coverage15 fetch` again)")
 
     layers = sub.add_parser("layers", parents=[common], help="inspect the layers of a config")
     layers.add_argument("action", choices=["list", "check"])
@@ -332,22 +341,41 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from .pipeline import fetch
+
+    for line in fetch(load_config(args.config)):
+        print(line)
+    return 0
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from . import _cache
+
+    if args.action == "clear":
+        removed = _cache.clear(None if args.all else _cache.RESULT_KINDS)
+        what = "everything" if args.all else "earlier runs' distance work"
+        print(f"removed {removed} file(s) from {settings.cache_folder} ({what})")
+        return 0
+    kinds = _cache.usage()
+    print(f"cache folder: {settings.cache_folder}")
+    if not kinds:
+        print("  empty")
+    for kind, (files, size) in kinds.items():
+        role = "results" if kind in _cache.RESULT_KINDS else "inputs"
+        print(f"  {kind:<9} {files:>6} file(s) {size / 1e6:>9.1f} MB  ({role})")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``coverage15`` command."""
     args = _parser().parse_args(argv)
     _setup_logging(args)
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "run": _cmd_run, "map": partial(_cmd_run, map_only=True), "fetch": _cmd_fetch,
+        "cache": _cmd_cache, "recommend": _cmd_recommend, "layers": _cmd_layers}
     try:
-        if args.command == "run":
-            return _cmd_run(args)
-        if args.command == "map":
-            return _cmd_run(args, map_only=True)
-        if args.command == "fetch":
-            from .pipeline import fetch
-
-            for line in fetch(load_config(args.config)):
-                print(line)
-            return 0
-        return _cmd_recommend(args) if args.command == "recommend" else _cmd_layers(args)
+        return commands[args.command](args)
     except Coverage15Error as exc:
         message = " ".join(str(exc).split()) if "\n" not in str(exc) else str(exc)
         print(f"coverage15: error: {message}", file=sys.stderr)
