@@ -137,6 +137,7 @@ def _units(net: WalkNetwork, size_m: float = 3000.0, block: int = 4,
 
 def full_run(edges: int, n_fac: int, n_demand: int | None = None) -> dict[str, Any]:
     """``pipeline.run`` on a synthetic city (see the module docstring); return the numbers."""
+    from coverage15 import _cache
     from coverage15.pipeline import run, write_outputs
 
     with tempfile.TemporaryDirectory(prefix="c15-fullrun-") as tmp_name:
@@ -162,8 +163,8 @@ def full_run(edges: int, n_fac: int, n_demand: int | None = None) -> dict[str, A
         out["rerun_s"] = time.perf_counter() - start
         out["rerun_steps"] = dict(again.timings)
         out["rerun_reused"] = list(again.reused)
-        out["cache_mb"] = sum(f.stat().st_size for kind in ("layers", "snaps")
-                              for f in (tmp / "cache" / kind).glob("*.pickle")) / 1e6
+        usage = _cache.usage()  # settings.cache_folder is tmp / "cache" (synthetic_city)
+        out["cache_mb"] = sum(usage.get(kind, (0, 0))[1] for kind in _cache.RESULT_KINDS) / 1e6
     return out
 
 

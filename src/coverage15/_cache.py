@@ -146,29 +146,27 @@ def save(path: Path, value: Any) -> None:
             Path(tmp).unlink(missing_ok=True)
 
 
+def _files_by_kind() -> dict[str, list[Path]]:
+    """The files under each subfolder of the cache folder (temporary files included)."""
+    root = Path(settings.cache_folder)
+    if not root.is_dir():
+        return {}
+    return {folder.name: [f for f in folder.rglob("*") if f.is_file()]
+            for folder in sorted(p for p in root.iterdir() if p.is_dir())}
+
+
 def usage() -> dict[str, tuple[int, int]]:
     """Files and bytes per subfolder of the cache folder (temporary files included)."""
-    root = Path(settings.cache_folder)
-    out: dict[str, tuple[int, int]] = {}
-    if not root.is_dir():
-        return out
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        files = [f for f in folder.rglob("*") if f.is_file()]
-        out[folder.name] = (len(files), sum(f.stat().st_size for f in files))
-    return out
+    return {kind: (len(files), sum(f.stat().st_size for f in files))
+            for kind, files in _files_by_kind().items()}
 
 
 def clear(kinds: tuple[str, ...] | None = RESULT_KINDS) -> int:
     """Delete the files of ``kinds`` (subfolders; None: all of them); return how many."""
-    root = Path(settings.cache_folder)
-    if not root.is_dir():
-        return 0
     removed = 0
-    for folder in (p for p in root.iterdir() if p.is_dir()):
-        if kinds is not None and folder.name not in kinds:
-            continue
-        for f in folder.rglob("*"):
-            if f.is_file():
+    for kind, files in _files_by_kind().items():
+        if kinds is None or kind in kinds:
+            for f in files:
                 f.unlink()
-                removed += 1
+            removed += len(files)
     return removed

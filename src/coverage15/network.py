@@ -368,7 +368,7 @@ def _file_digest(path: Path) -> str:
 
 def _cache_path(path: Path) -> Path:
     key = f"{_file_digest(path)}-{settings.working_crs.replace(':', '')}-v{_CACHE_VERSION}"
-    return Path(settings.cache_folder) / "networks" / f"{key}.pickle"
+    return _cache.path_for("networks", key)
 
 
 def content_key(net: WalkNetwork) -> str:
@@ -385,11 +385,7 @@ def content_key(net: WalkNetwork) -> str:
 
 def _read_cache(cache: Path) -> WalkNetwork | None:
     net = _cache.load(cache)
-    if not isinstance(net, WalkNetwork):
-        return None
-    if net.source is None:
-        net.source = content_key(net)
-    return net
+    return net if isinstance(net, WalkNetwork) else None  # its source set by _write_cache
 
 
 def _write_cache(cache: Path, net: WalkNetwork) -> WalkNetwork:

@@ -20,7 +20,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -409,7 +409,7 @@ def _in_process(net: WalkNetwork, facility_points: dict[str, Any], demand_points
     demand_snap = None
     demand_key = None
     if demand_points is not None:
-        demand_key = partial(_points_key, demand_points)
+        demand_key = cache(partial(_points_key, demand_points))  # digested once, if at all
         demand_snap, hit = _cached(
             "snaps", net, lambda: (*demand_key(), analysis.snap_max_m), Snap,
             lambda: snap_points(net, demand_points, snap_max_m=analysis.snap_max_m))
