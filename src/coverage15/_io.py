@@ -19,11 +19,12 @@ STAGING_PREFIX = ".coverage15-staging-"
 
 
 @contextlib.contextmanager
-def staged_outputs(out_dir: Path) -> Iterator[Path]:
+def staged_outputs(out_dir: Path, moved: dict[str, Path] | None = None) -> Iterator[Path]:
     """Yield a staging folder; on success move its files into ``out_dir``.
 
     On any exception (including KeyboardInterrupt) the staging folder is deleted and
-    ``out_dir`` is untouched.
+    ``out_dir`` is untouched. ``moved``, if given, receives each file moved in: its path
+    relative to ``out_dir`` (``/``-separated) → its final path, in sorted order.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in out_dir.glob(f"{STAGING_PREFIX}*"):
@@ -33,8 +34,11 @@ def staged_outputs(out_dir: Path) -> Iterator[Path]:
         yield staging
         for item in sorted(staging.rglob("*")):
             if item.is_file():
-                target = out_dir / item.relative_to(staging)
+                name = item.relative_to(staging)
+                target = out_dir / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 item.replace(target)
+                if moved is not None:
+                    moved[name.as_posix()] = target
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -443,24 +443,17 @@ def write_outputs(
     """
     out = Path(out_dir)
     written: dict[str, Path] = {}
-    with staged_outputs(out) as stage:
+    with staged_outputs(out, written) as stage:
         layers = output_layers(result)
         write_geopackage(layers, stage / "coverage.gpkg")
-        written["coverage.gpkg"] = out / "coverage.gpkg"
         write_csv(result.gap_report, stage / "gap_report.csv")
-        written["gap_report.csv"] = out / "gap_report.csv"
         write_excel(result, stage / "gap_report.xlsx")
-        written["gap_report.xlsx"] = out / "gap_report.xlsx"
         if parquet:
-            for path in write_geoparquet(layers, stage / "parquet"):
-                written[f"parquet/{path.name}"] = out / "parquet" / path.name
+            write_geoparquet(layers, stage / "parquet")
         if result.district_report is not None:
             write_csv(result.district_report, stage / "district_report.csv")
-            written["district_report.csv"] = out / "district_report.csv"
         write_csv(result.rejected, stage / "rejected.csv")
-        written["rejected.csv"] = out / "rejected.csv"
         write_csv(problems_frame(result.problems), stage / "problems.csv")
-        written["problems.csv"] = out / "problems.csv"
         summary = {
             "config": result.config.name,
             "config_file": str(result.config.source),
@@ -478,7 +471,6 @@ def write_outputs(
         }
         (stage / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),
                                             encoding="utf-8")
-        written["summary.json"] = out / "summary.json"
         from .maps import MapOptions
 
         opts = map_options if isinstance(map_options, MapOptions) else MapOptions(
@@ -488,13 +480,11 @@ def write_outputs(
             from .maps import render_map
 
             render_map(result, options=opts).save(str(stage / "map.html"))
-            written["map.html"] = out / "map.html"
         if map_html if map_png is None else map_png:
             from .static_maps import write_pngs
 
             districts = [opts.district] if opts.district else None
-            for path in write_pngs(result, stage / "png", districts=districts):
-                written[f"png/{path.name}"] = out / "png" / path.name
+            write_pngs(result, stage / "png", districts=districts)
     if to_database:
         for table in write_postgis(layers, to_database, schema=schema):
             written[f"postgis:{table}"] = Path(table)

@@ -251,21 +251,17 @@ def write_bundle(out_dir: str | Path, *, tables: dict[str, pd.DataFrame],
     """
     out = Path(out_dir)
     written: dict[str, Path] = {}
-    with staged_outputs(out) as stage:
+    with staged_outputs(out, written) as stage:
         write_geopackage({name: gis_ready(f) for name, f in layers.items()}, stage / gpkg)
-        written[gpkg] = out / gpkg
         for name, table in tables.items():
             write_csv(table, stage / name)
-            written[name] = out / name
         (stage / "summary.json").write_text(
             json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-        written["summary.json"] = out / "summary.json"
         if map_result is not None:
             from .maps import MapOptions, render_map
 
             opts = map_options if isinstance(map_options, MapOptions) else None
             render_map(map_result, options=opts).save(str(stage / "map.html"))
-            written["map.html"] = out / "map.html"
     return written
 
 
