@@ -30,12 +30,11 @@ import shapely
 from scipy.sparse import csgraph
 
 from ._tiles import ranges
+from ._types import IntArray, ObjArray
 
 __all__ = ["bands_by_group", "chain_lines", "gc_paused", "group_blocks", "on_threads",
            "same_groups", "usable_threads"]
 
-IntArray = npt.NDArray[np.int64]
-ObjArray = npt.NDArray[np.object_]
 BATCH_PIECES = 5_000  # bands per batch handed to one worker
 BLOCK_ROWS = 8_000  # stretches per block of groups whose chains one worker builds
 MAX_THREADS = 4

@@ -22,10 +22,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 import scipy.sparse as sp
 
 from ._errors import ConfigError
+from ._types import FloatArray, IntArray
 
 __all__ = [
     "DOMINANCE_MAX_PRODUCTS",
@@ -36,8 +36,6 @@ __all__ = [
     "greedy_cover",
 ]
 
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
 
 EXACT_MAX_CANDIDATES = 20_000
 """Exact solutions are refused above this many distinct useful candidates..."""

@@ -19,11 +19,10 @@ import numpy.typing as npt
 import shapely
 
 from ._tiles import ranges
+from ._types import FloatArray, IntArray
 
 __all__ = ["SegmentGrid", "segment_grid"]
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 CELL_M = 100.0
 CHUNK = 50_000  # points per vectorised batch (about 40 candidate segments each)
 

@@ -11,16 +11,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 import scipy.sparse as sp
+
+from ._types import FloatArray, IntArray
 
 if TYPE_CHECKING:
     from .network import WalkNetwork
 
 __all__ = ["MAX_DENSE", "NodeGrid", "index_by", "ragged_join", "ranges", "tile_graph"]
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 
 def ranges(first: IntArray, last: IntArray) -> IntArray:

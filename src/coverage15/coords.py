@@ -18,6 +18,8 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 
+from ._types import FloatArray
+
 __all__ = [
     "CHINA_SYSTEMS",
     "bd09_to_gcj02",
@@ -29,7 +31,6 @@ __all__ = [
     "wgs84_to_gcj02",
 ]
 
-FloatArray = npt.NDArray[np.float64]
 ChinaSystem = Literal["gcj02", "bd09"]
 CHINA_SYSTEMS: Final = ("gcj02", "bd09")
 

@@ -29,6 +29,7 @@ import shapely
 
 from . import _cache, service_areas, settings
 from ._errors import Coverage15Error
+from ._types import FloatArray, IntArray
 from .config import AnalysisSpec
 from .network import Snap, WalkNetwork, snap_points
 
@@ -43,8 +44,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 Progress = Callable[[str, int, int], None]
 T = TypeVar("T")
 

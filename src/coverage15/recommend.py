@@ -27,7 +27,6 @@ from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 import shapely
@@ -35,6 +34,7 @@ import shapely
 from . import service_areas as sa
 from ._covering import EXACT_MAX_CANDIDATES, EXACT_MAX_PAIRS, Solution, exact_cover, greedy_cover
 from ._errors import ConfigError
+from ._types import FloatArray, IntArray
 from .coverage import assign_units
 from .layers import load_layer
 from .network import snap_points
@@ -57,8 +57,6 @@ __all__ = [
 Method = Literal["greedy", "exact", "both"]
 Scope = Literal["assessed", "flagged", "network"]
 Progress = Callable[[str, int, int], None]
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
 
 
 # --- candidates and coverage sets on the network --------------------------------------------

@@ -32,6 +32,7 @@ import shapely
 from scipy.sparse import csgraph
 
 from . import _bands, _tiles, settings
+from ._types import FloatArray, IntArray
 from .network import Snap, WalkNetwork, snap_points
 
 __all__ = [
@@ -50,8 +51,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
 TILE_M = 3000.0  # facilities are processed in square tiles of this size
 _EPS = 1e-9
 
