@@ -8,6 +8,7 @@ Points sit 10 m off it, so with the access leg a facility at x reaches the stree
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 from dataclasses import replace
 
@@ -220,3 +221,64 @@ def test_recompute_neither_reads_nor_writes_results(cache, street, monkeypatch):
     monkeypatch.setattr(settings, "reuse_results", True)
     *_, log = compute(street, {"a": points(10.0)})
     assert log.cached == ["demand snaps"]  # the recomputed layer was not written
+
+
+def _file(path, size: int, mtime: float):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x" * size)
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+def test_prune_deletes_the_least_recently_used_results_and_never_inputs(cache):
+    t = 1_700_000_000.0
+    net_file = _file(cache / "networks" / "n.pickle", 5_000, t - 100)  # oldest of all
+    old = _file(cache / "layers" / "old.pickle", 1_000, t)
+    mid = _file(cache / "snaps" / "mid.pickle", 1_000, t + 10)
+    new = _file(cache / "layers" / "new.pickle", 1_000, t + 20)
+    tmp = _file(cache / "layers" / "busy.tmp", 1_000, t - 50)  # another run writing it
+    assert _cache.prune(max_bytes=2_500) == 1  # 3,000 bytes of results (the .tmp not counted)
+    assert [p.exists() for p in (net_file, old, mid, new, tmp)] == [True, False, True, True, True]
+    assert _cache.prune(max_bytes=2_000) == 0  # within the limit: nothing to do
+    # the file just written is kept even when it alone is over the limit
+    assert _cache.prune(max_bytes=0, keep=mid) == 1
+    assert [p.exists() for p in (net_file, mid, new)] == [True, True, False]
+
+
+def test_a_cache_hit_counts_as_use(cache):
+    first = _cache.path_for("layers", "first")
+    second = _cache.path_for("layers", "second")
+    _cache.save(first, np.zeros(10_000))
+    _cache.save(second, np.zeros(10_000))
+    os.utime(first, (1_700_000_000, 1_700_000_000))  # written long ago
+    os.utime(second, (1_700_000_100, 1_700_000_100))
+    assert _cache.load(first) is not None  # ... but read now
+    size = first.stat().st_size
+    assert _cache.prune(max_bytes=size) == 1
+    assert first.exists()
+    assert not second.exists()
+
+
+def test_runs_keep_results_within_the_limit(cache, street, monkeypatch):
+    _file(cache / "networks" / "n.pickle", 10, 1_700_000_000.0)
+    monkeypatch.setattr(settings, "results_cache_mb", 0.0)
+    compute(street)  # writes the demand snaps, then layer a, then layer b
+    results = [p for kind in _cache.RESULT_KINDS for p in (cache / kind).glob("*.pickle")]
+    assert len(results) == 1  # only the last written is left
+    assert (cache / "networks" / "n.pickle").exists()
+    monkeypatch.setattr(settings, "results_cache_mb", 1024.0)
+    compute(street)
+    *_, log = compute(street)
+    assert log.cached == ["demand snaps", "a", "b"]
+
+
+@pytest.mark.parametrize(("text", "expected", "warns"), [
+    ("", 1024.0, False), ("0", 0.0, False), ("250.5", 250.5, False),
+    ("lots", 1024.0, True), ("-5", 1024.0, True), ("nan", 1024.0, True)])
+def test_results_cache_size_from_the_environment(monkeypatch, text, expected, warns):
+    monkeypatch.setenv("COVERAGE15_RESULTS_CACHE_MB", text)
+    if warns:
+        with pytest.warns(UserWarning, match="COVERAGE15_RESULTS_CACHE_MB"):
+            assert settings._megabytes("COVERAGE15_RESULTS_CACHE_MB", 1024.0) == expected
+    else:
+        assert settings._megabytes("COVERAGE15_RESULTS_CACHE_MB", 1024.0) == expected

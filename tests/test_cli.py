@@ -87,6 +87,7 @@ def test_cache_info_and_clear(tmp_path, capsys, monkeypatch):
     from coverage15 import _cache, settings
 
     monkeypatch.setattr(settings, "cache_folder", str(tmp_path / "cache"))
+    monkeypatch.setattr(settings, "results_cache_mb", 1024.0)
     assert main(["cache", "info"]) == 0
     assert "empty" in capsys.readouterr().out
     for kind in ("networks", "layers", "layers", "snaps"):
@@ -96,6 +97,7 @@ def test_cache_info_and_clear(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "layers         2 file(s)       0.0 MB  (results)" in out
     assert "networks       1 file(s)       0.0 MB  (inputs)" in out
+    assert "results are kept within 1024 MB, the least recently used deleted first" in out
     assert main(["cache", "clear"]) == 0
     assert "removed 3 file(s)" in capsys.readouterr().out
     assert [p.parent.name for p in (tmp_path / "cache").rglob("*.pickle")] == ["networks"]

@@ -6,10 +6,15 @@ the cache instead of returning a stale answer. Files are written atomically (a t
 then a rename), so an interrupted run never leaves half a file under a key; an unreadable file
 is ignored (and rebuilt by the caller), never fatal. Nothing is read or written while
 :data:`coverage15.settings.use_cache` is False.
+
+Results (:data:`RESULT_KINDS`) are kept to :data:`coverage15.settings.results_cache_mb`:
+:func:`prune` deletes the least recently used (a file read from the cache counts as used).
+Networks and OpenStreetMap answers are inputs, kept until the user clears them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -31,6 +36,7 @@ __all__ = [
     "key_of",
     "load",
     "path_for",
+    "prune",
     "save",
     "usage",
 ]
@@ -121,10 +127,13 @@ def load(path: Path) -> Any | None:
         if not path.is_file():
             return None
         with path.open("rb") as fh:
-            return pickle.load(fh)  # our own file, written by save()
+            value = pickle.load(fh)  # our own file, written by save()
     except Exception:  # a stale, damaged or unreadable file is rebuilt, never fatal
         log.warning("ignoring unreadable cache file %s", path)
         return None
+    with contextlib.suppress(OSError):  # used now: the last to be pruned
+        os.utime(path)
+    return value
 
 
 def save(path: Path, value: Any) -> None:
@@ -159,6 +168,59 @@ def usage() -> dict[str, tuple[int, int]]:
     """Files and bytes per subfolder of the cache folder (temporary files included)."""
     return {kind: (len(files), sum(f.stat().st_size for f in files))
             for kind, files in _files_by_kind().items()}
+
+
+def prune(kinds: tuple[str, ...] = RESULT_KINDS, *, max_bytes: float | None = None,
+          keep: Path | None = None) -> int:
+    """Delete the least recently used files of ``kinds`` until they fit in ``max_bytes``.
+
+    Parameters
+    ----------
+    kinds
+        Subfolders to prune (default: the results of earlier runs, never the inputs).
+    max_bytes
+        Size to keep them within; default ``settings.results_cache_mb`` megabytes.
+    keep
+        A file never deleted (the one just written), even if it alone is larger.
+
+    Returns
+    -------
+    int
+        How many files were deleted.
+    """
+    limit = settings.results_cache_mb * 1e6 if max_bytes is None else max_bytes
+    found = []
+    for kind, files in _files_by_kind().items():
+        if kind not in kinds:
+            continue
+        for f in files:
+            if f.suffix == ".tmp":  # being written by a run (left-overs: ``cache clear``)
+                continue
+            try:
+                st = f.stat()
+            except OSError:  # deleted meanwhile by another run
+                continue
+            found.append((st.st_mtime, st.st_size, f))
+    total = sum(size for _, size, _ in found)
+    removed = 0
+    for _, size, f in sorted(found, key=lambda t: (t[0], str(t[2]))):
+        if total <= limit:
+            break
+        if keep is not None and f == keep:
+            continue
+        try:
+            f.unlink()
+        except FileNotFoundError:  # deleted meanwhile by another run
+            total -= size
+        except OSError as exc:
+            log.warning("could not delete cache file %s: %s", f, exc)
+        else:
+            removed += 1
+            total -= size
+    if removed:
+        log.info("cache: deleted %d least recently used result file(s) to stay within %.0f MB",
+                 removed, limit / 1e6)
+    return removed
 
 
 def clear(kinds: tuple[str, ...] | None = RESULT_KINDS) -> int:

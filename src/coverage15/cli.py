@@ -364,6 +364,8 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     for kind, (files, size) in kinds.items():
         role = "results" if kind in _cache.RESULT_KINDS else "inputs"
         print(f"  {kind:<9} {files:>6} file(s) {size / 1e6:>9.1f} MB  ({role})")
+    print(f"results are kept within {settings.results_cache_mb:g} MB, the least recently used "
+          "deleted first (COVERAGE15_RESULTS_CACHE_MB); inputs are kept until cleared")
     return 0
 
 

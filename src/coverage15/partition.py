@@ -389,6 +389,7 @@ def _cached(kind: str, net: WalkNetwork, parts: Callable[[], tuple[Any, ...]],
         return hit, True
     value = compute()
     _cache.save(path, value)
+    _cache.prune(keep=path)  # within settings.results_cache_mb, least recently used first
     return value, False
 
 

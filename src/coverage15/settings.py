@@ -31,6 +31,11 @@ cache_folder : str
     (snaps, distances, polygons) are cached, keyed by the content they depend on.
 use_cache : bool
     Read and write the cache.
+results_cache_mb : float
+    Most megabytes of earlier runs' results (snaps, distances, polygons) kept in the cache;
+    past it, the least recently used are deleted after each write (default 1,024; set
+    ``COVERAGE15_RESULTS_CACHE_MB``). Networks and OpenStreetMap answers are never deleted
+    automatically: offline runs depend on them.
 reuse_results : bool
     Reuse the distance work of an earlier run (snaps, distances, polygons) when the network,
     points, settings and code are the same; turn off (``coverage15 run --recompute``) to
@@ -53,6 +58,7 @@ __all__ = [
     "minutes",
     "online",
     "output_crs",
+    "results_cache_mb",
     "reuse_results",
     "snap_max_m",
     "use_cache",
@@ -73,4 +79,24 @@ cache_folder: str = os.environ.get(
 )
 use_cache: bool = True
 reuse_results: bool = True
+
+
+def _megabytes(name: str, default: float) -> float:
+    """A size in MB from the environment variable ``name``; ``default`` if unset or invalid."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also NaN
+        import warnings
+
+        warnings.warn(f"{name}={text!r} is not a size in MB; using {default:g}", stacklevel=2)
+        return default
+    return value
+
+
+results_cache_mb: float = _megabytes("COVERAGE15_RESULTS_CACHE_MB", 1024.0)
 online: bool = os.environ.get("COVERAGE15_OFFLINE", "") not in ("1", "true", "yes")
