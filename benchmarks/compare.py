@@ -269,6 +269,20 @@ def run_compare(*, say: Callable[[str], None] = print) -> dict[str, Any]:
             f"(with pandana's build: {(pdn['build_s'] + pdn['nearest_s']) / t_near:.1f}x)")
         say(f"  ratio pandana / coverage15, in reach  : {pdn['aggregate_s'] / t_count:8.2f}x")
 
+    say("targets (issue #6):")
+    targets = {
+        "service areas >= 30x the osmnx edge-buffer recipe, as each is usually run":
+            res["osmnx_edge_buffer_s"] / t_c15 >= 30,
+        f"  the same, like for like at quad_segs={QUAD_SEGS}":
+            res["osmnx_edge_buffer_q4_s"] / t_c15 >= 30,
+        "  the same, like for like at quad_segs=16": res["osmnx_edge_buffer_s"] / t_c15_16 >= 30,
+    }
+    if pdn is not None:
+        targets["nearest-facility distances not slower than pandana"] = (
+            t_near <= pdn["nearest_s"])
+    res["targets"] = targets
+    for name, met in targets.items():
+        say(f"  {'met    ' if met else 'NOT MET'} {name}")
     say("answers:")
     res["checks"] = checks = check_answers(
         g, net, fac_nodes=fac_nodes, dem_nodes=dem_nodes, reach=reach, nearest=nearest,
