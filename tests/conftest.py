@@ -38,11 +38,12 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Tests never read or write the user's network cache."""
-    old = settings.cache_folder
+    """Tests never read or write the user's cache, nor follow its size limit."""
+    old = settings.cache_folder, settings.results_cache_mb
     settings.cache_folder = str(tmp_path_factory.mktemp("cache"))
+    settings.results_cache_mb = 1024.0  # the default, whatever COVERAGE15_RESULTS_CACHE_MB says
     yield
-    settings.cache_folder = old
+    settings.cache_folder, settings.results_cache_mb = old
 
 
 @pytest.fixture(scope="session")

@@ -282,3 +282,16 @@ def test_results_cache_size_from_the_environment(monkeypatch, text, expected, wa
             assert settings._megabytes("COVERAGE15_RESULTS_CACHE_MB", 1024.0) == expected
     else:
         assert settings._megabytes("COVERAGE15_RESULTS_CACHE_MB", 1024.0) == expected
+
+
+def test_files_deleted_by_another_run_meanwhile_are_skipped(cache, monkeypatch, caplog):
+    here = _cache.path_for("layers", "here")
+    _cache.save(here, b"x" * 100)
+    gone = cache / "layers" / "gone.pickle"  # listed, then pruned by another run
+    monkeypatch.setattr(_cache, "_files_by_kind", lambda: {"layers": [here, gone]})
+    assert _cache.usage() == {"layers": (1, here.stat().st_size)}
+    with caplog.at_level(logging.WARNING, logger="coverage15"):
+        assert _cache.load(gone) is None
+    assert not caplog.records  # nothing unreadable: just not there
+    assert _cache.clear() == 1
+    assert not here.exists()

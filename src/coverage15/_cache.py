@@ -124,10 +124,10 @@ def load(path: Path) -> Any | None:
     if not settings.use_cache:
         return None
     try:
-        if not path.is_file():
-            return None
         with path.open("rb") as fh:
             value = pickle.load(fh)  # our own file, written by save()
+    except FileNotFoundError:  # never written, or pruned by another run
+        return None
     except Exception:  # a stale, damaged or unreadable file is rebuilt, never fatal
         log.warning("ignoring unreadable cache file %s", path)
         return None
@@ -164,10 +164,21 @@ def _files_by_kind() -> dict[str, list[Path]]:
             for folder in sorted(p for p in root.iterdir() if p.is_dir())}
 
 
+def _size(path: Path) -> int | None:
+    """The file's size, or None if it is gone (another run may delete files at any time)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
 def usage() -> dict[str, tuple[int, int]]:
     """Files and bytes per subfolder of the cache folder (temporary files included)."""
-    return {kind: (len(files), sum(f.stat().st_size for f in files))
-            for kind, files in _files_by_kind().items()}
+    out = {}
+    for kind, files in _files_by_kind().items():
+        sizes = [size for size in map(_size, files) if size is not None]
+        out[kind] = (len(sizes), sum(sizes))
+    return out
 
 
 def prune(kinds: tuple[str, ...] = RESULT_KINDS, *, max_bytes: float | None = None,
@@ -229,6 +240,7 @@ def clear(kinds: tuple[str, ...] | None = RESULT_KINDS) -> int:
     for kind, files in _files_by_kind().items():
         if kinds is None or kind in kinds:
             for f in files:
-                f.unlink()
-            removed += len(files)
+                with contextlib.suppress(FileNotFoundError):  # gone meanwhile
+                    f.unlink()
+                    removed += 1
     return removed

@@ -34,8 +34,10 @@ use_cache : bool
 results_cache_mb : float
     Most megabytes of earlier runs' results (snaps, distances, polygons) kept in the cache;
     past it, the least recently used are deleted after each write (default 1,024; set
-    ``COVERAGE15_RESULTS_CACHE_MB``). Networks and OpenStreetMap answers are never deleted
-    automatically: offline runs depend on them.
+    ``COVERAGE15_RESULTS_CACHE_MB``). Keep it above one run's results (about 5 MB for
+    central Shanghai, 34 MB for a 1M-edge city), or each run evicts what the next one would
+    reuse. Networks and OpenStreetMap answers are never deleted automatically: offline runs
+    depend on them.
 reuse_results : bool
     Reuse the distance work of an earlier run (snaps, distances, polygons) when the network,
     points, settings and code are the same; turn off (``coverage15 run --recompute``) to
