@@ -201,12 +201,16 @@ name_field = "name"
 def test_gap_report_is_deterministic(central_run, central_outputs, tmp_path: Path,
                                      monkeypatch):
     again = tmp_path / "again"
-    written = write_outputs(central_run, again, map_html=False)
-    # every file that was moved in is listed, under its path in the folder, and nothing else
-    on_disk = {p.relative_to(again).as_posix(): p for p in again.rglob("*") if p.is_file()}
-    assert written == dict(sorted(on_disk.items()))
-    assert {"coverage.gpkg", "gap_report.csv", "district_report.csv", "summary.json"} <= set(
-        written)
+    written = write_outputs(central_run, again, map_html=False, parquet=True)
+    # every file that was moved in is listed, in order, under its path in the folder
+    on_disk = {p.relative_to(again).as_posix(): p for p in again.rglob("*")
+               if p.is_file() and not p.name.startswith(".")}
+    assert list(written.items()) == sorted(on_disk.items())
+    assert {"coverage.gpkg", "gap_report.csv", "district_report.csv", "summary.json",
+            "parquet/units.parquet"} <= set(written)
+    # written again without --parquet: the earlier GeoParquet files do not linger
+    assert "parquet/units.parquet" not in write_outputs(central_run, again, map_html=False)
+    assert not (again / "parquet").exists()
     first = (central_outputs / "gap_report.csv").read_bytes()
     assert (again / "gap_report.csv").read_bytes() == first
     monkeypatch.setattr(settings, "reuse_results", False)  # compute everything again

@@ -16,6 +16,7 @@ from ._errors import (
     InputFileError,
     LayerError,
     NetworkError,
+    OutputError,
 )
 from .config import RunConfig, load_config
 
@@ -28,6 +29,7 @@ __all__ = [
     "InputFileError",
     "LayerError",
     "NetworkError",
+    "OutputError",
     "RunConfig",
     "__version__",
     "load_config",

@@ -15,6 +15,7 @@ __all__ = [
     "InputFileError",
     "LayerError",
     "NetworkError",
+    "OutputError",
 ]
 
 
@@ -40,3 +41,11 @@ class InputFileError(OSError, Coverage15Error):
 
 class NetworkError(ValueError, Coverage15Error):
     """A street network cannot be built or has nothing to analyse."""
+
+
+class OutputError(OSError, Coverage15Error):
+    """An output cannot be written; the previous outputs are left as they were.
+
+    For example: the folder is not writable, a folder is where a file goes, or a file is held
+    open by another program.
+    """

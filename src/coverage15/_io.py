@@ -1,44 +1,239 @@
-"""Atomic output writing: every file appears whole or not at all.
+"""Atomic output writing: a run's files appear together, whole, or not at all.
 
-Outputs are written into a staging folder beside the destination and moved into place with
-:func:`os.replace` (atomic on one file system). An interrupted run leaves the previous outputs
-as they were, and a stale staging folder is removed by the next run.
+Outputs are written into a staging folder beside the destination, then moved into place with
+:func:`os.replace` (atomic per file on one file system). Around that:
+
+- **One writer at a time.** A lock file in the output folder (``.coverage15-lock``, an OS
+  lock released when the process ends, even if it is killed) makes a second run that writes
+  into the same folder wait until the first has finished. So any staging folder found while
+  holding the lock belongs to a dead run, and is removed.
+- **All or nothing.** Before a file is replaced, the previous one is kept (a hard link, or a
+  copy where links are not possible); if any move fails (a file open in Excel on Windows, a
+  folder in the way), the files already moved are taken back and the previous ones restored,
+  and :class:`~coverage15._errors.OutputError` says which file could not be written.
+- **No stale outputs.** Each writer (``kind``: a run, a recommendation, a map) records the
+  files it wrote in ``.coverage15-outputs.json``. The next write of the same kind deletes
+  those it no longer writes (e.g. the PNG maps of an earlier run, after ``--no-png``), never
+  a file another kind wrote or one coverage15 did not write.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
+import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
-__all__ = ["staged_outputs"]
+from ._errors import OutputError
+
+__all__ = ["MANIFEST", "staged_outputs"]
+
+log = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".coverage15-staging-"
+LOCK = ".coverage15-lock"
+MANIFEST = ".coverage15-outputs.json"
 
 
 @contextlib.contextmanager
-def staged_outputs(out_dir: Path, moved: dict[str, Path] | None = None) -> Iterator[Path]:
-    """Yield a staging folder; on success move its files into ``out_dir``.
+def staged_outputs(out_dir: Path, moved: dict[str, Path] | None = None, *,
+                   kind: str | None = None) -> Iterator[Path]:
+    """Yield a staging folder; on success move its files into ``out_dir``, all or none.
 
     On any exception (including KeyboardInterrupt) the staging folder is deleted and
-    ``out_dir`` is untouched. ``moved``, if given, receives each file moved in: its path
-    relative to ``out_dir`` (``/``-separated) → its final path, in sorted order.
+    ``out_dir`` is untouched.
+
+    Parameters
+    ----------
+    out_dir
+        The output folder (created if missing).
+    moved
+        If given, receives each file moved in: its path relative to ``out_dir``
+        (``/``-separated) → its final path, in sorted order.
+    kind
+        What is being written (``"run"``, ``"recommend"``...). Files the previous write of
+        the same kind left in ``out_dir`` and this one does not write are deleted. None: no
+        file is deleted and nothing is recorded.
+
+    Raises
+    ------
+    OutputError
+        ``out_dir`` or one of the outputs cannot be written; the previous outputs are left
+        as they were.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob(f"{STAGING_PREFIX}*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir))
+    out_dir = Path(out_dir)
     try:
-        yield staging
-        for item in sorted(staging.rglob("*")):
-            if item.is_file():
-                name = item.relative_to(staging)
-                target = out_dir / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                item.replace(target)
-                if moved is not None:
-                    moved[name.as_posix()] = target
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        msg = f"cannot create the output folder {out_dir}: {exc}"
+        raise OutputError(msg) from exc
+    with _locked(out_dir):
+        for stale in out_dir.glob(f"{STAGING_PREFIX}*"):  # left by a run that died
+            shutil.rmtree(stale, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir))
+        try:
+            yield staging
+            _move_in(staging, out_dir, moved, kind)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_in(staging: Path, out_dir: Path, moved: dict[str, Path] | None,
+             kind: str | None) -> None:
+    """Move the staged files into ``out_dir``: all of them, or none (previous ones restored)."""
+    names = sorted(f.relative_to(staging).as_posix() for f in staging.rglob("*") if f.is_file())
+    for name in names:
+        _check_writable(out_dir, name)
+    keep = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}previous-", dir=out_dir))
+    placed: list[tuple[Path, Path | None]] = []  # (target, its previous version kept)
+    target = out_dir
+    try:
+        for name in names:
+            target = out_dir / name
+            previous = None
+            if target.is_file():
+                previous = keep / name
+                previous.parent.mkdir(parents=True, exist_ok=True)
+                _keep_copy(target, previous)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).replace(target)
+            placed.append((target, previous))
+    except BaseException as exc:
+        for done, previous in reversed(placed):
+            with contextlib.suppress(OSError):
+                if previous is None:
+                    done.unlink()
+                else:
+                    previous.replace(done)
+        shutil.rmtree(keep, ignore_errors=True)
+        if isinstance(exc, OSError):
+            msg = (f"cannot write {target} ({exc.strerror or exc}; open in another program?); "
+                   f"the previous outputs in {out_dir} are unchanged")
+            raise OutputError(msg) from exc
+        raise
+    shutil.rmtree(keep, ignore_errors=True)
+    if moved is not None:
+        moved.update((name, out_dir / name) for name in names)
+    if kind is not None:
+        _record(out_dir, kind, names)
+
+
+def _check_writable(out_dir: Path, name: str) -> None:
+    """Refuse, before anything moves, an output whose place holds a folder or other non-file."""
+    target = out_dir / name
+    for place in [target, *target.parents]:
+        if place == out_dir:
+            break
+        blocked = (place.exists() and not place.is_file()) if place == target else (
+            place.exists() and not place.is_dir())
+        if blocked:
+            msg = (f"cannot write {target}: {place} is in the way; move it and run again "
+                   f"(the previous outputs in {out_dir} are unchanged)")
+            raise OutputError(msg)
+
+
+def _keep_copy(target: Path, previous: Path) -> None:
+    """Keep ``target``'s current content at ``previous``: a hard link, else a copy."""
+    try:
+        os.link(target, previous)
+    except OSError:  # no hard links on this file system
+        shutil.copy2(target, previous)
+
+
+def _record(out_dir: Path, kind: str, names: list[str]) -> None:
+    """Note what ``kind`` wrote now; delete what it wrote last time and no longer writes."""
+    path = out_dir / MANIFEST
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(record, dict):
+            record = {}
+    except (OSError, ValueError):
+        record = {}
+    before = record.get(kind, [])
+    others = {n for k, files in record.items() if k != kind and isinstance(files, list)
+              for n in files}
+    now = set(names)
+    for name in before if isinstance(before, list) else []:
+        if not isinstance(name, str) or name in now or name in others:
+            continue
+        stale = out_dir / name
+        if stale.is_file() and stale.resolve().is_relative_to(out_dir.resolve()):
+            try:
+                stale.unlink()
+            except OSError as exc:
+                log.warning("could not delete %s, left by an earlier run: %s", stale, exc)
+                names.append(name)  # still ours: try again next time
+                continue
+            if stale.parent != out_dir:
+                with contextlib.suppress(OSError):  # only if nothing else is in it
+                    stale.parent.rmdir()
+    record[kind] = sorted(set(names))
+    tmp = path.with_name(f"{MANIFEST}.tmp")
+    try:
+        tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        log.warning("could not record the outputs in %s: %s", path, exc)
+
+
+@contextlib.contextmanager
+def _locked(out_dir: Path) -> Iterator[None]:
+    """Hold the output folder's lock (waiting for another run that holds it)."""
+    try:
+        fh = (out_dir / LOCK).open("a+b")
+    except OSError as exc:
+        msg = f"cannot write into the output folder {out_dir}: {exc}"
+        raise OutputError(msg) from exc
+    with fh:
+        if not _try_lock(fh):
+            log.warning("another coverage15 run is writing into %s; waiting for it", out_dir)
+            _lock(fh)
+        try:
+            yield
+        finally:
+            _unlock(fh)
+
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def _try_lock(fh: IO[bytes]) -> bool:
+        fh.seek(0)
+        try:
+            msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+    def _lock(fh: IO[bytes]) -> None:
+        while not _try_lock(fh):
+            import time
+
+            time.sleep(0.2)
+
+    def _unlock(fh: IO[bytes]) -> None:
+        fh.seek(0)
+        with contextlib.suppress(OSError):
+            msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(fh: IO[bytes]) -> bool:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _lock(fh: IO[bytes]) -> None:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+
+    def _unlock(fh: IO[bytes]) -> None:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

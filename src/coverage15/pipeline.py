@@ -443,7 +443,7 @@ def write_outputs(
     """
     out = Path(out_dir)
     written: dict[str, Path] = {}
-    with staged_outputs(out, written) as stage:
+    with staged_outputs(out, written, kind="run") as stage:
         layers = output_layers(result)
         write_geopackage(layers, stage / "coverage.gpkg")
         write_csv(result.gap_report, stage / "gap_report.csv")

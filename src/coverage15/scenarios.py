@@ -251,7 +251,7 @@ def write_bundle(out_dir: str | Path, *, tables: dict[str, pd.DataFrame],
     """
     out = Path(out_dir)
     written: dict[str, Path] = {}
-    with staged_outputs(out, written) as stage:
+    with staged_outputs(out, written, kind=Path(gpkg).stem) as stage:
         write_geopackage({name: gis_ready(f) for name, f in layers.items()}, stage / gpkg)
         for name, table in tables.items():
             write_csv(table, stage / name)

@@ -1,0 +1,123 @@
+"""Outputs move in all together or not at all, one writer at a time, and leave nothing stale."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from coverage15 import OutputError
+from coverage15._io import MANIFEST, staged_outputs
+
+
+def write(out: Path, files: dict[str, str], kind: str | None = "run") -> dict[str, Path]:
+    moved: dict[str, Path] = {}
+    with staged_outputs(out, moved, kind=kind) as stage:
+        for name, text in files.items():
+            (stage / name).parent.mkdir(parents=True, exist_ok=True)
+            (stage / name).write_text(text, encoding="utf-8")
+    return moved
+
+
+def contents(out: Path) -> dict[str, str]:
+    return {p.relative_to(out).as_posix(): p.read_text(encoding="utf-8")
+            for p in sorted(out.rglob("*")) if p.is_file() and not p.name.startswith(".")}
+
+
+def test_files_move_in_and_are_listed_in_order(tmp_path):
+    moved = write(tmp_path, {"b.csv": "1", "a.gpkg": "2", "png/x.png": "3"})
+    assert list(moved) == ["a.gpkg", "b.csv", "png/x.png"]
+    assert moved["png/x.png"] == tmp_path / "png" / "x.png"
+    assert contents(tmp_path) == {"a.gpkg": "2", "b.csv": "1", "png/x.png": "3"}
+    assert not list(tmp_path.glob(".coverage15-staging-*"))
+
+
+def test_a_failed_move_restores_every_previous_output(tmp_path, monkeypatch):
+    write(tmp_path, {"a.csv": "old a", "b.csv": "old b"})
+    real_replace = Path.replace
+
+    def locked_b(self, target):
+        if Path(target).name == "b.csv" and ".coverage15-staging-" in str(self):
+            raise PermissionError(13, "Permission denied", str(target))  # open in Excel
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", locked_b)
+    with pytest.raises(OutputError, match=r"cannot write .*b\.csv.*previous outputs .* unchanged"):
+        write(tmp_path, {"a.csv": "new a", "b.csv": "new b", "c.csv": "new c"})
+    assert contents(tmp_path) == {"a.csv": "old a", "b.csv": "old b"}  # a.csv put back
+    assert not list(tmp_path.glob(".coverage15-staging-*"))
+
+
+def test_a_folder_in_a_files_place_is_refused_before_anything_moves(tmp_path):
+    write(tmp_path, {"a.csv": "old a"})
+    (tmp_path / "report.xlsx").mkdir()
+    (tmp_path / "report.xlsx" / "mine.txt").write_text("keep", encoding="utf-8")
+    with pytest.raises(OutputError, match=r"report\.xlsx is in the way"):
+        write(tmp_path, {"a.csv": "new a", "report.xlsx": "new"})
+    assert contents(tmp_path) == {"a.csv": "old a", "report.xlsx/mine.txt": "keep"}
+
+
+def test_outputs_a_write_no_longer_makes_are_removed(tmp_path):
+    (tmp_path / "notes.txt").write_text("the user's", encoding="utf-8")
+    write(tmp_path, {"map.html": "m", "png/x.png": "p", "report.csv": "r"})
+    write(tmp_path, {"map-x.html": "d"}, kind="map-x")  # another kind of output
+    write(tmp_path, {"report.csv": "r2"})  # run again with --no-map --no-png
+    assert contents(tmp_path) == {"map-x.html": "d", "notes.txt": "the user's",
+                                  "report.csv": "r2"}
+    assert not (tmp_path / "png").exists()  # emptied, so removed
+    record = json.loads((tmp_path / MANIFEST).read_text(encoding="utf-8"))
+    assert record == {"run": ["report.csv"], "map-x": ["map-x.html"]}
+    write(tmp_path, {"other.csv": "o"}, kind=None)  # no kind: nothing recorded or removed
+    assert "report.csv" in contents(tmp_path)
+
+
+def test_a_second_writer_waits_for_the_first(tmp_path):
+    first_in, first_done, order = threading.Event(), threading.Event(), []
+
+    def first():
+        with staged_outputs(tmp_path) as stage:
+            (stage / "a.csv").write_text("first", encoding="utf-8")
+            first_in.set()
+            first_done.wait(10)
+            order.append("first done")
+
+    def second():
+        with staged_outputs(tmp_path) as stage:
+            order.append("second in")
+            (stage / "a.csv").write_text("second", encoding="utf-8")
+
+    t1 = threading.Thread(target=first)
+    t1.start()
+    assert first_in.wait(10)
+    t2 = threading.Thread(target=second)
+    t2.start()
+    time.sleep(0.3)
+    assert order == []  # the second waits (and has not swept the first's staging folder)
+    assert len(list(tmp_path.glob(".coverage15-staging-*"))) == 1
+    first_done.set()
+    t1.join(10)
+    t2.join(10)
+    assert order == ["first done", "second in"]
+    assert contents(tmp_path) == {"a.csv": "second"}
+
+
+def test_an_interrupted_write_changes_nothing(tmp_path):
+    write(tmp_path, {"a.csv": "old"})
+    def interrupted():
+        with staged_outputs(tmp_path, kind="run") as stage:
+            (stage / "a.csv").write_text("half", encoding="utf-8")
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted()
+    assert contents(tmp_path) == {"a.csv": "old"}
+    assert not list(tmp_path.glob(".coverage15-staging-*"))
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_clear_error(tmp_path):
+    (tmp_path / "out").write_text("a file, not a folder", encoding="utf-8")
+    with pytest.raises(OutputError, match="cannot create the output folder"):
+        write(tmp_path / "out", {"a.csv": "x"})
