@@ -47,6 +47,8 @@ def test_layers_list_and_check(data_dir, tmp_path, capsys):
     assert main(["layers", "check", str(CONFIG)]) == 0
     out = capsys.readouterr().out
     assert "centre\tok\t323 usable of 325\t2 missing coordinates" in out
+    assert ("meal_point\tok\t1533 usable of 1561\t18 duplicate of an earlier row (same name "
+            "and point); 9 missing coordinates; 1 on excluded point") in out
     broken = CONFIG.read_text(encoding="utf-8").replace("agencyType == 4", "agencyType == 99")
     broken = broken.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
     cfg = tmp_path / "broken.toml"

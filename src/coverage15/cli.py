@@ -195,7 +195,7 @@ def _run_and_write(args: argparse.Namespace, *, map_only: bool) -> int:
         from .maps import render_map
 
         stem = f"map-{args.district}" if args.district else "map"
-        with staged_outputs(args.out) as stage:
+        with staged_outputs(args.out, kind=stem) as stage:
             render_map(result, options=options).save(str(stage / f"{stem}.html"))
             if args.png:
                 from .static_maps import render_png
@@ -236,8 +236,10 @@ def _cmd_layers(args: argparse.Namespace) -> int:
             print(f"{key}\tUNUSABLE\t{exc}")
             problems += 1
             continue
-        reasons = layer.rejected["reason"].value_counts()
-        detail = "; ".join(f"{n} {r}" for r, n in reasons.items()) or "no problems"
+        # one count per kind of problem (each row's own detail is in rejected.csv of a run)
+        reasons = layer.rejected["reason"].str.replace(
+            r"duplicate of source row \d+", "duplicate of an earlier row", regex=True)
+        detail = "; ".join(f"{n} {r}" for r, n in reasons.value_counts().items()) or "no problems"
         state = "UNUSABLE" if len(layer.points) == 0 else "ok"
         problems += state == "UNUSABLE"
         print(f"{key}\t{state}\t{len(layer.points)} usable of {layer.n_source}\t{detail}")
