@@ -182,7 +182,7 @@ def synthetic_city(edges: int, n_fac: int, n_demand: int | None, tmp: Path,
     placeholder = tmp / "synthetic.osm"
     placeholder.write_text(f"<!-- coverage15 benchmark: tiled network {out['tiles']} of "
                            "central_streets.osm (see benchmarks/synthetic.py) -->\n")
-    network._write_cache(network._cache_path(placeholder), net)
+    network._write_cache(network._cache_path(placeholder, net.crs), net)
     keys = np.array(["centre", "meal_point", "meal_point", "meal_point", "canteen"])
     layer = keys[np.arange(len(fac_xy)) % 5]
     for key in ("centre", "meal_point", "canteen"):

@@ -112,3 +112,46 @@ def test_cli_uses_config_tiles_unless_told_otherwise(tmp_path, data_dir):
     assert _map_options_from(args, config).tiles == "OpenStreetMap.HOT"
     args.tiles = "none"
     assert _map_options_from(args, config).tiles is None
+
+
+def test_typos_and_wrong_types_are_refused_everywhere(tmp_path, data_dir):
+    shipped = (ROOT / "data/shanghai-central.toml").read_text(encoding="utf-8")
+    shipped = shipped.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
+    assert "[analysis]" in shipped
+    bad = shipped.replace("[analysis]", "oficial_names = \"x.csv\"\n[analysis]\n"
+                          "walk_sped_kmh = 5", 1)
+    bad = bad.replace("access_leg = true", 'access_leg = "false"')
+    bad = bad.replace('working_crs = "EPSG:32651"', 'working_crs = "EPSG:4326"')
+    bad = bad.replace("[network]", "[network]\nnetwork_type = \"drvie\"", 1)
+    bad = bad.replace("[units]", "[units]\ndistrct_field = \"district\"", 1)
+    path = tmp_path / "typos.toml"
+    path.write_text(bad, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    text = str(info.value)
+    assert "typos.toml 'oficial_names': unknown key" in text
+    assert "did you mean 'official_names'?" in text
+    assert "[analysis] walk_sped_kmh: unknown key" in text
+    assert "did you mean 'walk_speed_kmh'?" in text
+    assert "[analysis] access_leg: expected true or false (no quotes), got 'false'" in text
+    assert "[analysis] working_crs: 'EPSG:4326' is not a projected CRS in metres" in text
+    assert "[network] network_type: 'drvie' not in" in text
+    assert "[units] distrct_field: unknown key" in text
+    assert "has 6 problem(s)" in text
+
+
+@pytest.mark.parametrize(("crs", "message"), [
+    ("EPSG:99999", "unknown CRS 'EPSG:99999'"),
+    ("EPSG:3857", None),  # projected, in metres: allowed (if unwise for areas)
+    ("EPSG:32650", None)])
+def test_working_crs_is_checked(tmp_path, data_dir, crs, message):
+    shipped = (ROOT / "data/shanghai-central.toml").read_text(encoding="utf-8")
+    shipped = shipped.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
+    path = tmp_path / "crs.toml"
+    path.write_text(shipped.replace('working_crs = "EPSG:32651"', f'working_crs = "{crs}"'),
+                    encoding="utf-8")
+    if message is None:
+        assert load_config(path).analysis.working_crs == crs
+    else:
+        with pytest.raises(ConfigError, match=message):
+            load_config(path)

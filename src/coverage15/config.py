@@ -9,12 +9,15 @@ resolved against ``data_dir``, and ``data_dir`` and ``targets`` against the conf
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+import pyproj
 
 from . import settings
 from ._errors import ConfigError
@@ -32,6 +35,8 @@ __all__ = [
 Role = Literal["centre", "station", "other"]
 ROLES: tuple[str, ...] = ("centre", "station", "other")
 NETWORK_SOURCES: tuple[str, ...] = ("osm_file", "graphml", "place", "polygon", "bbox")
+NETWORK_TYPES: tuple[str, ...] = ("walk", "all", "all_public", "bike", "drive",
+                                  "drive_service")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -246,6 +251,40 @@ class _Reader:
             return default
         return float(value)
 
+    def flag(self, table: dict[str, Any], section: str, key: str, default: bool) -> bool:
+        value = table.get(key, default)
+        if not isinstance(value, bool):
+            self.problems.append(f"{self.where(section, key)}: expected true or false (no "
+                                 f"quotes), got {value!r}")
+            return default
+        return value
+
+    def known(self, table: Any, section: str, keys: set[str]) -> None:
+        """Report keys of ``table`` that are not in ``keys`` (typos must not pass silently)."""
+        if not isinstance(table, dict):
+            return
+        for unknown in sorted(set(table) - keys):
+            hint = difflib.get_close_matches(unknown, sorted(keys), n=1)
+            also = f"; did you mean {hint[0]!r}?" if hint else ""
+            where = (f"{self.file.name} {unknown!r}" if section == "top"
+                     else self.where(section, unknown))
+            self.problems.append(f"{where}: unknown key (known: {', '.join(sorted(keys))}){also}")
+
+    def crs(self, table: dict[str, Any], section: str, key: str, default: str) -> str:
+        """A projected CRS in metres (lengths, buffers and areas are computed in it)."""
+        text = self.str_(table, section, key, default=default) or default
+        try:
+            crs = pyproj.CRS.from_user_input(text)
+        except pyproj.exceptions.CRSError:
+            self.problems.append(f"{self.where(section, key)}: unknown CRS {text!r}")
+            return default
+        unit = crs.axis_info[0].unit_name if crs.axis_info else ""
+        if not crs.is_projected or unit not in ("metre", "meter"):
+            self.problems.append(f"{self.where(section, key)}: {text!r} is not a projected CRS "
+                                 f"in metres (e.g. the UTM zone: EPSG:32651 for Shanghai)")
+            return default
+        return text
+
     def path(self, table: dict[str, Any], section: str, key: str, *, required: bool = True,
              base: Path | None = None) -> Path | None:
         text = self.str_(table, section, key, required=required)
@@ -328,6 +367,8 @@ def _read_units(r: _Reader, table: Any, section: str) -> UnitSpec | None:
     if not isinstance(table, dict):
         r.problems.append(f"{r.file.name} [{section}]: missing or not a table")
         return None
+    r.known(table, section, {"path", "name_field", "aliases", "district_field", "crs", "layer",
+                             "encoding"})
     path = r.path(table, section, "path")
     name_field = r.str_(table, section, "name_field", required=True)
     raw_aliases = table.get("aliases", {})
@@ -354,6 +395,7 @@ def _read_network(r: _Reader, table: Any) -> NetworkSpec | None:
     if not isinstance(table, dict):
         r.problems.append(f"{r.file.name} [network]: missing or not a table")
         return None
+    r.known(table, "network", {"source", "path", "place", "bbox", "network_type"})
     source = r.str_(table, "network", "source", default="osm_file") or "osm_file"
     if source not in NETWORK_SOURCES:
         r.problems.append(f"{r.where('network', 'source')}: {source!r} not in {NETWORK_SOURCES}")
@@ -371,12 +413,16 @@ def _read_network(r: _Reader, table: Any) -> NetworkSpec | None:
             bbox = (float(raw[0]), float(raw[1]), float(raw[2]), float(raw[3]))
         else:
             r.problems.append(f"{r.where('network', 'bbox')}: expected [west, south, east, north]")
+    network_type = r.str_(table, "network", "network_type", default="walk") or "walk"
+    if network_type not in NETWORK_TYPES:
+        r.problems.append(f"{r.where('network', 'network_type')}: {network_type!r} not in "
+                          f"{NETWORK_TYPES} (osmnx's network types)")
     return NetworkSpec(
         source=source,
         path=path,
         place=place,
         bbox=bbox,
-        network_type=r.str_(table, "network", "network_type", default="walk") or "walk",
+        network_type=network_type,
     )
 
 
@@ -416,15 +462,21 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
                             as_path=True)).expanduser()
     r.data_dir = data_dir if data_dir.is_absolute() else base / data_dir
 
+    r.known(doc, "top", {"name", "data_dir", "targets", "official_names", "analysis",
+                         "network", "units", "districts", "demand", "layers", "map"})
     table = doc.get("analysis", {})
+    if not isinstance(table, dict):
+        r.problems.append(f"{file.name} [analysis]: expected a table")
+        table = {}
+    r.known(table, "analysis", {"walk_speed_kmh", "minutes", "buffer_m", "snap_max_m",
+                                "access_leg", "working_crs"})
     analysis = AnalysisSpec(
         walk_speed_kmh=r.num(table, "analysis", "walk_speed_kmh", settings.walk_speed_kmh),
         minutes=r.num(table, "analysis", "minutes", settings.minutes),
         buffer_m=r.num(table, "analysis", "buffer_m", settings.buffer_m),
         snap_max_m=r.num(table, "analysis", "snap_max_m", settings.snap_max_m),
-        access_leg=bool(table.get("access_leg", settings.access_leg)),
-        working_crs=r.str_(table, "analysis", "working_crs", default=settings.working_crs)
-        or settings.working_crs,
+        access_leg=r.flag(table, "analysis", "access_leg", settings.access_leg),
+        working_crs=r.crs(table, "analysis", "working_crs", settings.working_crs),
     )
     network = _read_network(r, doc.get("network"))
     units = _read_units(r, doc.get("units"), "units")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,6 +219,7 @@ def network_from_graph(
     crs: str | None = None,
     extent: shapely.Geometry | None = None,
     min_component_m: float = MIN_COMPONENT_M,
+    working_crs: str | None = None,
 ) -> WalkNetwork:
     """Build a :class:`WalkNetwork` from a networkx graph.
 
@@ -226,7 +228,7 @@ def network_from_graph(
     graph
         A graph whose nodes have ``x`` and ``y``; edges may have a LineString ``geometry``
         (straight lines otherwise). Its CRS is ``graph.graph["crs"]`` unless ``crs`` is given;
-        a geographic graph is projected to :data:`settings.working_crs`.
+        a geographic graph is projected to ``working_crs``.
     crs
         Override of the graph's CRS.
     extent
@@ -235,6 +237,10 @@ def network_from_graph(
         units are assessed; service areas never use it.
     min_component_m
         Drop connected pieces whose streets total less than this (mapping fragments).
+    working_crs
+        Metric CRS of the result (default :data:`settings.working_crs`). A geographic graph
+        is projected to it; a projected graph is kept in its own CRS when ``working_crs`` is
+        not given, and reprojected when it is and differs.
 
     Returns
     -------
@@ -262,15 +268,17 @@ def network_from_graph(
             np.stack([xy[u[missing]], xy[v[missing]]], axis=1)
         )
     target = pyproj.CRS.from_user_input(graph_crs)
-    if target.is_geographic:
-        transformer = pyproj.Transformer.from_crs(target, settings.working_crs, always_xy=True)
+    to = working_crs or settings.working_crs
+    if target.is_geographic or (working_crs is not None
+                                and not target.equals(pyproj.CRS.from_user_input(to))):
+        transformer = pyproj.Transformer.from_crs(target, to, always_xy=True)
         xy = np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
         geometry = shapely.transform(geometry, lambda c: np.column_stack(
             transformer.transform(c[:, 0], c[:, 1])))
         if extent is not None:
             extent = shapely.transform(extent, lambda c: np.column_stack(
                 transformer.transform(c[:, 0], c[:, 1])))
-        out_crs = settings.working_crs
+        out_crs = to
     else:
         auth = target.to_authority()
         out_crs = f"{auth[0]}:{auth[1]}" if auth else target.to_wkt()
@@ -366,8 +374,11 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()[:24]
 
 
-def _cache_path(path: Path) -> Path:
-    key = f"{_file_digest(path)}-{settings.working_crs.replace(':', '')}-v{_CACHE_VERSION}"
+def _cache_path(path: Path, working_crs: str) -> Path:
+    crs = re.sub(r"[^A-Za-z0-9]+", "", working_crs)[:40]
+    key = f"{_file_digest(path)}-{crs}-v{_CACHE_VERSION}"
+    if crs != working_crs.replace(":", ""):  # not a plain code: keep the key unique
+        key = f"{key}-{_cache.key_of(working_crs)[:12]}"
     return _cache.path_for("networks", key)
 
 
@@ -429,6 +440,7 @@ def _online_graph(spec: NetworkSpec) -> tuple[nx.MultiDiGraph, shapely.Geometry]
 def build_walk_network(
     spec: NetworkSpec,
     *,
+    working_crs: str | None = None,
     log_step: Callable[[str], None] | None = None,
 ) -> WalkNetwork:
     """Build (or load from cache) the walking network a run config names.
@@ -438,15 +450,19 @@ def build_walk_network(
     spec
         ``osm_file`` (OSM XML: every street in it is walkable), ``graphml`` (osmnx GraphML),
         or online ``place``/``polygon``/``bbox`` queries through osmnx (with its HTTP cache).
+    working_crs
+        Metric CRS to project to (a run's ``[analysis] working_crs``); default
+        :data:`settings.working_crs`.
     log_step
         Called with a short message before slow steps (for progress display).
 
     Returns
     -------
     WalkNetwork
-        Projected to :data:`settings.working_crs`.
+        Projected to ``working_crs``.
     """
     say = log_step or log.info
+    crs = working_crs or settings.working_crs
     if spec.source in ("osm_file", "graphml"):
         assert spec.path is not None
         path = spec.path
@@ -454,7 +470,7 @@ def build_walk_network(
             what = "is a directory" if path.is_dir() else "file not found"
             msg = f"network {path}: {what}; check [network] path (and COVERAGE15_DATA)"
             raise InputFileError(msg)
-        cache = _cache_path(path)
+        cache = _cache_path(path, crs)
         cached = _read_cache(cache)
         if cached is not None:
             say(f"network: cached graph of {path.name}")
@@ -468,12 +484,12 @@ def build_walk_network(
         else:
             graph = _graph_from_osm_file(path)
             extent = _osm_bounds(path)
-        return _write_cache(cache, network_from_graph(graph, extent=extent))
+        return _write_cache(cache, network_from_graph(graph, extent=extent, working_crs=crs))
     from . import osm
 
     query = {"source": spec.source, "place": spec.place, "bbox": spec.bbox,
              "polygon": _file_digest(spec.path) if spec.path else None,
-             "network_type": spec.network_type, "crs": settings.working_crs,
+             "network_type": spec.network_type, "crs": crs,
              "version": _CACHE_VERSION}
     cache = osm.cache_path("network", query, ".pickle")
     cached = _read_cache(cache)
@@ -492,7 +508,7 @@ def build_walk_network(
     except Exception as exc:  # osmnx raises HTTP, geocoding and empty-result errors
         msg = f"network: OpenStreetMap {spec.source} query failed ({exc})"
         raise NetworkError(msg) from exc
-    return _write_cache(cache, network_from_graph(graph, extent=boundary))
+    return _write_cache(cache, network_from_graph(graph, extent=boundary, working_crs=crs))
 
 
 def snap_points(
