@@ -97,7 +97,7 @@ def test_bd09_and_projected_inputs(tmp_path):
 def test_bad_and_missing_coordinates_are_set_aside(tmp_path):
     path = tmp_path / "dirty.csv"
     path.write_text("name,x,y\nok,121.47,31.23\nblank,,31.2\ntext,abc,31.2\nfar,500,31.2\n"
-                    "swapped,31.2,121.47\nok,121.47,31.23\n", encoding="utf-8")
+                    "swapped,31.2,121.47\nok,121.47,31.23\nnowhere,0,0\n", encoding="utf-8")
     layer = load_layer(LayerSpec(key="d", label="d", path=path, x="x", y="y",
                                  crs="EPSG:4326", name_field="name"))
     assert list(layer.points["name"]) == ["ok"]
@@ -108,6 +108,7 @@ def test_bad_and_missing_coordinates_are_set_aside(tmp_path):
         "far": "coordinates out of range for longitude/latitude",
         "swapped": "longitude/latitude swapped (x holds a latitude, y a longitude)",
         "ok": "duplicate of source row 0 (same name and point)",
+        "nowhere": "at (0, 0): a failed geocode",
     }
 
 
@@ -204,3 +205,24 @@ def test_invalid_unit_polygons_are_repaired_and_flagged(tmp_path):
     assert units["repaired"].tolist() == [True, False]
     assert units["unit"].tolist() == ["蝴蝶街道", "方块新区"]
     assert units.geometry.iloc[0].area == pytest.approx(0.0002, rel=1e-6)  # two triangles
+
+
+def test_polygon_rows_become_one_site_each_even_in_gcj02(tmp_path):
+    """A footprint, a line and a multipoint each count as one site at a point inside them."""
+    square = shapely.box(121.470, 31.230, 121.472, 31.232)  # GCJ-02 degrees
+    rows = gpd.GeoDataFrame(
+        {"name": ["footprint", "street", "pair", "point", "none"]},
+        geometry=[square, shapely.LineString([(121.48, 31.24), (121.49, 31.24)]),
+                  shapely.MultiPoint([(121.50, 31.25), (121.51, 31.25)]),
+                  shapely.Point(121.46, 31.22), None], crs=4326)
+    path = tmp_path / "sites.geojson"
+    rows.to_file(path, driver="GeoJSON")
+    layer = load_layer(LayerSpec(key="s", label="s", path=path, name_field="name", crs="gcj02"))
+    assert list(layer.points["name"]) == ["footprint", "street", "pair", "point"]
+    assert layer.points.attrs["not_point"] == 3
+    assert list(layer.rejected["reason"]) == ["empty geometry"]
+    lng, lat = gcj02_to_wgs84(np.array([121.46]), np.array([31.22]))
+    assert layer.points.geometry.iloc[3].equals_exact(shapely.Point(lng[0], lat[0]), 1e-9)
+    inside = gpd.GeoSeries([square], crs=4326)
+    back = wgs84_to_gcj02(*shapely.get_coordinates(layer.points.geometry.iloc[0]).T)
+    assert inside.iloc[0].contains(shapely.Point(back[0][0], back[1][0]))

@@ -51,7 +51,10 @@ def test_rules_on_known_table():
     # counting rules need no network: judged everywhere
     assert flags["pass_centre_each"].tolist() == [True, False, True, False]
     assert flags["uncovered"].tolist()[:2] == [False, True]
-    assert pd.isna(flags["uncovered"].iloc[3])  # no network: never "uncovered"
+    # beyond the network: uncovered when a count rule fails (unit 3 has no centre), unknown
+    # when the count rules pass (unit 2: its walking rule could not be judged)
+    assert pd.isna(flags["uncovered"].iloc[2])
+    assert flags["uncovered"].iloc[3]
     assert "0% of residents pass" in flags["reason"].iloc[1]
     assert "centre_each: 0 中心 (needs ≥ 1)" in flags["reason"].iloc[1]
     assert flags["reason"].iloc[3].startswith("no network")
@@ -108,3 +111,25 @@ kind = "nearest"
     assert "rule 'a': needs layer" in text
     assert "kind 'nearest' is not one of" in text
     assert "rule id 'a' is used twice" in text
+
+
+def test_a_layer_list_given_as_text_is_refused(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text("""
+[[rules]]
+id = "one_plus_n"
+kind = "one_plus_n"
+centre_layers = ["centre"]
+station_layers = "meal_point"
+""", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"station_layers must be a list of layer keys"):
+        load_targets(path)
+
+
+def test_a_misspelt_layer_is_named_with_the_likely_one():
+    rule = Rule(id="meal_each", kind="full_coverage", layer="meal_points", min_count=1)
+    check = check_targets(_units(), [rule], demand_cover=None, demand_unit=None,
+                          layer_labels={"centre": "c", "meal": "m", "meal_point": "m"},
+                          layer_totals={})
+    assert check.skipped["meal_each"] == ("layer(s) ['meal_points'] not in this run's config "
+                                          "(did you mean 'meal_point' for 'meal_points'?)")

@@ -255,6 +255,8 @@ def _points_from_columns(
     for px, py in spec.exclude_points:
         on = (reason == "") & np.isclose(x, px, atol=1e-7) & np.isclose(y, py, atol=1e-7)
         reason[on] = f"on excluded point ({px}, {py}): a known geocoding fallback"
+    if geographic:  # (0, 0) in the sea off Africa: a geocoder's "not found"
+        reason[(reason == "") & (x == 0) & (y == 0)] = "at (0, 0): a failed geocode"
     ok = reason == ""
     if crs in coords.CHINA_SYSTEMS:
         lng, lat = coords.to_wgs84(x[ok], y[ok], crs)  # type: ignore[arg-type]
@@ -342,29 +344,34 @@ def load_layer(spec: LayerSpec) -> Layer:
     frame = _apply_filter(frame, spec).reset_index(drop=True)
     frame.insert(0, "source_row", np.arange(len(frame)))
     has_geometry = isinstance(frame, gpd.GeoDataFrame) and spec.x is None
+    not_point = 0
     if has_geometry:
-        gdf = frame
+        shapes = frame.geometry.to_numpy().copy()
+        empty = shapely.is_missing(shapes) | shapely.is_empty(shapes)
+        # a polygon, line or multipoint row stands for one site: a point inside it
+        other = ~empty & (shapely.get_type_id(shapes) != shapely.GeometryType.POINT)
+        shapes[other] = shapely.point_on_surface(shapes[other])
+        not_point = int(other.sum())
+        gdf = frame.loc[~empty].copy()
+        shapes = shapes[~empty]
+        source_crs = frame.crs
         if spec.crs:
             declared = resolve_crs(spec.crs, where=what)
             if declared in coords.CHINA_SYSTEMS:
-                xy = shapely.get_coordinates(gdf.geometry.to_numpy())
+                xy = shapely.get_coordinates(shapes)  # one point per row by now
                 lng, lat = coords.to_wgs84(xy[:, 0], xy[:, 1], declared)  # type: ignore[arg-type]
-                gdf = gdf.set_geometry(gpd.points_from_xy(lng, lat), crs=settings.output_crs)
+                shapes, source_crs = gpd.points_from_xy(lng, lat), settings.output_crs
             else:
-                gdf = gdf.set_crs(declared, allow_override=True)
-        if gdf.crs is None:
+                source_crs = declared
+        if source_crs is None:
             msg = (f"{what} ({spec.source_name}): the source has no CRS; set "
                    "crs = \"EPSG:...\" in the config")
             raise CRSError(msg)
-        empty = gdf.geometry.isna() | gdf.geometry.is_empty
-        not_point = ~empty & (gdf.geometry.geom_type != "Point")
-        gdf = gdf.copy()
-        gdf.loc[not_point, "geometry"] = gdf.loc[not_point].geometry.representative_point()
-        gdf = gdf.to_crs(settings.output_crs)
+        gdf = gpd.GeoDataFrame(gdf.drop(columns=gdf.geometry.name), geometry=list(shapes),
+                               crs=source_crs).to_crs(settings.output_crs)
         rejected = pd.DataFrame(
             {"src_x": "", "src_y": "", "reason": "empty geometry", "_pos": np.flatnonzero(empty)}
         )
-        gdf = gdf.loc[~empty.to_numpy()]
     else:
         if spec.x is None or spec.y is None:
             msg = f"{what} ({spec.source_name}): a table needs x and y coordinate columns in config"
@@ -405,6 +412,8 @@ def load_layer(spec: LayerSpec) -> Layer:
     )
     if len(rejected):
         log.info("%s: %d of %d rows set aside", what, len(rejected), len(frame))
+    if not_point:
+        gdf.attrs["not_point"] = not_point  # counted in the run's input checks
     return Layer(spec=spec, points=gdf, rejected=rejected, n_source=len(frame))
 
 

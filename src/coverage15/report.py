@@ -74,8 +74,9 @@ def gap_report(
     for column in flags.columns:
         if column.endswith("_share"):
             out[column] = flags[column].round(SHARE_DIGITS)
-    # walking shares mean nothing where the data has no streets: leave them empty there
-    outside = (table["network"] == "none").to_numpy()
+    # walking shares are only judged where the unit is wholly inside the network: elsewhere
+    # residents beyond the network's streets would count as unserved, so leave them empty
+    outside = (table["network"] != "full").to_numpy()
     walking = [c for c in out.columns if c.endswith(("_demand_share", "_area_share"))
                or (c.endswith("_share") and c in flags.columns)]
     out.loc[outside, walking] = np.nan
@@ -115,10 +116,16 @@ def summary_lines(
     status = report["network"].value_counts()
     lines.append(
         f"{unit_word}: {len(report)} in all; {status.get('full', 0)} inside the network, "
-        f"{status.get('partial', 0)} partly, {status.get('none', 0)} outside (not assessed)"
+        f"{status.get('partial', 0)} partly, {status.get('none', 0)} outside "
+        "(count rules only)"
     )
     uncovered = report.loc[report["uncovered"].fillna(False).astype(bool)]
-    lines.append(f"uncovered {unit_word} (fail at least one rule): {len(uncovered)}")
+    inside = uncovered["network"] == "full"
+    lines.append(f"uncovered {unit_word} (fail at least one rule): {len(uncovered)} "
+                 f"({int(inside.sum())} inside the network, {int((~inside).sum())} on count "
+                 "rules beyond it)")
+    # those judged on every rule first, then those judged on count rules only
+    uncovered = pd.concat([uncovered.loc[inside], uncovered.loc[~inside]])
     for _, row in uncovered.head(15).iterrows():
         lines.append(f"  {row.get('district', '')} {row.iloc[1]}: {row['reason']}")
     if len(uncovered) > 15:

@@ -22,6 +22,7 @@ one targets file serves runs with different layers.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -90,7 +91,9 @@ class TargetCheck:
     ----------
     flags : pandas.DataFrame
         Indexed like the unit table: ``{rule}_share`` for share rules, ``pass_{rule}``
-        (True/False, missing when not evaluated), ``uncovered`` and ``reason``.
+        (True/False, missing when not evaluated), ``uncovered`` (True: fails a rule judged
+        there; False: passes every rule, all judged; missing: passes the rules judged, but
+        walking rules could not be) and ``reason``.
     citywide : list of CitywideResult
     skipped : dict
         Rule id → why it was not evaluated.
@@ -133,8 +136,8 @@ def _rule_from(table: Any, i: int, file: str, problems: list[str]) -> Rule | Non
     layer = table.get("layer")
     if kind != "one_plus_n" and not isinstance(layer, str):
         problems.append(f"{where}: needs layer = \"<layer key>\"")
-    centres = tuple(table.get("centre_layers", ()))
-    stations = tuple(table.get("station_layers", ()))
+    centres, stations = (_keys(table, key, where, problems)
+                         for key in ("centre_layers", "station_layers"))
     if kind == "one_plus_n" and not centres:
         problems.append(f"{where}: needs centre_layers = [\"...\"]")
     return Rule(
@@ -149,6 +152,15 @@ def _rule_from(table: Any, i: int, file: str, problems: list[str]) -> Rule | Non
         min_count=int(table.get("min_count", 1)) if isinstance(table.get("min_count", 1), int)
         else 1,
     )
+
+
+def _keys(table: dict[str, Any], key: str, where: str, problems: list[str]) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.append(f"{where}: {key} must be a list of layer keys, e.g. "
+                        f"{key} = [\"meal_point\"], got {value!r}")
+        return ()
+    return tuple(value)
 
 
 def load_targets(path: str | os.PathLike[str]) -> list[Rule]:
@@ -224,7 +236,10 @@ def check_targets(
     for rule in rules:
         missing = [k for k in rule.layers if k not in layer_labels]
         if missing:
-            skipped[rule.id] = f"layer(s) {missing} not in this run's config"
+            close = {k: difflib.get_close_matches(k, sorted(layer_labels), n=1) for k in missing}
+            hints = [f"did you mean {c[0]!r} for {k!r}?" for k, c in close.items() if c]
+            skipped[rule.id] = (f"layer(s) {missing} not in this run's config"
+                                + (f" ({'; '.join(hints)})" if hints else ""))
             continue
         if rule.kind == "citywide_count":
             assert rule.layer is not None
@@ -276,8 +291,11 @@ def check_targets(
     pass_cols = [c for c in flags.columns if c.startswith("pass_")]
     failed = (flags[pass_cols] == False).any(axis=1).to_numpy() if pass_cols else (  # noqa: E712
         np.zeros(len(units), dtype=bool))
+    # uncovered: fails any rule judged there (count rules are judged everywhere: they need no
+    # streets); passes: every rule judged (wholly inside the network); otherwise unknown
     uncovered = pd.Series(pd.NA, index=units.index, dtype="boolean")
-    uncovered[full] = failed[full]
+    uncovered[full] = False
+    uncovered[failed] = True
     flags["uncovered"] = uncovered
     status = units["network"].to_numpy()
     share_in = units["network_share"].to_numpy()
