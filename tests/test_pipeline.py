@@ -160,6 +160,10 @@ def test_outputs_are_written(central_outputs, central_run):
     assert len(districts) == 16
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["limit_m"] == 1000
+    assert (summary["buffer_m"], summary["snap_max_m"], summary["access_leg"]) == (50, 500, True)
+    assert summary["network"]["edges"] == central_run.network.n_edges == 6276
+    # CSVs open in Excel with their Chinese names: UTF-8 with a byte-order mark
+    assert (out / "gap_report.csv").read_bytes().startswith(b"\xef\xbb\xbfdistrict,jiezhen,")
     html = (out / "map.html").read_text(encoding="utf-8")
     assert "OpenStreetMap contributors" in html
     assert "湖南路街道" in html
@@ -261,3 +265,24 @@ def test_progress_reaches_its_total(central_config):
     ticks = [(done, total) for step, done, total in seen if step == "service areas" and total]
     assert ticks[-1] == (1953, 1953)  # every loaded facility, on the network or not
     assert all(a[0] <= b[0] for a, b in itertools.pairwise(ticks))
+
+
+def test_the_configs_working_crs_is_used_for_the_network_too(central_run):
+    """UTM 50N instead of 51N: the network is projected to it, and the answers stand."""
+    from dataclasses import replace
+
+    config = central_run.config
+    other = replace(config, analysis=replace(config.analysis, working_crs="EPSG:32650"))
+    result = run(other)
+    assert result.network.crs == "EPSG:32650"
+    assert (result.gap_report["network"] == "full").sum() == 32
+    assert result.gap_report["network"].equals(central_run.gap_report["network"])
+    assert result.gap_report["pass_centre_in_jiezhen"].equals(
+        central_run.gap_report["pass_centre_in_jiezhen"])
+    # lengths differ by the two zones' scale factors (Shanghai is 4.5 degrees from 50N's
+    # central meridian: about 0.2 % longer), so a 街镇 at the edge of a threshold may flip
+    flipped = result.gap_report["uncovered"].ne(central_run.gap_report["uncovered"]).sum()
+    assert flipped <= 1
+    assert result.gap_report["one_plus_n_share"].sub(
+        central_run.gap_report["one_plus_n_share"]).abs().max() < 0.05
+    assert not [p for p in result.problems if "no 街镇 lies inside" in p.message]

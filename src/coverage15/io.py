@@ -57,12 +57,13 @@ def output_layers(result: RunResult) -> dict[str, gpd.GeoDataFrame]:
     }
     if result.demand is not None:
         layers["demand"] = result.demand
-    if result.districts_gdf is not None and result.district_report is not None:
-        shapes = result.districts_gdf.set_index("unit").geometry
+    if result.district_areas is not None and result.district_report is not None:
+        # each district as the union of its 街镇: the area its figures describe
+        shapes = result.district_areas.set_index("unit").geometry
         layers["districts"] = gpd.GeoDataFrame(
             result.district_report.copy(),
             geometry=shapes.reindex(result.district_report["district"]).to_numpy(),
-            crs=result.districts_gdf.crs)
+            crs=result.district_areas.crs)
     return {name: gis_ready(frame) for name, frame in layers.items()}
 
 
@@ -78,9 +79,13 @@ def gis_ready(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def write_csv(table: pd.DataFrame, path: Path) -> Path:
     """Write a table as UTF-8 CSV, Unix line ends, booleans as ``true``/``false``/empty.
 
-    The same table always gives the same bytes, whatever the platform.
+    The file starts with a byte-order mark, so Excel (which otherwise assumes the local code
+    page) shows the Chinese names when the file is double-clicked; pandas, QGIS and
+    coverage15 itself skip the mark. The same table always gives the same bytes, whatever the
+    platform.
     """
-    bool_columns_to_text(table).to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
+    bool_columns_to_text(table).to_csv(path, index=False, encoding="utf-8-sig",
+                                       lineterminator="\n")
     return path
 
 

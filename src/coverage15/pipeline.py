@@ -21,7 +21,7 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
-from . import coverage, report, service_areas, targets
+from . import __version__, coverage, report, service_areas, targets
 from ._errors import Coverage15Error, LayerError
 from ._io import staged_outputs
 from ._validate import (
@@ -102,6 +102,7 @@ class RunResult:
     gap_report: pd.DataFrame
     district_report: pd.DataFrame | None
     districts_gdf: gpd.GeoDataFrame | None
+    district_areas: gpd.GeoDataFrame | None
     check: targets.TargetCheck
     rules: list[targets.Rule]
     rejected: pd.DataFrame
@@ -147,6 +148,30 @@ def _step(timings: dict[str, float], name: str, progress: Progress | None) -> It
     yield
     timings[name] = time.perf_counter() - start
     log.info("%s: %.2f s", name, timings[name])
+
+
+def _districts_of(units: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
+                  ) -> tuple[gpd.GeoDataFrame, Callable[[np.ndarray], np.ndarray]]:
+    """Each district as the union of its 街镇, and a map from 街镇 position to district position.
+
+    Districts are listed as in ``districts`` (a district without 街镇 keeps its own outline);
+    a 街镇 whose district is not listed maps to ``-1``, like a point outside every 街镇.
+    """
+    names = districts["unit"].astype(str).to_numpy()
+    position = {name: i for i, name in enumerate(names)}
+    of_unit = np.array([position.get(str(d), -1) for d in units["district"]], dtype=np.int64)
+    shapes = districts.geometry.to_crs(units.crs).to_numpy().copy()
+    unit_shapes = shapely.make_valid(units.geometry.to_numpy())
+    for i in np.unique(of_unit[of_unit >= 0]):
+        shapes[i] = shapely.union_all(unit_shapes[of_unit == i])
+    areas = gpd.GeoDataFrame({"unit": names, "district": names}, geometry=shapes,
+                             crs=units.crs)
+
+    def in_district(unit_position: np.ndarray) -> np.ndarray:
+        where = np.asarray(unit_position, dtype=np.int64)
+        return np.where(where >= 0, of_unit[np.maximum(where, 0)], -1)
+
+    return areas, in_district
 
 
 def _with_unit(points: gpd.GeoDataFrame, units: gpd.GeoDataFrame,
@@ -224,6 +249,11 @@ def _input_problems(config: RunConfig, units: gpd.GeoDataFrame, layers: dict[str
             problems.append(Problem("info", layer.spec.key, f"{count} row(s) set aside: "
                                     f"{reason}", int(count)))
         problems += crs_fit_problems(layer, units)
+        moved = int(layer.points.attrs.get("not_point", 0))
+        if moved:
+            problems.append(Problem("warning", layer.spec.key, f"{moved} row(s) are polygons, "
+                                    "lines or multipoints: each counts as one site at a point "
+                                    "inside it", moved))
     return problems
 
 
@@ -242,7 +272,7 @@ def fetch(config: RunConfig) -> list[str]:
     from .osm import feature_points
 
     done = []
-    net = build_walk_network(config.network)
+    net = build_walk_network(config.network, working_crs=config.analysis.working_crs)
     done.append(f"network ({config.network.source}): {net.n_nodes} nodes, {net.n_edges} edges")
     for key, spec in config.layers.items():
         if spec.osm_tags:
@@ -289,7 +319,7 @@ def run(
         problems = _input_problems(config, units, layers, demand_layer)
 
     with _step(timings, "network", progress):
-        net = build_walk_network(config.network)
+        net = build_walk_network(config.network, working_crs=config.analysis.working_crs)
 
     facilities: dict[str, gpd.GeoDataFrame] = {}
     facility_unit: dict[str, npt.NDArray[np.int64]] = {}
@@ -346,20 +376,40 @@ def run(
         check = targets.check_targets(table, rules, demand_cover=demand_cover,
                                       demand_unit=demand_unit, layer_labels=labels,
                                       layer_totals=totals)
+        if len(table) and (table["network"] == "none").all():
+            problems.append(Problem(
+                "warning", "units", "no 街镇 lies inside the network's extent, so walking rules "
+                "are judged nowhere: check the units file, its CRS and [analysis] working_crs",
+                len(table)))
+        placed = {**facility_unit, **({"demand": demand_unit} if demand_unit is not None else {})}
+        for key, where in placed.items():
+            outside = int((np.asarray(where) < 0).sum())
+            if outside:
+                problems.append(Problem(
+                    "warning", key, f"{outside} point(s) lie in no 街镇: they count for walking "
+                    "but in no 街镇's or district's figures", outside))
+        for rid, why in check.skipped.items():
+            if "did you mean" in why:  # a likely typo in the targets file, not a choice
+                problems.append(Problem("warning", "targets",
+                                        f"rule {rid} not evaluated: {why}", 1))
         for rid, passing in check.demand_pass.items():
             if demand is not None:
                 demand[f"pass_{rid}"] = passing
         gap = report.gap_report(units[["unit", "district"]], table, check, list(layers))
         district_report = None
+        district_areas = None
         if districts is not None:
-            d_unit = (coverage.assign_units(demand_layer.points, districts).to_numpy()
-                      if demand_layer is not None else None)
+            # a district is the sum of its 街镇: points count in their 街镇's district and the
+            # area is that of its 街镇, so every district figure adds up to the 街镇 rows
+            # (the district outlines, from another source, only draw the map's boundaries)
+            district_areas, in_district = _districts_of(units, districts)
             d_table = coverage.coverage_by_unit(
-                districts, facility_units={
-                    key: coverage.assign_units(f, districts).to_numpy()
-                    for key, f in facilities.items()},
-                demand_unit=d_unit, demand_cover=demand_cover, unions=unions,
-                extent=net.extent, working_crs=a.working_crs)
+                district_areas, facility_units={
+                    key: in_district(u) for key, u in facility_unit.items()},
+                demand_unit=in_district(demand_unit) if demand_unit is not None else None,
+                demand_cover=demand_cover, unions=unions, extent=net.extent,
+                working_crs=a.working_crs)
+            d_unit = in_district(demand_unit) if demand_unit is not None else None
             d_check = targets.check_targets(
                 d_table, [r for r in rules if r.kind != "full_coverage"],
                 demand_cover=demand_cover, demand_unit=d_unit, layer_labels=labels,
@@ -387,6 +437,7 @@ def run(
         gap_report=gap,
         district_report=district_report,
         districts_gdf=districts,
+        district_areas=district_areas,
         check=check,
         rules=rules,
         rejected=rejected,
@@ -460,6 +511,15 @@ def write_outputs(
             "walk_speed_kmh": result.config.analysis.walk_speed_kmh,
             "minutes": result.config.analysis.minutes,
             "limit_m": result.config.analysis.limit_m,
+            "buffer_m": result.config.analysis.buffer_m,
+            "snap_max_m": result.config.analysis.snap_max_m,
+            "access_leg": result.config.analysis.access_leg,
+            "working_crs": result.config.analysis.working_crs,
+            "network": {"source": result.config.network.source,
+                        "path": str(result.config.network.path or ""),
+                        "place": result.config.network.place,
+                        "nodes": result.network.n_nodes, "edges": result.network.n_edges},
+            "coverage15_version": __version__,
             "citywide": [
                 {"rule": c.rule.id, "value": c.value, "passed": c.passed, "reason": c.reason}
                 for c in result.check.citywide
