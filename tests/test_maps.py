@@ -343,6 +343,13 @@ def test_central_map_in_chromium(browser, tiles: str, central_maps: dict[str, Pa
     assert int(str(unit["d"])) > 20
     assert len(driver.find_elements(By.CSS_SELECTOR, "path.c15-flagged")) == len(flagged)
 
+    # centres are drawn above the meal points that often share their address
+    panes = driver.execute_script("""
+        var m = window.__c15.markers, z = function (p) {
+          return Number(window.__c15.map.getPane(p).style.zIndex); };
+        return {centre: z(m.centre[0].options.pane), meal: z(m.meal_point[0].options.pane)};""")
+    assert panes["centre"] > panes["meal"]
+
     # the title and legend say what produced the map
     title = driver.find_element(By.CSS_SELECTOR, ".c15-title").text
     assert central_run.config.name in title

@@ -145,7 +145,8 @@ class _Progress:
         if total > 0:
             if self.bar is None:
                 self.bar = tqdm(total=total, desc=step, unit="facility", leave=False,
-                                mininterval=0.5, file=sys.stderr)
+                                mininterval=0.5, file=sys.stderr,
+                                disable=None)  # no bar (and no \r litter) in logs
             self.bar.n = done
             self.bar.refresh()
 

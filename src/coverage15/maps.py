@@ -368,7 +368,8 @@ def _payload(result: RunResult, data: MapData) -> dict[str, Any]:
         layers.append({"key": key, "label": spec.label,
                        "colour": LAYER_COLOURS[i % len(LAYER_COLOURS)],
                        "union": _geojson(union) if union is not None else None,
-                       "facilities": rows, "areas": geoms})
+                       "facilities": rows, "areas": geoms,
+                       "top": spec.role == "centre"})  # the "1" of 1+N: never hidden
     west, south, east, north = data.bounds
     districts = None
     if data.districts is not None:

@@ -144,12 +144,14 @@ def _draw(fig: Figure, result: RunResult, data: MapData, *, label_all: bool) -> 
         colour = LAYER_COLOURS[i % len(LAYER_COLOURS)]
         on = points.loc[points["on_network"]]
         off = points.loc[~points["on_network"]]
+        # centres (the "1" of 1+N) above the stations that often share their address
+        lift = 0.5 if result.config.layers[key].role == "centre" else 0.0
         if len(on):
             ax.scatter(on.geometry.x, on.geometry.y, s=16, c=colour, edgecolors="white",
-                       linewidths=0.6, zorder=7)
+                       linewidths=0.6, zorder=7 + lift)
         if len(off):
             ax.scatter(off.geometry.x, off.geometry.y, s=12, facecolors="none",
-                       edgecolors=colour, linewidths=0.8, zorder=6)
+                       edgecolors=colour, linewidths=0.8, zorder=6 + lift)
     labelled = units if label_all else flagged
     for _, row in labelled.iterrows():
         if row.geometry is None or row.geometry.is_empty:

@@ -27,6 +27,10 @@
     });
     // flag labels above the facility clusters (markerPane, 600): they matter most
     map.getPane("c15-labels").style.zIndex = "620";
+    // centres above the stations that often share their address
+    if (!map.getPane("c15-facilities-top")) {
+      map.createPane("c15-facilities-top").style.zIndex = "465";
+    }
   }
 
   function unitPopup(props, columns) {
@@ -188,7 +192,8 @@
       var markers = layer.facilities.map(function (row) {
         var onNetwork = row[7] >= 0;
         var marker = L.circleMarker([row[0], row[1]], {
-          pane: "c15-facilities", radius: onNetwork ? 6 : 5, color: onNetwork ? "#fff" : layer.colour,
+          pane: layer.top ? "c15-facilities-top" : "c15-facilities",
+          radius: onNetwork ? 6 : 5, color: onNetwork ? "#fff" : layer.colour,
           weight: onNetwork ? 1.5 : 2, fillColor: layer.colour,
           fillOpacity: onNetwork ? 1 : 0.15, className: "c15-facility"
         });
