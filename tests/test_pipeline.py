@@ -286,3 +286,16 @@ def test_the_configs_working_crs_is_used_for_the_network_too(central_run):
     assert result.gap_report["one_plus_n_share"].sub(
         central_run.gap_report["one_plus_n_share"]).abs().max() < 0.05
     assert not [p for p in result.problems if "no 街镇 lies inside" in p.message]
+
+
+def test_district_figures_add_up_to_their_jiezhen(central_run):
+    """A district is the sum of its 街镇: counts, points and area agree with the 街镇 rows."""
+    d = central_run.district_report.set_index("district")
+    sums = central_run.gap_report.groupby("district")[
+        ["centre_count", "meal_point_count", "canteen_count", "demand_points"]].sum()
+    assert len(d) == 16
+    pd.testing.assert_frame_equal(d.loc[sums.index, sums.columns], sums, check_names=False)
+    area = central_run.gap_report.groupby("district")["area_km2"].sum()
+    # the district's area is its 街镇' union (OSM borders overlap a little: 1.7 % in 崇明)
+    assert (d.loc[area.index, "area_km2"] / area).between(0.98, 1.0001).all()
+    assert d.loc["黄浦区", "centre_count"] == 12
