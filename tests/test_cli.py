@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from coverage15.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,3 +108,13 @@ def test_cache_info_and_clear(tmp_path, capsys, monkeypatch):
     assert main(["cache", "clear", "--all"]) == 0
     assert "removed 1 file(s)" in capsys.readouterr().out
     assert not list((tmp_path / "cache").rglob("*.pickle"))
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--k", "3", "--time-limit", "0"], "--time-limit must be a number of seconds > 0, got 0"),
+    (["--k", "3", "--spacing-m", "-100"], "--spacing-m must be >= 0, got -100")])
+def test_recommend_refuses_nonsense_numbers(capsys, args, message):
+    assert main(["recommend", str(CONFIG), "--layer", "centre", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err

@@ -226,3 +226,16 @@ def test_polygon_rows_become_one_site_each_even_in_gcj02(tmp_path):
     inside = gpd.GeoSeries([square], crs=4326)
     back = wgs84_to_gcj02(*shapely.get_coordinates(layer.points.geometry.iloc[0]).T)
     assert inside.iloc[0].contains(shapely.Point(back[0][0], back[1][0]))
+
+
+@pytest.mark.parametrize(("names", "message"), [
+    (["甲街道", None], r"1 polygon\(s\) have no 'name' \(rows 1\)"),
+    (["甲街道", "甲街道"], r"测试区 甲街道 appear\(s\) more than once")])
+def test_units_need_a_name_unique_within_their_district(tmp_path, names, message):
+    path = tmp_path / "units.geojson"
+    gpd.GeoDataFrame({"name": names, "district": ["测试区", "测试区"]},
+                     geometry=[shapely.box(121.4, 31.2, 121.41, 31.21),
+                               shapely.box(121.41, 31.2, 121.42, 31.21)],
+                     crs=4326).to_file(path, driver="GeoJSON")
+    with pytest.raises(LayerError, match=message):
+        load_units(UnitSpec(path=path, name_field="name", district_field="district"))

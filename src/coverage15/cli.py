@@ -293,6 +293,10 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     from . import scenarios
     from .pipeline import run
 
+    if args.spacing_m < 0 or not 0 < args.time_limit < float("inf"):
+        msg = (f"--spacing-m must be >= 0, got {args.spacing_m:g}" if args.spacing_m < 0
+               else f"--time-limit must be a number of seconds > 0, got {args.time_limit:g}")
+        raise ConfigError(msg)
     config = load_config(args.config)
     what_if = args.add is not None or args.remove is not None
     if what_if and (args.k is not None or args.cover_rule or args.objective):

@@ -332,7 +332,12 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
     if (x is None) != (y is None):
         r.problems.append(f"{r.file.name} [{section}]: give both x and y coordinate columns")
     points: list[tuple[float, float]] = []
-    for item in table.get("exclude_points", []):
+    raw_points = table.get("exclude_points", [])
+    if not isinstance(raw_points, list):
+        r.problems.append(f"{r.where(section, 'exclude_points')}: expected a list of [x, y] "
+                          f"pairs, e.g. [[121.4737, 31.2304]], got {raw_points!r}")
+        raw_points = []
+    for item in raw_points:
         if (isinstance(item, list) and len(item) == 2
                 and all(isinstance(v, int | float) for v in item)):
             points.append((float(item[0]), float(item[1])))

@@ -451,14 +451,30 @@ def load_units(spec: UnitSpec, *, what: str = "units") -> gpd.GeoDataFrame:
         # make_valid may return collections with stray lines: keep the polygonal part
         geometry = gpd.GeoSeries(
             [polygonal_part(g) for g in geometry], index=geometry.index, crs=geometry.crs)
-    names = frame[spec.name_field].astype(str).str.strip()
+    raw = frame[spec.name_field]
+    nameless = np.flatnonzero((raw.isna() | (raw.astype(str).str.strip() == "")).to_numpy())
+    if len(nameless):
+        msg = (f"{what} {spec.path.name}: {len(nameless)} polygon(s) have no "
+               f"{spec.name_field!r} (rows {', '.join(map(str, nameless[:10]))}); every unit "
+               "needs a name")
+        raise LayerError(msg)
+    names = raw.astype(str).str.strip()
     if spec.aliases:
         names = names.replace(dict(spec.aliases))
+    districts = (frame[spec.district_field].astype(str).str.strip() if spec.district_field
+                 else pd.Series("", index=frame.index))
+    twice = pd.DataFrame({"d": districts, "n": names}).duplicated(keep=False).to_numpy()
+    if twice.any():
+        pairs = sorted({f"{d} {n}".strip() for d, n in zip(districts[twice], names[twice],
+                                                             strict=True)})
+        msg = (f"{what} {spec.path.name}: {', '.join(pairs[:10])} appear(s) more than once; "
+               "each unit needs its own name within its district (merge the polygons, or "
+               "rename one with [units] aliases)")
+        raise LayerError(msg)
     units = gpd.GeoDataFrame(
         {
             "unit": names.to_numpy(),
-            "district": (frame[spec.district_field].astype(str).to_numpy()
-                         if spec.district_field else ""),
+            "district": districts.to_numpy(),
             "repaired": invalid,
         },
         geometry=geometry.to_numpy(),
