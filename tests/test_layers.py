@@ -147,6 +147,12 @@ def test_missing_column_and_bad_filter_name_the_field(data_dir):
                      x="longitude", y="latitude", crs="gcj02", filter="kind == 3")
     with pytest.raises(LayerError, match="filter 'kind == 3' failed"):
         load_layer(spec)
+    nothing = LayerSpec(key="c", label="c",
+                        path=data_dir / "facilities/elderly_services_platform.json",
+                        x="longitude", y="latitude", crs="gcj02", filter="agencyType == 66")
+    with pytest.raises(LayerError, match=r"filter 'agencyType == 66' matches none of the "
+                                         r"3,821 rows"):
+        load_layer(nothing)
 
 
 def test_unreadable_files_give_one_clear_error(tmp_path):

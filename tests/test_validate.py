@@ -61,6 +61,12 @@ def test_wrong_declared_crs_is_detected(data_dir):
     fine = load_layer(LayerSpec(key="demand", label="d", path=demand, x="wgs84_lng",
                                 y="wgs84_lat", crs="EPSG:4326", unit_field="jiezhen"))
     assert crs_fit_problems(fine, units) == []
+    # and the other way round: WGS84 columns declared as GCJ-02
+    backwards = load_layer(LayerSpec(key="demand", label="d", path=demand, x="wgs84_lng",
+                                     y="wgs84_lat", crs="gcj02", unit_field="jiezhen"))
+    (problem,) = crs_fit_problems(backwards, units)
+    assert ('set crs = "EPSG:4326" if the coordinates are GPS/WGS84 (not from a Chinese map '
+            'provider)') in problem.message
 
 
 def test_unit_names_against_the_official_list(data_dir):

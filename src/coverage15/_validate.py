@@ -166,8 +166,10 @@ def crs_fit_problems(layer: Layer, units: gpd.GeoDataFrame) -> list[Problem]:
         "warning", spec.key,
         f"declared crs {spec.crs!r} may be wrong: read as {declared} {fit[declared]:.0%} of "
         f"{int(usable.sum())} rows land in the 街镇 they name, as {best} {fit[best]:.0%}; "
-        f"set crs = \"{best if best != 'wgs84' else 'EPSG:4326'}\" if the source is a "
-        "Chinese map provider",
+        + (f"set crs = \"{best}\" if the coordinates come from a Chinese map provider "
+           f"({'Gaode/Tencent' if best == 'gcj02' else 'Baidu'})" if best != "wgs84" else
+           "set crs = \"EPSG:4326\" if the coordinates are GPS/WGS84 (not from a Chinese map "
+           "provider)"),
         int(usable.sum()),
     )]
 

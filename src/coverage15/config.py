@@ -353,7 +353,7 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
         crs=r.str_(table, section, "crs", default="") or "",
         x=x,
         y=y,
-        filter=r.str_(table, section, "filter"),
+        filter=_filter(r, table, section),
         name_field=r.str_(table, section, "name_field"),
         id_field=r.str_(table, section, "id_field"),
         layer=r.str_(table, section, "layer"),
@@ -366,6 +366,15 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
         osm_tags=tuple(tags),
         place=r.str_(table, section, "place"),
     )
+
+
+def _filter(r: _Reader, table: dict[str, Any], section: str) -> str | None:
+    text = r.str_(table, section, "filter")
+    if text is not None and not text.strip():
+        r.problems.append(f"{r.where(section, 'filter')}: empty; remove the key to take every "
+                          "row, or give an expression such as agencyType == 6")
+        return None
+    return text
 
 
 def _read_units(r: _Reader, table: Any, section: str) -> UnitSpec | None:

@@ -220,6 +220,11 @@ def _apply_filter(frame: pd.DataFrame, spec: LayerSpec) -> pd.DataFrame:
     if not isinstance(mask, pd.Series) or mask.dtype != bool:
         msg = f"layer {spec.key!r}: filter {spec.filter!r} must give true/false for each row"
         raise LayerError(msg)
+    if len(frame) and not mask.any():
+        msg = (f"layer {spec.key!r} ({spec.source_name}): filter {spec.filter!r} matches none "
+               f"of the {len(frame):,} rows; check the column's values (numbers are compared "
+               "as numbers: agencyType == 6, not '6')")
+        raise LayerError(msg)
     return frame.loc[mask.to_numpy()]
 
 
