@@ -229,8 +229,18 @@ def _cmd_layers(args: argparse.Namespace) -> int:
             print(f"{key}\t{spec.label}\t{spec.role}\t{spec.crs or '(file)'}\t{spec.path}"
                   + (f"\t{spec.filter}" if spec.filter else ""))
         return 0
+    from ._validate import crs_fit_problems
+    from .layers import load_units
+
     problems = 0
-    for key, spec in config.layers.items():
+    units = None
+    try:
+        units = load_units(config.units, what="units")
+    except Coverage15Error as exc:
+        print(f"units\tUNUSABLE\t{exc}")
+        problems += 1
+    specs = {**config.layers, **({"demand": config.demand} if config.demand else {})}
+    for key, spec in specs.items():
         try:
             layer = load_layer(spec)
         except Coverage15Error as exc:
@@ -240,10 +250,13 @@ def _cmd_layers(args: argparse.Namespace) -> int:
         # one count per kind of problem (each row's own detail is in rejected.csv of a run)
         reasons = layer.rejected["reason"].str.replace(
             r"duplicate of source row \d+", "duplicate of an earlier row", regex=True)
-        detail = "; ".join(f"{n} {r}" for r, n in reasons.value_counts().items()) or "no problems"
-        state = "UNUSABLE" if len(layer.points) == 0 else "ok"
-        problems += state == "UNUSABLE"
-        print(f"{key}\t{state}\t{len(layer.points)} usable of {layer.n_source}\t{detail}")
+        notes = [f"{n} {r}" for r, n in reasons.value_counts().items()]
+        warnings = crs_fit_problems(layer, units) if units is not None else []
+        notes += [f"WARNING {w.message}" for w in warnings]
+        state = ("UNUSABLE" if len(layer.points) == 0 else "WARNING" if warnings else "ok")
+        problems += state != "ok"
+        print(f"{key}\t{state}\t{len(layer.points)} usable of {layer.n_source}\t"
+              f"{'; '.join(notes) or 'no problems'}")
     return 1 if problems else 0
 
 
