@@ -103,8 +103,13 @@ def test_demand_coverage_is_consistent(central_run):
         covered = demand[f"{key}_n"] > 0
         assert (demand.loc[covered, f"{key}_m"] <= 1000 + 1e-6).all()
         assert demand.loc[~covered, f"{key}_m"].isna().all()
-    # 1+N: pass needs a centre and a station
-    passing = demand["pass_one_plus_n"]
+    # 1+N: pass needs a centre and a station; judged only in 街镇 wholly inside the network
+    status = central_run.gap_report.set_index(["district", "jiezhen"])["network"]
+    full = pd.Series(list(zip(demand["district"], demand["jiezhen"], strict=True))).map(
+        status).eq("full").to_numpy()
+    assert demand["pass_one_plus_n"].isna().to_numpy().tolist() == (~full).tolist()
+    assert int(full.sum()) == 5580  # the residential points of the 32 assessed 街镇
+    passing = demand["pass_one_plus_n"].fillna(False).astype(bool)
     assert (demand.loc[passing, "centre_n"] >= 1).all()
     stations = demand["meal_point_n"] + demand["canteen_n"]
     assert (stations[passing] >= 1).all()

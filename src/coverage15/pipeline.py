@@ -392,9 +392,14 @@ def run(
             if "did you mean" in why:  # a likely typo in the targets file, not a choice
                 problems.append(Problem("warning", "targets",
                                         f"rule {rid} not evaluated: {why}", 1))
-        for rid, passing in check.demand_pass.items():
-            if demand is not None:
-                demand[f"pass_{rid}"] = passing
+        if demand is not None and demand_unit is not None:
+            # judged only where the point's 街镇 is wholly inside the network, as in the report
+            status = np.append(table["network"].to_numpy(dtype=object), [None])
+            judged = status[np.where(demand_unit >= 0, demand_unit, len(table))] == "full"
+            for rid, passing in check.demand_pass.items():
+                column = pd.array(passing, dtype="boolean")
+                column[~judged] = pd.NA
+                demand[f"pass_{rid}"] = column
         gap = report.gap_report(units[["unit", "district"]], table, check, list(layers))
         district_report = None
         district_areas = None
