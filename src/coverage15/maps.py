@@ -43,6 +43,7 @@ __all__ = [
     "MapData",
     "MapOptions",
     "config_file",
+    "facility_count_text",
     "map_data",
     "overlay_names",
     "render_map",
@@ -406,6 +407,21 @@ def _title_html(result: RunResult, data: MapData) -> str:
             f" · 配置 {html.escape(config_file(result))}</div>")
 
 
+def facility_count_text(data: MapData, key: str) -> str:
+    """How many facilities of a layer the map shows, in Chinese, for the legends.
+
+    On a district map the district's own facilities are told apart from the neighbours' ones
+    shown because they serve it.
+    """
+    shown = data.facilities[key]
+    on = int(shown["on_network"].sum())
+    if data.district is None:
+        return f"{on} 处在路网内（图上 {len(shown)} 处）"
+    own = (shown["district"] == data.district).to_numpy()
+    return (f"本区 {int(own.sum())} 处（路网内 {int(shown['on_network'].to_numpy()[own].sum())}"
+            f" 处）；图上另有邻区服务本区的 {int((~own).sum())} 处")
+
+
 def _legend_html(result: RunResult, data: MapData, colours: list[str]) -> str:
     esc = html.escape
     rows = []
@@ -422,11 +438,9 @@ def _legend_html(result: RunResult, data: MapData, colours: list[str]) -> str:
                 "：至少一项目标未达到</div>")
     rows.append("<h2>设施与15分钟服务圈</h2>")
     for colour, (key, spec) in zip(colours, result.config.layers.items(), strict=True):
-        shown = data.facilities[key]
-        on = int(shown["on_network"].sum())
         rows.append(f"<div class='row'><span class='dot' style='background:{colour}'></span>"
                     f"<span class='sw' style='background:{colour}40;border-color:{colour}'>"
-                    f"</span>{esc(spec.label)}：{on} 处在路网内（图上 {len(shown)} 处）</div>")
+                    f"</span>{esc(spec.label)}：{facility_count_text(data, key)}</div>")
     rows.append(f"<div class='row'><span class='sw' style='border:2px dashed {SELECTED_COLOUR}'>"
                 "</span>所选设施的服务圈（悬停或点击设施点）</div>")
     rows.append("<div class='row'><span class='dot' style='background:transparent;"
@@ -497,7 +511,7 @@ def render_map(result: RunResult, *, options: MapOptions | None = None) -> foliu
                     area_simplify_m=opts.area_simplify_m)
     west, south, east, north = data.bounds
     fmap = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=12,
-                      tiles=None, control_scale=True, prefer_canvas=False)
+                      tiles=None, control_scale=False, prefer_canvas=False)
     if opts.tiles:
         try:
             folium.TileLayer(opts.tiles, attr=opts.tiles_attribution, name="底图",

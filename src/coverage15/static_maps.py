@@ -37,6 +37,7 @@ from .maps import (
     SHARE_COLOURS,
     MapData,
     config_file,
+    facility_count_text,
     map_data,
 )
 
@@ -201,10 +202,9 @@ def _legend(fig: Figure, result: RunResult, data: MapData) -> None:
     layers = list(result.config.layers.items())
     for i, (key, spec) in enumerate(layers):
         colour = LAYER_COLOURS[i % len(LAYER_COLOURS)]
-        on = int(data.facilities[key]["on_network"].sum())
         handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor=colour,
                               markeredgecolor="white", markersize=7,
-                              label=f"{spec.label}（图上路网内 {on} 处）"))
+                              label=f"{spec.label}：{facility_count_text(data, key)}"))
     if layers:
         handles.append(Line2D([], [], color=LAYER_COLOURS[0], linewidth=1,
                               label=f"{layers[0][1].label} 15分钟服务圈"))

@@ -86,6 +86,7 @@
 
   window.coverage15Map = function (map, groups, overlays, data) {
     addPanes(map);
+    L.control.scale({imperial: false, position: "bottomright"}).addTo(map);  // metres only
     if (map.options.maxZoom === undefined) {
       map.setMaxZoom(19);  // no tile layer sets one; marker clustering needs it
     }
