@@ -166,8 +166,8 @@ def test_district_data_is_restricted(central_run):
         outside = points.loc[points["district"] != "黄浦区"]
         assert outside["on_network"].all(), key
     # the legends tell the district's own centres (12) from the neighbours' serving it
-    assert facility_count_text(data, "centre") == ("本区 12 处（路网内 12 处）；"
-                                                    "图上另有邻区服务本区的 6 处")
+    assert facility_count_text(data, "centre") == ("本区 12 处（路网内 12 处），"
+                                                    "另有邻区服务本区的 6 处")
     assert facility_count_text(map_data(central_run), "centre") == "57 处在路网内（图上 76 处）"
     assert data.units["flag"].sum() == 6
     with pytest.raises(ConfigError, match="use one of"):

@@ -275,9 +275,12 @@ def map_data(
     if districts is not None:
         districts = districts[["unit", "geometry"]].copy()
         districts["geometry"] = _display(districts.geometry, simplify_m * 2, working)
+    # frame the studied streets: the overview on the assessed 街镇, a district on its 街镇
+    # with streets in the data (浦东新区's 2 central 街镇, not its 1,200 km²); the whole
+    # district only when none has
     focus = units
-    for status in (("full",), ("full", "partial")):
-        if not district and units["network"].isin(status).any():
+    for status in ((("full", "partial"),) if district else (("full",), ("full", "partial"))):
+        if units["network"].isin(status).any():
             focus = units.loc[units["network"].isin(status)]
             break
     west, south, east, north = (float(v) for v in focus.total_bounds)
@@ -419,7 +422,7 @@ def facility_count_text(data: MapData, key: str) -> str:
         return f"{on} 处在路网内（图上 {len(shown)} 处）"
     own = (shown["district"] == data.district).to_numpy()
     return (f"本区 {int(own.sum())} 处（路网内 {int(shown['on_network'].to_numpy()[own].sum())}"
-            f" 处）；图上另有邻区服务本区的 {int((~own).sum())} 处")
+            f" 处），另有邻区服务本区的 {int((~own).sum())} 处")
 
 
 def _legend_html(result: RunResult, data: MapData, colours: list[str]) -> str:

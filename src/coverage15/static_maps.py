@@ -204,7 +204,7 @@ def _legend(fig: Figure, result: RunResult, data: MapData) -> None:
         colour = LAYER_COLOURS[i % len(LAYER_COLOURS)]
         handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor=colour,
                               markeredgecolor="white", markersize=7,
-                              label=f"{spec.label}：{facility_count_text(data, key)}"))
+                              label=f"{spec.label}：\n{facility_count_text(data, key)}"))
     if layers:
         handles.append(Line2D([], [], color=LAYER_COLOURS[0], linewidth=1,
                               label=f"{layers[0][1].label} 15分钟服务圈"))
