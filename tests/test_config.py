@@ -70,6 +70,9 @@ def test_not_a_file(tmp_path):
     (tmp_path / "broken.toml").write_text("name = [", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(tmp_path / "broken.toml")
+    (tmp_path / "gb.toml").write_bytes('name = "上海中心城区"'.encode("gb18030"))
+    with pytest.raises(ConfigError, match=r"not UTF-8 .*save it as UTF-8"):
+        load_config(tmp_path / "gb.toml")
 
 
 def test_relative_data_variable_is_relative_to_the_working_directory(data_dir, monkeypatch,
@@ -159,3 +162,19 @@ def test_working_crs_is_checked(tmp_path, data_dir, crs, message):
     else:
         with pytest.raises(ConfigError, match=message):
             load_config(path)
+
+
+def test_offset_chinese_basemaps_are_warned(central_config):
+    from dataclasses import replace
+
+    from coverage15.config import MapSpec
+    from coverage15.layers import load_units
+    from coverage15.pipeline import _input_problems
+
+    units = load_units(central_config.units)
+    gaode = replace(central_config, map=MapSpec(tiles="Gaode.Normal"), official_names=None)
+    (problem,) = [p for p in _input_problems(gaode, units, {}, None) if p.input == "map"]
+    assert problem.severity == "warning"
+    assert "GCJ-02/BD-09" in problem.message
+    plain = replace(gaode, map=MapSpec(tiles="OpenStreetMap"))
+    assert not [p for p in _input_problems(plain, units, {}, None) if p.input == "map"]

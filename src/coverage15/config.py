@@ -465,7 +465,11 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
         raise ConfigError(msg)
     try:
         doc = tomllib.loads(file.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        msg = (f"run config {file}: not UTF-8 ({exc}); save it as UTF-8 (e.g. from GB18030: "
+               "iconv -f GB18030 -t UTF-8)")
+        raise ConfigError(msg) from exc
+    except tomllib.TOMLDecodeError as exc:
         msg = f"run config {file}: not valid TOML ({exc})"
         raise ConfigError(msg) from exc
 

@@ -241,6 +241,12 @@ def _input_problems(config: RunConfig, units: gpd.GeoDataFrame, layers: dict[str
                                 f"{', '.join(dropped[:5])}", len(dropped)))
     if config.official_names is not None:
         problems += official_name_problems(units, config.official_names)
+    tiles = config.map.tiles.lower()
+    if any(name in tiles for name in ("gaode", "amap", "autonavi", "tencent", "baidu", "bdimg")):
+        problems.append(Problem(
+            "warning", "map", f"tiles {config.map.tiles!r} are drawn in a Chinese map "
+            "provider's offset coordinates (GCJ-02/BD-09), the map's data in WGS84: streets "
+            "and points will sit hundreds of metres apart; use OpenStreetMap tiles", 1))
     everything = list(layers.values()) + ([demand] if demand is not None else [])
     for layer in everything:
         for reason, count in layer.rejected["reason"].str.replace(

@@ -177,7 +177,11 @@ def load_targets(path: str | os.PathLike[str]) -> list[Rule]:
         raise ConfigError(msg)
     try:
         doc = tomllib.loads(file.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        msg = (f"targets {file}: not UTF-8 ({exc}); save it as UTF-8 (e.g. from GB18030: "
+               "iconv -f GB18030 -t UTF-8)")
+        raise ConfigError(msg) from exc
+    except tomllib.TOMLDecodeError as exc:
         msg = f"targets {file}: not valid TOML ({exc})"
         raise ConfigError(msg) from exc
     problems: list[str] = []
