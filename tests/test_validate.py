@@ -145,7 +145,7 @@ def test_every_unusable_input_is_reported_at_once(data_dir, tmp_path):
     assert "layer 'canteen'" in text
     assert "file not found" in text
     assert "layer 'meal_point'" in text
-    assert "no usable rows of 0" in text
+    assert "filter 'agencyType == 42' matches none of the 3,821 rows" in text
 
 
 def test_self_intersecting_unit_is_repaired_and_reported(data_dir, tmp_path):

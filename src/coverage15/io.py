@@ -19,7 +19,7 @@ import geopandas as gpd
 import pandas as pd
 
 from ._errors import InputFileError
-from .report import bool_columns_to_text, column_label_zh
+from .report import NETWORK_ZH, bool_columns_to_text, column_label_zh
 
 if TYPE_CHECKING:
     from .pipeline import RunResult
@@ -135,6 +135,9 @@ def write_excel(result: RunResult, path: Path) -> Path:
 
     def zh(frame: pd.DataFrame) -> pd.DataFrame:
         shown = bool_columns_to_text(frame).replace({"true": "是", "false": "否"})
+        if "network" in shown:
+            shown["network"] = shown["network"].map(NETWORK_ZH).fillna(shown["network"])
+        shown = shown.drop(columns=["reason"], errors="ignore")  # 原因 (reason_zh) is shown
         return shown.rename(columns={c: column_label_zh(c, layer_labels, rule_labels)
                                      for c in frame.columns})
 

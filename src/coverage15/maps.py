@@ -322,8 +322,8 @@ def _geojson(geom: shapely.Geometry) -> Any:
 
 def _payload(result: RunResult, data: MapData) -> dict[str, Any]:
     """The data the page's script draws (see ``_static/coverage15-map.js``)."""
-    columns = [c for c in data.units.columns
-               if c not in ("geometry", "fill", "flag", "assessed")]
+    columns = [c for c in data.units.columns  # the popup gives the reason in Chinese
+               if c not in ("geometry", "fill", "flag", "assessed", "reason")]
     bad = {"uncovered": "是", **{c: "否" for c in columns if c.startswith("pass_")}}
     features = []
     for _, row in data.units.iterrows():
@@ -333,6 +333,8 @@ def _payload(result: RunResult, data: MapData) -> dict[str, Any]:
         if row["assessed"]:
             summary = f"{data.share_label} {_cell(data.share_column, share)}"
             summary += " · 未达标" if row["flag"] else " · 达标"
+        elif row["flag"]:  # beyond the network, failing a count rule
+            summary = "未达标（数量目标）· 步行目标未评估"
         else:
             summary = ("未评估：路网仅覆盖部分" if row["network"] == "partial"
                        else "未评估：不在路网范围内")

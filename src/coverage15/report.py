@@ -85,6 +85,8 @@ def gap_report(
             out[column] = flags[column]
     out["uncovered"] = flags["uncovered"]
     out["reason"] = flags["reason"]
+    if "reason_zh" in flags:
+        out["reason_zh"] = flags["reason_zh"]
     sort_by = ["district", unit_column] if unit_column != "district" else [unit_column]
     return out.sort_values(sort_by, kind="stable").reset_index(drop=True)
 
@@ -157,8 +159,10 @@ COLUMN_LABELS_ZH = {
     "area_km2": "面积 (km²)",
     "demand_points": "居住点数",
     "uncovered": "未达标",
-    "reason": "原因",
+    "reason": "原因（英文）",
+    "reason_zh": "原因",
 }
+NETWORK_ZH = {"full": "完整", "partial": "部分", "none": "无"}  # values of ``network``
 _LAYER_SUFFIXES_ZH = (("_count", "数量"), ("_demand_share", "居住点覆盖率"),
                       ("_area_share", "面积覆盖率"))
 

@@ -233,6 +233,7 @@ def check_targets(
     """
     flags = pd.DataFrame(index=units.index)
     reasons: list[list[str]] = [[] for _ in range(len(units))]
+    reasons_zh: list[list[str]] = [[] for _ in range(len(units))]  # the same, in Chinese
     skipped: dict[str, str] = {}
     citywide: list[CitywideResult] = []
     demand_pass: dict[str, np.ndarray] = {}
@@ -264,6 +265,8 @@ def check_targets(
                 reasons[i].append(
                     f"{rule.id}: {count[i]} {layer_labels[rule.layer]} (needs ≥ {rule.min_count})"
                 )
+                reasons_zh[i].append(
+                    f"{layer_labels[rule.layer]} {count[i]} 处（需 ≥ {rule.min_count}）")
             flags[column] = result
             continue
         if demand_cover is None or demand_unit is None:
@@ -291,6 +294,10 @@ def check_targets(
             reasons[i].append(
                 f"{rule.id}: {_fmt(share[i])} of residents pass (needs ≥ {_fmt(rule.min_share)})"
             )
+            what = ("1+N" if rule.kind == "one_plus_n"
+                    else f"15 分钟内有{layer_labels.get(rule.layer or '', rule.id)}")
+            reasons_zh[i].append(f"{what}：{_fmt(share[i])} 居民达标（需 ≥ "
+                                 f"{_fmt(rule.min_share)}）")
         flags[column] = result
     pass_cols = [c for c in flags.columns if c.startswith("pass_")]
     failed = (flags[pass_cols] == False).any(axis=1).to_numpy() if pass_cols else (  # noqa: E712
@@ -303,12 +310,18 @@ def check_targets(
     flags["uncovered"] = uncovered
     status = units["network"].to_numpy()
     share_in = units["network_share"].to_numpy()
-    text = []
+    text: list[str] = []
+    text_zh: list[str] = []
     for row in range(len(units)):
         parts = list(reasons[row])
+        parts_zh = list(reasons_zh[row])
         if status[row] != "full":
             parts.insert(0, f"{'no' if status[row] == 'none' else 'partial'} network "
                             f"({_fmt(share_in[row])} of the area): walking rules not evaluated")
+            parts_zh.insert(0, f"{'不在路网内' if status[row] == 'none' else '仅部分在路网内'}"
+                               f"（路网内面积 {_fmt(share_in[row])}）：步行目标未评估")
+        text_zh.append("；".join(parts_zh) or "已评估的目标均达标")
         text.append("; ".join(parts) or "passes every evaluated rule")
     flags["reason"] = text
+    flags["reason_zh"] = text_zh
     return TargetCheck(flags=flags, citywide=citywide, skipped=skipped, demand_pass=demand_pass)

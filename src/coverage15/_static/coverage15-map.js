@@ -38,7 +38,7 @@
     var notes = [];
     props.row.forEach(function (value, i) {
       var column = columns[i];
-      if (column.key === "reason") {
+      if (column.key === "reason_zh" || column.key === "reason") {
         notes.push("<div class=\"c15-reason\"><b>" + esc(column.label) + "：</b>" + esc(value) +
                    "</div>");
         return;
