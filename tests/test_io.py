@@ -54,6 +54,14 @@ def test_excel_workbook(central_run, tmp_path):
     assert xuhui.loc["龙华街道", "原因"].startswith(
         "仅部分在路网内（路网内面积 0%）：步行目标未评估；社区综合为老服务中心 0 处")
     assert len(sheets["汇总"]) >= 16
+    from openpyxl import load_workbook
+
+    book = load_workbook(path)
+    sheet = book["黄浦区"]
+    header = {c.value: c.column_letter for c in sheet[1]}
+    assert sheet[f"{header['1+N：15分钟内有综合为老服务中心和至少1处助餐点 达标居民比例']}2"
+                 ].number_format == "0%"
+    assert sheet.auto_filter.ref == sheet.dimensions
 
 
 def test_postgis_round_trip(central_run, postgis_url):

@@ -161,12 +161,20 @@ def write_excel(result: RunResult, path: Path) -> Path:
             [(c, column_label_zh(c, layer_labels, rule_labels))
              for c in result.gap_report.columns], columns=["column", "说明"])
         legend.to_excel(writer, sheet_name=_sheet_name("说明", used), index=False)
+        shares = {column_label_zh(c, layer_labels, rule_labels)
+                  for c in (*result.gap_report.columns, *summary.columns)
+                  if str(c).endswith("_share")}
         for sheet in writer.book.worksheets:
             sheet.freeze_panes = "B2"
             for column in sheet.columns:
                 width = max(len(str(c.value or "")) for c in column[:50])
                 sheet.column_dimensions[column[0].column_letter].width = min(
                     max(8, width * 1.6), 60)
+                if column[0].value in shares:  # 0–1 shares shown as percentages
+                    for cell in column[1:]:
+                        cell.number_format = "0%"
+            if sheet.title not in ("汇总", "说明"):  # one table per sheet: filterable
+                sheet.auto_filter.ref = sheet.dimensions
     return path
 
 
