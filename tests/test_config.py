@@ -128,6 +128,8 @@ def test_typos_and_wrong_types_are_refused_everywhere(tmp_path, data_dir):
     bad = bad.replace("[network]", "[network]\nnetwork_type = \"drvie\"", 1)
     bad = bad.replace("[units]", "[units]\ndistrct_field = \"district\"", 1)
     bad = bad.replace("[layers.canteen]", "[layers.canteen]\nexclude_points = 5", 1)
+    bad = bad.replace("[layers.canteen]",
+                      "[layers.demand]\npath = \"x.csv\"\n\n[layers.canteen]", 1)
     bad = bad.replace('filter = "agencyType == 6"', 'filter = " "', 1)
     path = tmp_path / "typos.toml"
     path.write_text(bad, encoding="utf-8")
@@ -144,7 +146,8 @@ def test_typos_and_wrong_types_are_refused_everywhere(tmp_path, data_dir):
     assert "[units] distrct_field: unknown key" in text
     assert "[layers.canteen] exclude_points: expected a list of [x, y] pairs" in text
     assert "[layers.centre] filter: empty; remove the key" in text
-    assert "has 8 problem(s)" in text
+    assert "[layers.demand]: 'demand' names the residential points" in text
+    assert "has 9 problem(s)" in text
 
 
 @pytest.mark.parametrize(("crs", "message"), [

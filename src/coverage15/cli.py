@@ -327,6 +327,10 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     progress = _Progress(enabled=not args.quiet)
     try:
         result = run(config, progress=progress)
+        if args.district:  # a misspelt district is an error even when no map is written
+            from .maps import check_district
+
+            check_district(result, args.district)
         if what_if:
             add = scenarios.load_sites(args.add, key="added", **files) if args.add else None
             change = scenarios.whatif(result, layer=args.layer, add=add,

@@ -506,6 +506,10 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
         r.problems.append(f"{file.name} [layers]: define at least one facility layer")
         raw_layers = {}
     for key, spec in raw_layers.items():
+        if key == "demand":
+            r.problems.append(f"{file.name} [layers.demand]: 'demand' names the residential "
+                              "points ([demand]); give the facility layer another key")
+            continue
         if not re.fullmatch(r"[a-z][a-z0-9_]*", key):
             r.problems.append(
                 f"{file.name} [layers.{key}]: layer keys are lower-case ascii words "

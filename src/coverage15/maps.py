@@ -42,6 +42,7 @@ __all__ = [
     "SHARE_COLOURS",
     "MapData",
     "MapOptions",
+    "check_district",
     "config_file",
     "facility_count_text",
     "map_data",
@@ -180,7 +181,8 @@ def _share_rule(result: RunResult) -> tuple[str, float | None]:
     return f"{first}_demand_share", None
 
 
-def _check_district(result: RunResult, district: str) -> None:
+def check_district(result: RunResult, district: str) -> None:
+    """Raise :class:`ConfigError` naming the known districts if ``district`` is not one."""
     known = set(result.units["district"].dropna())
     if result.districts_gdf is not None:
         known |= set(result.districts_gdf["unit"].dropna())
@@ -230,7 +232,7 @@ def map_data(
     districts = result.districts_gdf
     area = None
     if district:
-        _check_district(result, district)
+        check_district(result, district)
         units = units.loc[units["district"] == district]
         if districts is not None:
             districts = districts.loc[districts["unit"] == district]
