@@ -304,3 +304,36 @@ def test_district_figures_add_up_to_their_jiezhen(central_run):
     # the district's area is its 街镇' union (OSM borders overlap a little: 1.7 % in 崇明)
     assert (d.loc[area.index, "area_km2"] / area).between(0.98, 1.0001).all()
     assert d.loc["黄浦区", "centre_count"] == 12
+
+
+def test_jiezhen_without_district_names_take_the_district_they_lie_in(central_run):
+    """No [units] district_field: each 街镇 gets the district its interior point lies in."""
+    from dataclasses import replace
+
+    config = central_run.config
+    result = run(replace(config, units=replace(config.units, district_field=None)))
+    (note,) = [p for p in result.problems if "took the district they lie in" in p.message]
+    assert note.count == 217
+    d = result.district_report.set_index("district")
+    assert d.loc["黄浦区", "centre_count"] == 12
+    assert d["demand_points"].sum() == central_run.district_report["demand_points"].sum()
+    # the same districts as the names in the data give, for all but border-straddling 街镇
+    same = (result.gap_report["district"] == central_run.gap_report["district"]).mean()
+    assert same > 0.97
+
+
+def test_a_stretching_working_crs_is_warned():
+    import networkx as nx
+
+    from coverage15.network import network_from_graph
+    from coverage15.pipeline import _scale_problems
+
+    g = nx.MultiGraph(crs="EPSG:4326")
+    g.add_node(1, x=121.47, y=31.23)
+    g.add_node(2, x=121.48, y=31.23)
+    g.add_edge(1, 2)
+    assert _scale_problems(network_from_graph(g, min_component_m=0, working_crs="EPSG:32651")
+                           ) == []
+    (warning,) = _scale_problems(network_from_graph(g, min_component_m=0,
+                                                    working_crs="EPSG:3857"))
+    assert "stretches lengths by 16.9%" in warning.message

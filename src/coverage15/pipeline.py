@@ -150,6 +150,50 @@ def _step(timings: dict[str, float], name: str, progress: Progress | None) -> It
     log.info("%s: %.2f s", name, timings[name])
 
 
+def _scale_problems(net: WalkNetwork, tolerance: float = 0.005) -> list[Problem]:
+    """Warn when the working CRS stretches lengths here (e.g. Web Mercator: +17 % in Shanghai).
+
+    Every walking distance is measured in the working CRS, so its scale error shifts the 15
+    minutes; a UTM zone is within 0.1 % near its centre.
+    """
+    import pyproj
+
+    centre = shapely.centroid(net.extent)
+    to_lonlat = pyproj.Transformer.from_crs(net.crs, "EPSG:4326", always_xy=True)
+    lon, lat = to_lonlat.transform(centre.x, centre.y)
+    factors = pyproj.Proj(pyproj.CRS.from_user_input(net.crs)).get_factors(lon, lat)
+    error = max(abs(factors.meridional_scale - 1), abs(factors.parallel_scale - 1))
+    if error <= tolerance:
+        return []
+    return [Problem("warning", "analysis", f"working_crs {net.crs} stretches lengths by "
+                    f"{error:.1%} here, so the walking limit is off by as much; use the local "
+                    "UTM zone (EPSG:32651 for Shanghai)", 1)]
+
+
+def _name_districts(units: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
+                    ) -> tuple[gpd.GeoDataFrame, list[Problem]]:
+    """Give every 街镇 a district of the districts layer.
+
+    A 街镇 whose district name is missing (no ``district_field``) or not in the districts
+    layer takes the district its interior point lies in, and the run says how many did.
+    """
+    names = districts["unit"].astype(str)
+    unknown = ~units["district"].astype(str).isin(set(names)).to_numpy()
+    if not unknown.any():
+        return units, []
+    inside = gpd.GeoDataFrame(geometry=units.geometry.representative_point()[unknown],
+                              crs=units.crs)
+    where = coverage.assign_units(inside, districts.to_crs(units.crs)).to_numpy()
+    units = units.copy()
+    found = np.where(where >= 0, names.to_numpy(dtype=object)[np.maximum(where, 0)], "")
+    units.loc[unknown, "district"] = found
+    lost = int((where < 0).sum())
+    message = (f"{int(unknown.sum())} 街镇 without a district name of the districts layer took "
+               "the district they lie in" + (f"; {lost} lie in none" if lost else ""))
+    return units, [Problem("warning" if lost else "info", "units", message,
+                           int(unknown.sum()))]
+
+
 def _districts_of(units: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
                   ) -> tuple[gpd.GeoDataFrame, Callable[[np.ndarray], np.ndarray]]:
     """Each district as the union of its 街镇, and a map from 街镇 position to district position.
@@ -322,10 +366,14 @@ def run(
 
     with _step(timings, "load layers", progress):
         units, districts, layers, demand_layer = _load_inputs(config)
-        problems = _input_problems(config, units, layers, demand_layer)
+        named: list[Problem] = []
+        if districts is not None:
+            units, named = _name_districts(units, districts)
+        problems = named + _input_problems(config, units, layers, demand_layer)
 
     with _step(timings, "network", progress):
         net = build_walk_network(config.network, working_crs=config.analysis.working_crs)
+        problems += _scale_problems(net)
 
     facilities: dict[str, gpd.GeoDataFrame] = {}
     facility_unit: dict[str, npt.NDArray[np.int64]] = {}
