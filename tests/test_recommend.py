@@ -439,3 +439,18 @@ def test_cli_recommend_on_central(data_dir, tmp_path, capsys):
     table = pd.read_csv(tmp_path / "recommendations.csv")
     assert table["rank"].tolist() == [1, 2, 3]
     assert {"lon", "lat", "newly_covered", "cumulative_share"} <= set(table.columns)
+
+
+def test_a_centre_beyond_the_network_lifts_a_count_flag(central_run):
+    """新泾镇 (no streets in the data) fails only 'a centre in every 街镇': one more fixes it."""
+    units = central_run.units
+    xinjing = units.loc[units["unit"] == "新泾镇"].geometry.iloc[0]
+    site = gpd.GeoDataFrame({"name": ["新中心"]}, geometry=[xinjing.representative_point()],
+                            crs=units.crs)
+    change = whatif(central_run, layer="centre", add=site)
+    row = change.diff.set_index("jiezhen").loc["新泾镇"]
+    assert row["network"] == "none"
+    assert bool(row["uncovered_before"])
+    assert pd.isna(row["uncovered_after"])  # passes its count rules, walking rules unjudged
+    assert row["change"] == "newly passes"
+    assert (change.diff["change"] == "newly passes").sum() == 1

@@ -140,10 +140,12 @@ def _diff(before: RunResult, after: RunResult, layer: str) -> pd.DataFrame:
                           for c in shares}, index=out.index)
     if f"{layer}_demand_share" in shares:  # no demand layer: counts and flags only
         out[f"{layer}_demand_share_change"] = moved[f"{layer}_demand_share"].round(4)
-    was = out["uncovered_before"].astype("boolean")
-    now = out["uncovered_after"].astype("boolean")
+    # flagged before and not after (passes, or beyond the network and no longer failing a
+    # count rule) newly passes; the other way round newly fails
+    was = out["uncovered_before"].astype("boolean").fillna(False).to_numpy(bool)
+    now = out["uncovered_after"].astype("boolean").fillna(False).to_numpy(bool)
     out["change"] = np.select(
-        [(was & ~now).fillna(False).to_numpy(bool), (~was & now).fillna(False).to_numpy(bool),
+        [was & ~now, ~was & now,
          (moved > 1e-9).any(axis=1).to_numpy(), (moved < -1e-9).any(axis=1).to_numpy()],
         ["newly passes", "newly fails", "share up", "share down"], "")
     return out
