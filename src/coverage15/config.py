@@ -306,8 +306,7 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
         "exclude_points", "encoding", "unit_field", "database", "table", "sql", "osm_tags",
         "place",
     }
-    for unknown in sorted(set(table) - known):
-        r.problems.append(f"{r.where(section, unknown)}: unknown key (known: {sorted(known)})")
+    r.known(table, section, known)
     database = r.str_(table, section, "database")
     if database is not None:
         database = _expand(database, r.where(section, "database"), r.problems)
@@ -523,9 +522,7 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
     if not isinstance(map_table, dict):
         r.problems.append(f"{file.name} [map]: expected a table")
         map_table = {}
-    for unknown in sorted(set(map_table) - {"tiles", "tiles_attribution"}):
-        r.problems.append(f"{r.where('map', unknown)}: unknown key (known: tiles, "
-                          "tiles_attribution)")
+    r.known(map_table, "map", {"tiles", "tiles_attribution"})
     map_spec = MapSpec(
         tiles=r.str_(map_table, "map", "tiles", default="OpenStreetMap") or "OpenStreetMap",
         tiles_attribution=r.str_(map_table, "map", "tiles_attribution"),

@@ -159,7 +159,7 @@ def write_excel(result: RunResult, path: Path) -> Path:
                 writer, sheet_name=_sheet_name(str(district), used), index=False)
         legend = pd.DataFrame(
             [(c, column_label_zh(c, layer_labels, rule_labels))
-             for c in result.gap_report.columns], columns=["column", "说明"])
+             for c in result.gap_report.columns if c != "reason"], columns=["column", "说明"])
         legend.to_excel(writer, sheet_name=_sheet_name("说明", used), index=False)
         shares = {column_label_zh(c, layer_labels, rule_labels)
                   for c in (*result.gap_report.columns, *summary.columns)

@@ -236,8 +236,11 @@ def map_data(
         units = units.loc[units["district"] == district]
         if districts is not None:
             districts = districts.loc[districts["unit"] == district]
-        shape = (districts.geometry if districts is not None and len(districts)
-                 else units.geometry)
+        # the area the district's figures describe: the union of its 街镇 (the outline file
+        # only draws the boundary)
+        own = (result.district_areas.loc[result.district_areas["unit"] == district]
+               if result.district_areas is not None else None)
+        shape = own.geometry if own is not None and len(own) else units.geometry
         area = shapely.union_all(shape.to_crs(working).to_numpy())
     units = units.copy()
     assessed = (units["network"] == "full").to_numpy()
