@@ -12,6 +12,13 @@ from coverage15.config import load_config
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _problems(path: Path) -> str:
+    """The text of the ConfigError that loading ``path`` must raise."""
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return str(info.value)
+
+
 def test_shipped_config(central_config, data_dir):
     cfg = central_config
     assert list(cfg.layers) == ["centre", "meal_point", "canteen"]
@@ -50,9 +57,7 @@ colour = "red"
 """,
         encoding="utf-8",
     )
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    text = str(info.value)
+    text = _problems(path)
     assert "[analysis] minutes: must be > 0" in text
     assert "[units] name_field: missing (required)" in text
     assert "[layers.Centre]: layer keys are lower-case" in text
@@ -133,9 +138,7 @@ def test_typos_and_wrong_types_are_refused_everywhere(tmp_path, data_dir):
     bad = bad.replace('filter = "agencyType == 6"', 'filter = " "', 1)
     path = tmp_path / "typos.toml"
     path.write_text(bad, encoding="utf-8")
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    text = str(info.value)
+    text = _problems(path)
     assert "typos.toml 'oficial_names': unknown key" in text
     assert "did you mean 'official_names'?" in text
     assert "[analysis] walk_sped_kmh: unknown key" in text
