@@ -448,8 +448,8 @@ def run(
                                         f"rule {rid} not evaluated: {why}", 1))
         if demand is not None and demand_unit is not None:
             # judged only where the point's 街镇 is wholly inside the network, as in the report
-            status = np.append(table["network"].to_numpy(dtype=object), [None])
-            judged = status[np.where(demand_unit >= 0, demand_unit, len(table))] == "full"
+            full = (table["network"] == "full").to_numpy()
+            judged = (demand_unit >= 0) & full[np.maximum(demand_unit, 0)]
             for rid, passing in check.demand_pass.items():
                 column = pd.array(passing, dtype="boolean")
                 column[~judged] = pd.NA
@@ -462,13 +462,12 @@ def run(
             # area is that of its 街镇, so every district figure adds up to the 街镇 rows
             # (the district outlines, from another source, only draw the map's boundaries)
             district_areas, in_district = _districts_of(units, districts)
+            d_unit = in_district(demand_unit) if demand_unit is not None else None
             d_table = coverage.coverage_by_unit(
                 district_areas, facility_units={
                     key: in_district(u) for key, u in facility_unit.items()},
-                demand_unit=in_district(demand_unit) if demand_unit is not None else None,
-                demand_cover=demand_cover, unions=unions, extent=net.extent,
-                working_crs=a.working_crs)
-            d_unit = in_district(demand_unit) if demand_unit is not None else None
+                demand_unit=d_unit, demand_cover=demand_cover, unions=unions,
+                extent=net.extent, working_crs=a.working_crs)
             d_check = targets.check_targets(
                 d_table, [r for r in rules if r.kind != "full_coverage"],
                 demand_cover=demand_cover, demand_unit=d_unit, layer_labels=labels,
