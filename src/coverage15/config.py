@@ -30,6 +30,7 @@ __all__ = [
     "RunConfig",
     "UnitSpec",
     "load_config",
+    "read_toml",
 ]
 
 Role = Literal["centre", "station", "other"]
@@ -439,6 +440,22 @@ def _read_network(r: _Reader, table: Any) -> NetworkSpec | None:
     )
 
 
+def read_toml(file: Path, what: str) -> dict[str, Any]:
+    """The TOML document in ``file``; a :class:`ConfigError` naming ``what`` if it is not one.
+
+    Not UTF-8 (e.g. saved as GB18030) and invalid TOML get their own messages.
+    """
+    try:
+        return tomllib.loads(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        msg = (f"{what} {file}: not UTF-8 ({exc}); save it as UTF-8 (e.g. from GB18030: "
+               "iconv -f GB18030 -t UTF-8)")
+        raise ConfigError(msg) from exc
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"{what} {file}: not valid TOML ({exc})"
+        raise ConfigError(msg) from exc
+
+
 def load_config(path: str | os.PathLike[str]) -> RunConfig:
     """Read and check a run configuration file.
 
@@ -462,15 +479,7 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
         what = "a directory" if file.is_dir() else "not found"
         msg = f"run config {file}: {what}; give the path of a .toml file"
         raise ConfigError(msg)
-    try:
-        doc = tomllib.loads(file.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        msg = (f"run config {file}: not UTF-8 ({exc}); save it as UTF-8 (e.g. from GB18030: "
-               "iconv -f GB18030 -t UTF-8)")
-        raise ConfigError(msg) from exc
-    except tomllib.TOMLDecodeError as exc:
-        msg = f"run config {file}: not valid TOML ({exc})"
-        raise ConfigError(msg) from exc
+    doc = read_toml(file, "run config")
 
     base = file.resolve().parent
     r = _Reader(file, base, base)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ._errors import ConfigError
+from .config import read_toml
 
 __all__ = [
     "CitywideResult",
@@ -175,15 +175,7 @@ def load_targets(path: str | os.PathLike[str]) -> list[Rule]:
     if not file.is_file():
         msg = f"targets {file}: file not found; check `targets` in the run config"
         raise ConfigError(msg)
-    try:
-        doc = tomllib.loads(file.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        msg = (f"targets {file}: not UTF-8 ({exc}); save it as UTF-8 (e.g. from GB18030: "
-               "iconv -f GB18030 -t UTF-8)")
-        raise ConfigError(msg) from exc
-    except tomllib.TOMLDecodeError as exc:
-        msg = f"targets {file}: not valid TOML ({exc})"
-        raise ConfigError(msg) from exc
+    doc = read_toml(file, "targets")
     problems: list[str] = []
     rules = [_rule_from(t, i, file.name, problems) for i, t in enumerate(doc.get("rules", []))]
     ids = [r.id for r in rules if r is not None]
