@@ -78,6 +78,29 @@ POSTGIS_URL = os.environ.get(
 
 
 @pytest.fixture(scope="session")
+def straight_street():
+    """``make(edges)``: a hand-checkable network, one straight street of 250 m edges.
+
+    Nodes ``0 … edges`` at ``x = 350,000 + 250 i``, ``y = 3,450,000`` (EPSG:32651); the
+    extent is the street's box grown by 500 m.
+    """
+    import networkx as nx
+    import shapely
+
+    from coverage15.network import network_from_graph
+
+    def make(edges: int, *, x0: float = 350_000.0, y0: float = 3_450_000.0):
+        g = nx.MultiGraph(crs="EPSG:32651")
+        for i in range(edges + 1):
+            g.add_node(i, x=x0 + 250.0 * i, y=y0)
+        g.add_edges_from((i, i + 1) for i in range(edges))
+        extent = shapely.box(x0 - 500, y0 - 500, x0 + 250.0 * edges + 500, y0 + 500)
+        return network_from_graph(g, min_component_m=0, extent=extent)
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def postgis_url() -> str:
     """A PostGIS database for round trips (.ci/run starts one on loopback)."""
     from coverage15 import Coverage15Error

@@ -13,14 +13,13 @@ import pickle
 from dataclasses import replace
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pytest
 import shapely
 
 from coverage15 import _cache, partition, settings
 from coverage15.config import AnalysisSpec
-from coverage15.network import content_key, network_from_graph
+from coverage15.network import content_key
 
 CRS = "EPSG:32651"
 X0, Y0 = 350_000.0, 3_450_000.0
@@ -36,14 +35,8 @@ def cache(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def street():
-    g = nx.MultiGraph(crs=CRS)
-    for i in range(9):
-        g.add_node(i, x=X0 + 250.0 * i, y=Y0)
-    for i in range(8):
-        g.add_edge(i, i + 1)
-    net = network_from_graph(g, min_component_m=0,
-                             extent=shapely.box(X0 - 500, Y0 - 500, X0 + 2500, Y0 + 500))
+def street(straight_street):
+    net = straight_street(8, x0=X0, y0=Y0)
     net.source = "test-street"  # as build_walk_network marks the networks it makes
     return net
 

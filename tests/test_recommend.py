@@ -17,7 +17,6 @@ import math
 from pathlib import Path
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import pyogrio
@@ -30,7 +29,7 @@ from hypothesis import strategies as st
 from coverage15 import ConfigError
 from coverage15.cli import main
 from coverage15.config import load_config
-from coverage15.network import network_from_graph, snap_points
+from coverage15.network import snap_points
 from coverage15.pipeline import run
 from coverage15.recommend import (
     candidate_sites,
@@ -158,16 +157,10 @@ def _write_csv(path: Path, xs: list[float], prefix: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def town_files(tmp_path_factory: pytest.TempPathFactory):
+def town_files(tmp_path_factory: pytest.TempPathFactory, straight_street):
     """Config path and network of the hand-made town."""
     folder = tmp_path_factory.mktemp("town")
-    g = nx.MultiGraph(crs=CRS)
-    for i in range(17):
-        g.add_node(i, x=X0 + 250.0 * i, y=Y0)
-    for i in range(16):
-        g.add_edge(i, i + 1)
-    net = network_from_graph(g, min_component_m=0,
-                             extent=shapely.box(X0 - 500, Y0 - 500, X0 + 4500, Y0 + 500))
+    net = straight_street(16, x0=X0, y0=Y0)
     units = gpd.GeoDataFrame(
         {"name": ["A街道", "B街道"], "district": ["测试区", "测试区"]},
         geometry=[shapely.box(X0 - 100, Y0 - 200, X0 + 2000, Y0 + 200),
