@@ -191,12 +191,15 @@ def test_units(data_dir):
 
 def test_duplicate_ids(tmp_path):
     path = tmp_path / "ids.csv"
-    path.write_text("id,name,x,y\n1,a,121.40,31.20\n2,b,121.41,31.21\n1,c,121.42,31.22\n",
-                    encoding="utf-8")
+    path.write_text("id,name,x,y\n1,a,121.40,31.20\n2,b,121.41,31.21\n1,c,121.42,31.22\n"
+                    "2,d,121.43,31.23\n", encoding="utf-8")
     layer = load_layer(LayerSpec(key="d", label="d", path=path, x="x", y="y",
                                  crs="EPSG:4326", name_field="name", id_field="id"))
     assert list(layer.points["facility_id"]) == ["1", "2"]
-    assert layer.rejected["reason"].tolist() == ["duplicate id '1' (first at source row 0)"]
+    assert layer.rejected["reason"].tolist() == ["duplicate id '1' (first at source row 0)",
+                                                 "duplicate id '2' (first at source row 1)"]
+    # counted as one kind of problem, not one line per id
+    assert layer.set_aside_counts().to_dict() == {"duplicate id (seen on an earlier row)": 2}
 
 
 def test_invalid_unit_polygons_are_repaired_and_flagged(tmp_path):

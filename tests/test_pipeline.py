@@ -39,6 +39,9 @@ def test_layer_counts(central_run):
     assert reasons.filter(like="geocoding fallback").sum() == 1
     assert reasons.filter(like="duplicate of source row").sum() == 18
     assert len(layers["meal_point"].points) == 1533
+    assert layers["meal_point"].set_aside_counts().to_dict() == {
+        "duplicate of an earlier row (same name and point)": 18, "missing coordinates": 9,
+        "on excluded point (121.473701, 31.230416): a known geocoding fallback": 1}
     # nothing is lost silently: every source row is used or set aside with a reason
     for layer in layers.values():
         assert len(layer.points) + len(layer.rejected) == layer.n_source

@@ -248,9 +248,7 @@ def _cmd_layers(args: argparse.Namespace) -> int:
             problems += 1
             continue
         # one count per kind of problem (each row's own detail is in rejected.csv of a run)
-        reasons = layer.rejected["reason"].str.replace(
-            r"duplicate of source row \d+", "duplicate of an earlier row", regex=True)
-        notes = [f"{n} {r}" for r, n in reasons.value_counts().items()]
+        notes = [f"{n} {r}" for r, n in layer.set_aside_counts().items()]
         warnings = crs_fit_problems(layer, units) if units is not None else []
         notes += [f"WARNING {w.message}" for w in warnings]
         state = ("UNUSABLE" if len(layer.points) == 0 else "WARNING" if warnings else "ok")

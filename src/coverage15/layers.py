@@ -64,6 +64,20 @@ class Layer:
     rejected: pd.DataFrame
     n_source: int
 
+    def set_aside_counts(self) -> pd.Series:
+        """Rows set aside per kind of reason, most first.
+
+        A reason that names another row (``duplicate of source row 12``) or an id counts
+        under its kind (``duplicate of an earlier row``, ``duplicate id``); each row's own
+        reason stays in :attr:`rejected`.
+        """
+        kinds = (self.rejected["reason"].astype(str)
+                 .str.replace(r"^duplicate id .*", "duplicate id (seen on an earlier row)",
+                              regex=True)
+                 .str.replace(r"source row \d+", "an earlier row", regex=True))
+        counts: pd.Series = kinds.value_counts()
+        return counts
+
 
 def resolve_crs(text: str, *, where: str) -> str:
     """Normalise a CRS name: ``gcj02``/``bd09`` or a pyproj-readable CRS as ``EPSG:xxxx``.

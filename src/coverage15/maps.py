@@ -28,6 +28,7 @@ from jinja2 import Template
 from ._errors import ConfigError
 from ._map_assets import AssetMode, RawHTML, use_assets
 from .layers import polygonal_part
+from .report import NETWORK_ZH as _NETWORK_WORKBOOK
 from .report import column_label_zh
 
 if TYPE_CHECKING:
@@ -62,7 +63,9 @@ SHARE_COLOURS = ["#f46d43", "#fdae61", "#fee08b", "#66bd63"]
 NO_DATA_COLOUR = "#c8c8c8"
 FLAG_COLOUR = "#a50f15"
 SELECTED_COLOUR = "#111111"
-NETWORK_ZH = {"full": "完整", "partial": "部分（未评估）", "none": "无（路网外，未评估）"}
+# the workbook's words for ``network``, with what they mean for the 街镇's verdict
+NETWORK_ZH = {key: word + {"full": "", "partial": "（未评估）", "none": "（路网外，未评估）"}[key]
+              for key, word in _NETWORK_WORKBOOK.items()}
 _TEXT = {
     "search": "搜索街镇或区，如 湖南路",
     "notFound": "未找到",

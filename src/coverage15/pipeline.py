@@ -253,7 +253,7 @@ def _load_inputs(
         if layer is None:
             continue
         if len(layer.points) == 0:
-            reasons = layer.rejected["reason"].value_counts().head(3).to_dict()
+            reasons = layer.set_aside_counts().head(3).to_dict()
             errors.append(f"layer {key!r} ({spec.source_name}): no usable rows of "
                           f"{layer.n_source} (set aside: {reasons}); check filter and "
                           "coordinate columns")
@@ -293,9 +293,7 @@ def _input_problems(config: RunConfig, units: gpd.GeoDataFrame, layers: dict[str
             "and points will sit hundreds of metres apart; use OpenStreetMap tiles", 1))
     everything = list(layers.values()) + ([demand] if demand is not None else [])
     for layer in everything:
-        for reason, count in layer.rejected["reason"].str.replace(
-                r" \(.*|, first at.*", "", regex=True).str.replace(
-                r"source row \d+", "an earlier row", regex=True).value_counts().items():
+        for reason, count in layer.set_aside_counts().items():
             problems.append(Problem("info", layer.spec.key, f"{count} row(s) set aside: "
                                     f"{reason}", int(count)))
         problems += crs_fit_problems(layer, units)
