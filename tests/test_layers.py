@@ -7,6 +7,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pyogrio
 import pytest
 import shapely
 
@@ -127,6 +128,37 @@ def test_vector_formats_round_trip(tmp_path):
                                      filter="kind == 2"))
         assert list(layer.points["name"]) == ["b"]
         assert layer.points.geometry.iloc[0].equals_exact(shapely.Point(121.5, 31.2), 1e-9)
+
+
+def test_csv_numbers_become_numbers_and_codes_stay_text(tmp_path):
+    path = tmp_path / "typed.csv"
+    path.write_text("id,name,x,y,code,beds,ratio,count,signed,street\n"
+                    "007,a,121.40,31.20,0012,247,1.5,\"1,200\",+5,12\n"
+                    "008,b,121.41,31.21,0003,,2,30,6,张江镇\n", encoding="utf-8")
+    layer = load_layer(LayerSpec(key="t", label="t", path=path, x="x", y="y",
+                                 crs="EPSG:4326", name_field="name", id_field="id"))
+    p = layer.points
+    assert list(p["facility_id"]) == ["007", "008"]
+    assert list(p["id"]) == ["007", "008"]  # the id field is never converted
+    assert list(p["code"]) == ["0012", "0003"]  # leading zeros: a code
+    assert list(p["count"]) == ["1,200", "30"]  # a separator keeps the column text
+    assert list(p["signed"]) == ["+5", "6"]
+    assert list(p["street"]) == ["12", "张江镇"]
+    assert str(p["beds"].dtype) == "Int64"
+    assert p["beds"].iloc[0] == 247
+    assert p["beds"].isna().iloc[1]
+    assert p["ratio"].tolist() == [1.5, 2.0]
+    # and a GIS reads them back as numbers from the GeoPackage
+    out = tmp_path / "typed.gpkg"
+    p.to_file(out, driver="GPKG", engine="pyogrio")
+    info = pyogrio.read_info(out)
+    types = dict(zip(info["fields"], info["dtypes"], strict=True))
+    assert (types["beds"], types["ratio"], types["code"]) == ("int64", "float64", "object")
+    back = gpd.read_file(out)
+    assert back["beds"].iloc[0] == 247
+    assert back["beds"].isna().iloc[1]
+    assert back["ratio"].tolist() == [1.5, 2.0]
+    assert list(back["code"]) == ["0012", "0003"]
 
 
 def test_no_crs_is_an_error_never_a_guess(tmp_path):

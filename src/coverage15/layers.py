@@ -416,7 +416,8 @@ def load_layer(spec: LayerSpec) -> Layer:
     gdf.insert(0, "facility_id", ids.to_numpy()[positions])
     gdf.insert(1, "name", names.to_numpy()[positions])
     gdf.insert(2, "layer", spec.key)
-    gdf = gdf.reset_index(drop=True)
+    gdf = _numbers_as_numbers(gdf.reset_index(drop=True),
+                              keep={spec.name_field, spec.id_field, spec.unit_field})
     rejected_rows = rejected["_pos"].to_numpy(dtype=int)
     rejected = pd.DataFrame(
         {
@@ -434,6 +435,40 @@ def load_layer(spec: LayerSpec) -> Layer:
     if not_point:
         gdf.attrs["not_point"] = not_point  # counted in the run's input checks
     return Layer(spec=spec, points=gdf, rejected=rejected, n_source=len(frame))
+
+
+_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"  # no leading zeros, signs or separators
+
+
+def _numbers_as_numbers(gdf: gpd.GeoDataFrame, *, keep: set[str | None]) -> gpd.GeoDataFrame:
+    """Text columns that hold only plain numbers (or blanks) as numbers.
+
+    CSV sources are read as text, so that codes such as ``"0012"`` keep their zeros. In a
+    GeoPackage a GIS should still see ``beds`` or ``lng`` as numbers, to sort, filter and
+    style by them. A column is converted only if every non-blank value is a plain decimal
+    number without leading zeros, sign or separators (``"0012"``, ``"+5"`` and ``"1,200"``
+    keep the whole column as text): whole numbers as nullable integers, others as floats.
+    The columns in ``keep`` (name, id, unit fields) and coverage15's own stay as they are.
+    """
+    own = {"facility_id", "name", "layer", "source_row", gdf.geometry.name}
+    for column in gdf.columns:
+        if (column in own or column in keep
+                or not pd.api.types.is_string_dtype(gdf[column].dtype)):
+            continue
+        try:
+            stripped = gdf[column].str.strip()
+        except AttributeError:  # objects that are not all text
+            continue
+        present = stripped.notna() & (stripped != "")
+        if not present.any() or not stripped[present].str.fullmatch(_NUMBER).all():
+            continue
+        numbers = pd.to_numeric(stripped.where(present), errors="coerce")
+        whole = ~stripped[present].str.contains(".", regex=False)
+        if whole.all() and numbers.abs().max() < 2**53:
+            gdf[column] = numbers.astype("Int64")
+        else:
+            gdf[column] = numbers.astype(float)
+    return gdf
 
 
 def load_units(spec: UnitSpec, *, what: str = "units") -> gpd.GeoDataFrame:
