@@ -161,6 +161,21 @@ def test_csv_numbers_become_numbers_and_codes_stay_text(tmp_path):
     assert list(back["code"]) == ["0012", "0003"]
 
 
+def test_csv_filters_compare_numbers_as_numbers_and_codes_as_text(tmp_path):
+    path = tmp_path / "homes.csv"
+    path.write_text("name,x,y,beds,code\na,121.40,31.20,247,0012\nb,121.41,31.21,80,0013\n"
+                    "c,121.42,31.22,,0012\n", encoding="utf-8")
+
+    def names(expression: str) -> list[str]:
+        spec = LayerSpec(key="h", label="h", path=path, x="x", y="y", crs="EPSG:4326",
+                         name_field="name", filter=expression)
+        return list(load_layer(spec).points["name"])
+
+    assert names("beds >= 100") == ["a"]
+    assert names("beds < 100") == ["b"]  # a blank is no number: neither big nor small
+    assert names("code == '0012'") == ["a", "c"]
+
+
 def test_no_crs_is_an_error_never_a_guess(tmp_path):
     path = tmp_path / "p.csv"
     path.write_text("name,x,y\na,121.4,31.2\n", encoding="utf-8")

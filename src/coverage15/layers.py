@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 VECTOR_SUFFIXES = (".geojson", ".gpkg", ".shp", ".fgb", ".gml", ".kml", ".zip")
 PARQUET_SUFFIXES = (".parquet", ".geoparquet")
 REJECTED_COLUMNS = ["layer", "source_row", "name", "reason", "src_x", "src_y"]
+_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"  # no leading zeros, signs or separators
 
 
 @dataclass(frozen=True)
@@ -219,10 +220,10 @@ def _apply_filter(frame: pd.DataFrame, spec: LayerSpec) -> pd.DataFrame:
     # Compare numbers written as text (CSV) with numbers in the expression.
     typed = frame.copy()
     for column in typed.columns:
-        if column != "geometry" and typed[column].dtype == object:
-            converted = pd.to_numeric(typed[column], errors="coerce")
-            if converted.notna().sum() == typed[column].notna().sum():
-                typed[column] = converted
+        if column != "geometry":
+            numbers = _plain_numbers(typed[column])
+            if numbers is not None:
+                typed[column] = numbers
     try:
         mask = typed.eval(spec.filter, engine="python")
     except Exception as exc:
@@ -231,6 +232,8 @@ def _apply_filter(frame: pd.DataFrame, spec: LayerSpec) -> pd.DataFrame:
             f"columns are {[c for c in frame.columns if c != 'geometry']}"
         )
         raise LayerError(msg) from exc
+    if isinstance(mask, pd.Series) and isinstance(mask.dtype, pd.BooleanDtype):
+        mask = mask.fillna(False).astype(bool)  # a blank number matches no comparison
     if not isinstance(mask, pd.Series) or mask.dtype != bool:
         msg = f"layer {spec.key!r}: filter {spec.filter!r} must give true/false for each row"
         raise LayerError(msg)
@@ -437,37 +440,44 @@ def load_layer(spec: LayerSpec) -> Layer:
     return Layer(spec=spec, points=gdf, rejected=rejected, n_source=len(frame))
 
 
-_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"  # no leading zeros, signs or separators
+def _plain_numbers(column: pd.Series) -> pd.Series | None:
+    """A text column as numbers, if every non-blank value is a plain decimal number.
+
+    Plain: no leading zeros, sign or separators, so that ``"0012"``, ``"+5"`` and
+    ``"1,200"`` keep the whole column as text (codes stay codes). Whole numbers become
+    nullable integers, others floats; blanks become missing. None when the column is not
+    text or not all plain numbers.
+    """
+    if not pd.api.types.is_string_dtype(column.dtype):
+        return None
+    try:
+        stripped = column.str.strip()
+    except AttributeError:  # objects that are not all text
+        return None
+    present = stripped.notna() & (stripped != "")
+    if not present.any() or not stripped[present].str.fullmatch(_NUMBER).all():
+        return None
+    numbers = pd.to_numeric(stripped.where(present), errors="coerce")
+    whole = ~stripped[present].str.contains(".", regex=False)
+    if whole.all() and numbers.abs().max() < 2**53:
+        return numbers.astype("Int64")
+    return numbers.astype(float)
 
 
 def _numbers_as_numbers(gdf: gpd.GeoDataFrame, *, keep: set[str | None]) -> gpd.GeoDataFrame:
-    """Text columns that hold only plain numbers (or blanks) as numbers.
+    """Text columns that hold only plain numbers (or blanks) as numbers (:func:`_plain_numbers`).
 
     CSV sources are read as text, so that codes such as ``"0012"`` keep their zeros. In a
     GeoPackage a GIS should still see ``beds`` or ``lng`` as numbers, to sort, filter and
-    style by them. A column is converted only if every non-blank value is a plain decimal
-    number without leading zeros, sign or separators (``"0012"``, ``"+5"`` and ``"1,200"``
-    keep the whole column as text): whole numbers as nullable integers, others as floats.
-    The columns in ``keep`` (name, id, unit fields) and coverage15's own stay as they are.
+    style by them. The columns in ``keep`` (name, id, unit fields) and coverage15's own stay
+    as they are.
     """
     own = {"facility_id", "name", "layer", "source_row", gdf.geometry.name}
     for column in gdf.columns:
-        if (column in own or column in keep
-                or not pd.api.types.is_string_dtype(gdf[column].dtype)):
-            continue
-        try:
-            stripped = gdf[column].str.strip()
-        except AttributeError:  # objects that are not all text
-            continue
-        present = stripped.notna() & (stripped != "")
-        if not present.any() or not stripped[present].str.fullmatch(_NUMBER).all():
-            continue
-        numbers = pd.to_numeric(stripped.where(present), errors="coerce")
-        whole = ~stripped[present].str.contains(".", regex=False)
-        if whole.all() and numbers.abs().max() < 2**53:
-            gdf[column] = numbers.astype("Int64")
-        else:
-            gdf[column] = numbers.astype(float)
+        if column not in own and column not in keep:
+            numbers = _plain_numbers(gdf[column])
+            if numbers is not None:
+                gdf[column] = numbers
     return gdf
 
 
