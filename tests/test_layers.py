@@ -144,6 +144,7 @@ def test_csv_numbers_become_numbers_and_codes_stay_text(tmp_path):
     assert list(p["count"]) == ["1,200", "30"]  # a separator keeps the column text
     assert list(p["signed"]) == ["+5", "6"]
     assert list(p["street"]) == ["12", "张江镇"]
+    assert "src_name" not in p  # the name field's values are in name
     assert str(p["beds"].dtype) == "Int64"
     assert p["beds"].iloc[0] == 247
     assert p["beds"].isna().iloc[1]
@@ -174,6 +175,17 @@ def test_csv_filters_compare_numbers_as_numbers_and_codes_as_text(tmp_path):
     assert names("beds >= 100") == ["a"]
     assert names("beds < 100") == ["b"]  # a blank is no number: neither big nor small
     assert names("code == '0012'") == ["a", "c"]
+
+
+def test_source_columns_named_like_coverage15_s_are_kept_as_src(tmp_path):
+    path = tmp_path / "clash.csv"
+    path.write_text("title,name,layer,x,y\nHome A,legal name A,old,121.40,31.20\n",
+                    encoding="utf-8")
+    layer = load_layer(LayerSpec(key="k", label="k", path=path, x="x", y="y",
+                                 crs="EPSG:4326", name_field="title"))
+    row = layer.points.iloc[0]
+    assert (row["name"], row["layer"]) == ("Home A", "k")
+    assert (row["src_name"], row["src_layer"]) == ("legal name A", "old")
 
 
 def test_no_crs_is_an_error_never_a_guess(tmp_path):

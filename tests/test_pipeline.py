@@ -160,6 +160,20 @@ def test_outputs_are_written(central_outputs, central_run):
     assert len(units) == 217
     sa = gpd.read_file(out / "coverage.gpkg", layer="service_areas")
     assert len(sa) == len(central_run.service_areas)
+    # the facilities keep their sources' columns, typed; a source column named like one of
+    # coverage15's (the canteens' own district) is kept beside it as src_district
+    fac = gpd.read_file(out / "coverage.gpkg", layer="facilities")
+    assert len(fac) == 323 + 1533 + 97
+    types = dict(zip(*(pyogrio.read_info(out / "coverage.gpkg", layer="facilities")[k]
+                       for k in ("fields", "dtypes")), strict=True))
+    assert types["agencyType"] == "int64"
+    canteens = fac[fac["layer"] == "canteen"]
+    assert canteens["address"].notna().all()
+    assert canteens["agencyType"].isna().all()
+    assert (fac.loc[fac["layer"] == "centre", "agencyType"] == 6).all()
+    assert canteens["src_district"].notna().all()
+    # the district each official list names is the one its canteen's point lies in
+    assert (canteens["src_district"] == canteens["district"]).all()
     csv = pd.read_csv(out / "gap_report.csv")
     assert len(csv) == 217
     assert {"district", "jiezhen", "uncovered", "pass_one_plus_n"} <= set(csv.columns)

@@ -50,10 +50,7 @@ def output_layers(result: RunResult) -> dict[str, gpd.GeoDataFrame]:
     layers: dict[str, gpd.GeoDataFrame] = {
         "service_areas": result.service_areas,
         "units": result.units_gdf(),
-        "facilities": gpd.GeoDataFrame(pd.concat(
-            [f[["facility_id", "name", "layer", "jiezhen", "district", "snap_m", "on_network",
-                "reach_m", "geometry"]] for f in result.facilities.values()],
-            ignore_index=True), geometry="geometry", crs="EPSG:4326"),
+        "facilities": _facilities_table(result),
     }
     if result.demand is not None:
         layers["demand"] = result.demand
@@ -65,6 +62,34 @@ def output_layers(result: RunResult) -> dict[str, gpd.GeoDataFrame]:
             geometry=shapes.reindex(result.district_report["district"]).to_numpy(),
             crs=result.district_areas.crs)
     return {name: gis_ready(frame) for name, frame in layers.items()}
+
+
+FACILITY_COLUMNS = ["facility_id", "name", "layer", "jiezhen", "district", "snap_m",
+                    "on_network", "reach_m"]
+
+
+def _facilities_table(result: RunResult) -> gpd.GeoDataFrame:
+    """All layers' facilities in one table: coverage15's columns, then each source's own.
+
+    A source column that only some layers have is empty (NULL) for the others'. One that
+    holds numbers in one layer and text in another is written as text.
+    """
+    frames = []
+    for f in result.facilities.values():
+        frame = pd.DataFrame(f.drop(columns=f.geometry.name))
+        for column in frame.columns:  # whole numbers stay whole where a layer lacks them
+            if column not in FACILITY_COLUMNS and frame[column].dtype.kind in "iu":
+                frame[column] = frame[column].astype("Int64")
+        frames.append(frame.assign(geometry=f.geometry.to_numpy()))
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=[*FACILITY_COLUMNS, "geometry"])
+    source = [c for c in table.columns if c not in FACILITY_COLUMNS and c != "geometry"]
+    for column in source:
+        kinds = {type(v) for v in table[column].dropna()}
+        if table[column].dtype == object and len(kinds) > 1:
+            table[column] = table[column].map(lambda v: None if pd.isna(v) else str(v))
+    return gpd.GeoDataFrame(table[[*FACILITY_COLUMNS, *source, "geometry"]],
+                            geometry="geometry", crs="EPSG:4326")
 
 
 def gis_ready(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

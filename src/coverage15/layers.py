@@ -415,7 +415,13 @@ def load_layer(spec: LayerSpec) -> Layer:
     gdf, duplicates = _find_duplicates(gdf, names, ids if spec.id_field else None)
     rejected = pd.concat([rejected, duplicates], ignore_index=True)
     positions = gdf["source_row"].to_numpy()
-    gdf = gdf.drop(columns=[c for c in ("facility_id", "name", "layer") if c in gdf.columns])
+    # a source column named like one of coverage15's own is kept as src_{name}, unless it is
+    # the name or id field itself (whose values the name and facility_id columns hold)
+    own = [c for c in ("facility_id", "name", "layer") if c in gdf.columns]
+    used = {spec.name_field, spec.id_field}
+    gdf = gdf.rename(columns={c: f"src_{c}" for c in own
+                              if c not in used and f"src_{c}" not in gdf.columns})
+    gdf = gdf.drop(columns=[c for c in own if c in gdf.columns])
     gdf.insert(0, "facility_id", ids.to_numpy()[positions])
     gdf.insert(1, "name", names.to_numpy()[positions])
     gdf.insert(2, "layer", spec.key)

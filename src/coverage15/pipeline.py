@@ -218,12 +218,22 @@ def _districts_of(units: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
     return areas, in_district
 
 
+ADDED_COLUMNS = ("jiezhen", "district", "snap_m", "on_network", "reach_m")
+
+
 def _with_unit(points: gpd.GeoDataFrame, units: gpd.GeoDataFrame,
                where: npt.NDArray[np.int64]) -> gpd.GeoDataFrame:
-    """A copy of ``points`` with the 街镇 and district at positions ``where`` (-1: none)."""
+    """A copy of ``points`` with the 街镇 and district at positions ``where`` (-1: none).
+
+    A source column of the same name as one coverage15 adds (``jiezhen``, ``district``,
+    ``snap_m``, ``on_network``, ``reach_m``) is kept as ``src_{name}``: the source's claim
+    next to what coverage15 found.
+    """
     names = np.append(units["unit"].to_numpy(dtype=object), [None])
     districts = np.append(units["district"].to_numpy(dtype=object), [None])
-    out = points.copy()
+    out = points.rename(columns={c: f"src_{c}" for c in ADDED_COLUMNS
+                                 if c in points.columns and f"src_{c}" not in points.columns})
+    out = out.drop(columns=[c for c in ADDED_COLUMNS if c in out.columns])
     out["jiezhen"] = names[where]
     out["district"] = districts[where]
     return out
