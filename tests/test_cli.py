@@ -52,13 +52,24 @@ def test_layers_list_and_check(data_dir, tmp_path, capsys):
     assert ("meal_point\tok\t1533 usable of 1561\t18 duplicate of an earlier row (same name "
             "and point); 9 missing coordinates; 1 on excluded point") in out
     assert "demand\tok\t24753 usable of 26105\t1352 duplicate of an earlier row" in out
+    assert "point); 91 in no 街镇\n" in out  # a note, still ok
     # GCJ-02 centres declared as WGS84: a run would warn, so check says so and exits 1
     wrong = CONFIG.read_text(encoding="utf-8").replace('crs = "gcj02"', 'crs = "EPSG:4326"', 1)
     wrong = wrong.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
     (tmp_path / "wrong.toml").write_text(wrong, encoding="utf-8")
     assert main(["layers", "check", str(tmp_path / "wrong.toml")]) == 1
-    assert "centre\tWARNING\t323 usable of 325\t2 missing coordinates; WARNING declared crs " \
-        "'EPSG:4326' may be wrong" in capsys.readouterr().out
+    (centre,) = [line for line in capsys.readouterr().out.splitlines()
+                 if line.startswith("centre\t")]
+    assert centre.startswith("centre\tWARNING\t323 usable of 325\t2 missing coordinates; ")
+    assert "WARNING declared crs 'EPSG:4326' may be wrong" in centre
+    # degrees declared as metres (web Mercator) put every canteen near (0, 0)
+    lost = CONFIG.read_text(encoding="utf-8").replace('crs = "gcj02"', 'crs = "EPSG:3857"')
+    lost = lost.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
+    (tmp_path / "lost.toml").write_text(lost, encoding="utf-8")
+    assert main(["layers", "check", str(tmp_path / "lost.toml")]) == 1
+    assert ("centre\tWARNING\t323 usable of 325\t2 missing coordinates; WARNING 323 of 323 "
+            "point(s) lie in no 街镇: check the layer's coordinates and its crs") in \
+        capsys.readouterr().out
     broken = CONFIG.read_text(encoding="utf-8").replace("agencyType == 4", "agencyType == 99")
     broken = broken.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
     cfg = tmp_path / "broken.toml"

@@ -69,6 +69,40 @@ def test_wrong_declared_crs_is_detected(data_dir):
             'provider)') in problem.message
 
 
+def test_wrong_crs_of_a_file_or_a_typo_is_detected(data_dir, tmp_path):
+    units = gpd.read_file(data_dir / "boundaries/jiezhen_osm.geojson").rename(
+        columns={"name": "unit"})
+    demand = data_dir / "demand/residential_addresses.csv"
+    table = pd.read_csv(demand).head(400)
+    # a Chinese map provider's coordinates saved as points "in EPSG:4326" (what QGIS's
+    # delimited-text import of the raw columns gives)
+    raw = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["gcj02_lng"],
+                                                              table["gcj02_lat"]), crs=4326)
+    raw.to_file(tmp_path / "raw.gpkg", driver="GPKG", engine="pyogrio")
+    spec = LayerSpec(key="homes", label="h", path=tmp_path / "raw.gpkg", name_field="address",
+                     unit_field="jiezhen")
+    (problem,) = crs_fit_problems(load_layer(spec), units)
+    assert problem.message.startswith("the file's CRS may be wrong")
+    assert 'set crs = "gcj02"' in problem.message
+    # declaring it fixes it
+    fixed = LayerSpec(key="homes", label="h", path=tmp_path / "raw.gpkg", crs="gcj02",
+                      name_field="address", unit_field="jiezhen")
+    assert crs_fit_problems(load_layer(fixed), units) == []
+    # the same points in their true WGS84 positions pass
+    right = raw.set_geometry(gpd.points_from_xy(table["wgs84_lng"], table["wgs84_lat"]),
+                             crs=4326)
+    right.to_file(tmp_path / "right.gpkg", driver="GPKG", engine="pyogrio")
+    assert crs_fit_problems(load_layer(LayerSpec(
+        key="homes", label="h", path=tmp_path / "right.gpkg", name_field="address",
+        unit_field="jiezhen")), units) == []
+    # a typo in a table's CRS (EPSG:4236, Hu Tzu Shan, for 4326) moves every point
+    typo = load_layer(LayerSpec(key="d", label="d", path=demand, x="wgs84_lng",
+                                y="wgs84_lat", crs="EPSG:4236", unit_field="jiezhen"))
+    (problem,) = crs_fit_problems(typo, units)
+    assert "declared crs 'EPSG:4236' may be wrong" in problem.message
+    assert 'set crs = "EPSG:4326"' in problem.message
+
+
 def test_unit_names_against_the_official_list(data_dir):
     units = gpd.read_file(data_dir / "boundaries/jiezhen_osm.geojson").rename(
         columns={"name": "unit"})

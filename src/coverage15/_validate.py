@@ -21,12 +21,13 @@ import pandas as pd
 import shapely
 
 from . import coords, settings
-from .layers import Layer, read_table, resolve_crs
+from .layers import Layer, read_table
 
 __all__ = [
     "Problem",
     "crs_fit_problems",
     "official_name_problems",
+    "outside_problems",
     "problems_frame",
     "snap_problems",
 ]
@@ -113,17 +114,20 @@ def _landing(lng: npt.NDArray[np.float64], lat: npt.NDArray[np.float64],
 
 
 def crs_fit_problems(layer: Layer, units: gpd.GeoDataFrame) -> list[Problem]:
-    """Check that a layer's declared CRS puts rows in the 街镇 they name.
+    """Check that a layer's coordinate system puts rows in the 街镇 they name.
 
     Rows name their 街镇 either in the layer's ``unit_field`` or, failing that, inside their
-    own name (e.g. "上海市徐汇区湖南路街道社区长者食堂" names 湖南路街道). The raw coordinates
-    are read as WGS84, GCJ-02 and BD-09 in turn; if another reading puts clearly more rows
-    in their named 街镇 than the declared one, that is reported.
+    own name (e.g. "上海市徐汇区湖南路街道社区长者食堂" names 湖南路街道). The points as
+    loaded are compared with other readings of the same numbers: a table's raw longitude and
+    latitude (``src_x``/``src_y``) read as WGS84, GCJ-02 and BD-09; a file's points (whose
+    CRS the file or the config gives) read as GCJ-02 or BD-09 coordinates labelled WGS84, the
+    common mistake of saving a Chinese map provider's coordinates as EPSG:4326. If another
+    reading puts clearly more rows in their named 街镇, that is reported.
 
     Parameters
     ----------
     layer
-        A loaded point layer whose raw coordinates are in ``src_x``/``src_y``.
+        A loaded point layer.
     units
         街镇 polygons in EPSG:4326.
 
@@ -134,12 +138,7 @@ def crs_fit_problems(layer: Layer, units: gpd.GeoDataFrame) -> list[Problem]:
     """
     spec = layer.spec
     points = layer.points
-    if "src_x" not in points or not spec.crs:
-        return []
-    # the layer loaded, so its CRS resolves; EPSG:4490 (CGCS2000) is WGS84 to < 1 m
-    resolved = resolve_crs(spec.crs, where=spec.key)
-    declared = {"EPSG:4326": "wgs84", "EPSG:4490": "wgs84"}.get(resolved, resolved)
-    if declared not in ("wgs84", "gcj02", "bd09"):
+    if len(points) == 0:
         return []
     if spec.unit_field and spec.unit_field in points:
         claimed = points[spec.unit_field].astype(str).str.strip().to_numpy()
@@ -152,26 +151,62 @@ def crs_fit_problems(layer: Layer, units: gpd.GeoDataFrame) -> list[Problem]:
     usable = pd.notna(claimed) & pd.Series(claimed).isin(set(units["unit"])).to_numpy()
     if usable.sum() < CRS_FIT_MIN_ROWS:
         return []
-    x = points["src_x"].to_numpy(dtype=float)[usable]
-    y = points["src_y"].to_numpy(dtype=float)[usable]
-    fit: dict[str, float] = {}
-    for system in ("wgs84", "gcj02", "bd09"):
-        lng, lat = (x, y) if system == "wgs84" else coords.to_wgs84(
-            x, y, system)  # type: ignore[arg-type]
-        fit[system] = float(np.mean(_landing(lng, lat, units) == claimed[usable]))
-    best = max(fit, key=lambda k: fit[k])
-    if best == declared or fit[best] - fit[declared] < CRS_FIT_MARGIN:
+    loaded = shapely.get_coordinates(points.geometry.to_numpy()[usable])
+    raw = None
+    if "src_x" in points:
+        raw = np.column_stack([pd.to_numeric(points["src_x"], errors="coerce"),
+                               pd.to_numeric(points["src_y"], errors="coerce")])[usable]
+        if not (np.isfinite(raw).all() and (np.abs(raw[:, 0]) <= 180).all()
+                and (np.abs(raw[:, 1]) <= 90).all()):
+            raw = None  # projected numbers: no other geographic reading to try
+    base = loaded if raw is None else raw
+    readings = {"declared": loaded, "wgs84": base}
+    readings["gcj02"] = np.column_stack(coords.to_wgs84(base[:, 0], base[:, 1], "gcj02"))
+    readings["bd09"] = np.column_stack(coords.to_wgs84(base[:, 0], base[:, 1], "bd09"))
+    fit = {k: float(np.mean(_landing(xy[:, 0], xy[:, 1], units) == claimed[usable]))
+           for k, xy in readings.items()}
+    best = max(("wgs84", "gcj02", "bd09"), key=lambda k: fit[k])
+    if fit[best] - fit["declared"] < CRS_FIT_MARGIN:
         return []
+    n = int(usable.sum())
+    if raw is None:  # a file's points
+        said = f"the file's CRS{f' (config: crs = {spec.crs!r})' if spec.crs else ''}"
+        return [Problem(
+            "warning", spec.key,
+            f"{said} may be wrong: as loaded {fit['declared']:.0%} of {n} rows land in the "
+            f"街镇 they name, read as {best} coordinates {fit[best]:.0%}; set crs = "
+            f"\"{best}\" in the layer's config if the points were saved from a Chinese map "
+            f"provider ({'Gaode/Tencent' if best == 'gcj02' else 'Baidu'}) as if WGS84",
+            n)]
+    if best == "wgs84":
+        advice = ("set crs = \"EPSG:4326\" if the coordinates are GPS/WGS84 (not from a "
+                  "Chinese map provider)")
+    else:
+        advice = (f"set crs = \"{best}\" if the coordinates come from a Chinese map provider "
+                  f"({'Gaode/Tencent' if best == 'gcj02' else 'Baidu'})")
     return [Problem(
         "warning", spec.key,
-        f"declared crs {spec.crs!r} may be wrong: read as {declared} {fit[declared]:.0%} of "
-        f"{int(usable.sum())} rows land in the 街镇 they name, as {best} {fit[best]:.0%}; "
-        + (f"set crs = \"{best}\" if the coordinates come from a Chinese map provider "
-           f"({'Gaode/Tencent' if best == 'gcj02' else 'Baidu'})" if best != "wgs84" else
-           "set crs = \"EPSG:4326\" if the coordinates are GPS/WGS84 (not from a Chinese map "
-           "provider)"),
-        int(usable.sum()),
-    )]
+        f"declared crs {spec.crs!r} may be wrong: read as declared {fit['declared']:.0%} of "
+        f"{n} rows land in the 街镇 they name, as {best} {fit[best]:.0%}; {advice}", n)]
+
+
+def outside_problems(key: str, unit_of: npt.ArrayLike) -> list[Problem]:
+    """Points that lie in no 街镇 (``unit_of`` < 0), as one warning.
+
+    A few are a layer's points beyond the city or on a river; most or all of them mean the
+    coordinates or their CRS are wrong, and the warning says so.
+    """
+    where = np.asarray(unit_of)
+    outside = int((where < 0).sum())
+    if outside == 0:
+        return []
+    if outside * 2 > len(where):
+        text = (f"{outside} of {len(where)} point(s) lie in no 街镇: check the layer's "
+                "coordinates and its crs (are they in Shanghai at all?)")
+    else:
+        text = (f"{outside} point(s) lie in no 街镇: they count for walking but in no 街镇's "
+                "or district's figures")
+    return [Problem("warning", key, text, outside)]
 
 
 def snap_problems(key: str, points: gpd.GeoDataFrame, snap_m: npt.NDArray[np.float64],

@@ -229,7 +229,8 @@ def _cmd_layers(args: argparse.Namespace) -> int:
             print(f"{key}\t{spec.label}\t{spec.role}\t{spec.crs or '(file)'}\t{spec.path}"
                   + (f"\t{spec.filter}" if spec.filter else ""))
         return 0
-    from ._validate import crs_fit_problems
+    from ._validate import crs_fit_problems, outside_problems
+    from .coverage import assign_units
     from .layers import load_units
 
     problems = 0
@@ -249,7 +250,15 @@ def _cmd_layers(args: argparse.Namespace) -> int:
             continue
         # one count per kind of problem (each row's own detail is in rejected.csv of a run)
         notes = [f"{n} {r}" for r, n in layer.set_aside_counts().items()]
-        warnings = crs_fit_problems(layer, units) if units is not None else []
+        warnings = []
+        if units is not None and len(layer.points):
+            # a few points beyond every 街镇 are a note; most of them, a wrong crs
+            for problem in outside_problems(key, assign_units(layer.points, units).to_numpy()):
+                if problem.count * 2 > len(layer.points):
+                    warnings.append(problem)
+                else:
+                    notes.append(f"{problem.count} in no 街镇")
+            warnings += crs_fit_problems(layer, units)
         notes += [f"WARNING {w.message}" for w in warnings]
         state = ("UNUSABLE" if len(layer.points) == 0 else "WARNING" if warnings else "ok")
         problems += state != "ok"

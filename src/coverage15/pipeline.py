@@ -28,6 +28,7 @@ from ._validate import (
     Problem,
     crs_fit_problems,
     official_name_problems,
+    outside_problems,
     problems_frame,
     snap_problems,
 )
@@ -445,11 +446,7 @@ def run(
                 len(table)))
         placed = {**facility_unit, **({"demand": demand_unit} if demand_unit is not None else {})}
         for key, where in placed.items():
-            outside = int((np.asarray(where) < 0).sum())
-            if outside:
-                problems.append(Problem(
-                    "warning", key, f"{outside} point(s) lie in no 街镇: they count for walking "
-                    "but in no 街镇's or district's figures", outside))
+            problems += outside_problems(key, where)
         for rid, why in check.skipped.items():
             if "did you mean" in why:  # a likely typo in the targets file, not a choice
                 problems.append(Problem("warning", "targets",
