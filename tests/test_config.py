@@ -53,7 +53,7 @@ path = "a.csv"
 path = "b.csv"
 role = "kitchen"
 x = "lng"
-colour = "red"
+color = "#ff0000"
 """,
         encoding="utf-8",
     )
@@ -63,7 +63,8 @@ colour = "red"
     assert "[layers.Centre]: layer keys are lower-case" in text
     assert "[layers.meal] role: 'kitchen' is not one of" in text
     assert "[layers.meal]: give both x and y" in text
-    assert "[layers.meal] colour: unknown key" in text
+    assert "[layers.meal] color: unknown key" in text
+    assert "did you mean 'colour'?" in text
     assert "has 6 problem(s)" in text
 
 
@@ -153,6 +154,45 @@ def test_typos_and_wrong_types_are_refused_everywhere(tmp_path, data_dir):
     assert "has 9 problem(s)" in text
 
 
+def test_layer_mistakes_a_gis_person_makes_are_refused(tmp_path, data_dir):
+    shipped = (ROOT / "data/shanghai-central.toml").read_text(encoding="utf-8")
+    shipped = shipped.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
+    bad = shipped.replace("exclude_points = [[121.473701, 31.230416]]",
+                          "exclude_points = [[31.230416, 121.473701]]", 1)
+    bad = bad.replace("[layers.canteen]", "[layers.canteen]\ncolour = \"blue\"", 1)
+    bad = bad.replace('label = "社区长者食堂"', 'label = "助餐服务点"', 1)
+    bad = bad.replace("[layers.canteen]", "[layers.snap]\npath = \"x.csv\"\nx = \"a\"\n"
+                      "y = \"b\"\ncrs = \"EPSG:4326\"\n\n[layers.canteen]", 1)
+    path = tmp_path / "gis.toml"
+    path.write_text(bad, encoding="utf-8")
+    text = _problems(path)
+    assert ("exclude_points: [31.230416, 121.473701] looks like [latitude, longitude]; "
+            "write [x, y] = [longitude, latitude], e.g. [121.473701, 31.230416]") in text
+    assert "[layers.canteen] colour: 'blue' is not a colour such as \"#1f78b4\"" in text
+    assert "layers meal_point, canteen share the label '助餐服务点'" in text
+    assert "the layer key 'snap' is reserved" in text
+    assert "has 4 problem(s)" in text
+
+
+def test_layer_colours_from_config_then_the_palette(central_config):
+    from dataclasses import replace
+
+    from coverage15.maps import LAYER_COLOURS, layer_colours
+
+    layers = dict(central_config.layers)
+    assert list(layer_colours(layers).values()) == LAYER_COLOURS[:3]
+    # a layer's own colour is used, and the palette skips it for the others
+    layers["meal_point"] = replace(layers["meal_point"], colour=LAYER_COLOURS[0].upper())
+    assert layer_colours(layers) == {"centre": LAYER_COLOURS[1],
+                                     "meal_point": LAYER_COLOURS[0],
+                                     "canteen": LAYER_COLOURS[2]}
+    # with more layers than colours the palette starts again
+    many = {f"l{i}": replace(layers["centre"], key=f"l{i}") for i in range(12)}
+    colours = list(layer_colours(many).values())
+    assert colours[:10] == LAYER_COLOURS
+    assert colours[10:] == LAYER_COLOURS[:2]
+
+
 @pytest.mark.parametrize(("crs", "message"), [
     ("EPSG:99999", "unknown CRS 'EPSG:99999'"),
     ("EPSG:3857", None),  # projected, in metres: allowed (if unwise for areas)
@@ -184,3 +224,18 @@ def test_offset_chinese_basemaps_are_warned(central_config):
     assert "GCJ-02/BD-09" in problem.message
     plain = replace(gaode, map=MapSpec(tiles="OpenStreetMap"))
     assert not [p for p in _input_problems(plain, units, {}, None) if p.input == "map"]
+
+
+def test_layers_sharing_a_colour_are_warned(central_config):
+    from dataclasses import replace
+
+    import geopandas as gpd
+
+    from coverage15.pipeline import _input_problems
+
+    many = {f"l{i}": replace(central_config.layers["centre"], key=f"l{i}", label=f"L{i}")
+            for i in range(11)}
+    config = replace(central_config, layers=many, official_names=None)
+    units = gpd.GeoDataFrame({"unit": ["a"], "district": ["d"]}, geometry=[None], crs=4326)
+    (problem,) = [p for p in _input_problems(config, units, {}, None) if p.input == "map"]
+    assert problem.message.startswith("layers l0, l10 are drawn in the same colour #1f78b4")

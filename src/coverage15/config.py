@@ -84,6 +84,9 @@ class LayerSpec:
         with these tags, e.g. ``{ social_facility = "outreach" }``, within ``place``.
     place : str or None
         Geocodable place name for ``osm_tags`` queries.
+    colour : str or None
+        The layer's colour on the maps (``"#rrggbb"``); default: the next of the maps'
+        palette.
     """
 
     key: str
@@ -105,6 +108,7 @@ class LayerSpec:
     sql: str | None = None
     osm_tags: tuple[tuple[str, str | bool], ...] = ()
     place: str | None = None
+    colour: str | None = None
 
     @property
     def source_name(self) -> str:
@@ -305,7 +309,7 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
     known = {
         "label", "path", "role", "crs", "x", "y", "filter", "name_field", "id_field", "layer",
         "exclude_points", "encoding", "unit_field", "database", "table", "sql", "osm_tags",
-        "place",
+        "place", "colour",
     }
     r.known(table, section, known)
     database = r.str_(table, section, "database")
@@ -340,9 +344,21 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
     for item in raw_points:
         if (isinstance(item, list) and len(item) == 2
                 and all(isinstance(v, int | float) for v in item)):
+            if abs(item[1]) > 90 >= abs(item[0]):  # no latitude is above 90
+                r.problems.append(f"{r.where(section, 'exclude_points')}: {item!r} looks like "
+                                  f"[latitude, longitude]; write [x, y] = [longitude, "
+                                  f"latitude], e.g. [{item[1]}, {item[0]}]")
             points.append((float(item[0]), float(item[1])))
         else:
             r.problems.append(f"{r.where(section, 'exclude_points')}: {item!r} is not [x, y]")
+    colour = r.str_(table, section, "colour")
+    if colour is not None and not re.fullmatch(r"#[0-9a-fA-F]{6}", colour):
+        r.problems.append(f"{r.where(section, 'colour')}: {colour!r} is not a colour such as "
+                          "\"#1f78b4\"")
+        colour = None
+    if key == "snap":
+        r.problems.append(f"{r.file.name} [{section}]: the layer key 'snap' is reserved (its "
+                          "column snap_m would clash with the residents' own); choose another")
     if path is None and needs_path:
         return None
     return LayerSpec(
@@ -365,6 +381,7 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
         sql=r.str_(table, section, "sql"),
         osm_tags=tuple(tags),
         place=r.str_(table, section, "place"),
+        colour=colour,
     )
 
 
@@ -527,6 +544,14 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
         layer = _read_layer(r, key, spec, f"layers.{key}")
         if layer is not None:
             layers[key] = layer
+    labels: dict[str, list[str]] = {}
+    for key, layer in layers.items():
+        labels.setdefault(layer.label, []).append(key)
+    for label, keys in labels.items():
+        if len(keys) > 1:
+            r.problems.append(f"{file.name}: layers {', '.join(keys)} share the label "
+                              f"{label!r}; the reports and map legends could not tell them "
+                              "apart: give each its own label")
     map_table = doc.get("map", {})
     if not isinstance(map_table, dict):
         r.problems.append(f"{file.name} [map]: expected a table")

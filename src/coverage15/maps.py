@@ -32,6 +32,7 @@ from .report import NETWORK_ZH as _NETWORK_WORKBOOK
 from .report import column_label_zh
 
 if TYPE_CHECKING:
+    from .config import LayerSpec
     from .pipeline import RunResult
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "check_district",
     "config_file",
     "facility_count_text",
+    "layer_colours",
     "map_data",
     "overlay_names",
     "render_map",
@@ -57,7 +59,8 @@ log = logging.getLogger(__name__)
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 DATA_ATTRIBUTION = ("街镇边界、路网 <a href='https://www.openstreetmap.org/copyright'>"
                     "© OpenStreetMap contributors</a> (ODbL)")
-LAYER_COLOURS = ["#1f78b4", "#6a3d9a", "#b15928", "#e7298a", "#33a02c", "#e6ab02", "#666666"]
+LAYER_COLOURS = ["#1f78b4", "#6a3d9a", "#b15928", "#e7298a", "#33a02c", "#e6ab02", "#666666",
+                 "#17becf", "#9e0142", "#000000"]
 SHARE_BINS = [0.0, 0.5, 0.7, 0.9, 1.0001]
 SHARE_COLOURS = ["#f46d43", "#fdae61", "#fee08b", "#66bd63"]
 NO_DATA_COLOUR = "#c8c8c8"
@@ -362,7 +365,8 @@ def _payload(result: RunResult, data: MapData) -> dict[str, Any]:
     layers = []
     # ids are unique within a layer, not across layers
     areas = data.areas.set_index(["layer", "facility_id"]) if len(data.areas) else None
-    for i, (key, spec) in enumerate(result.config.layers.items()):
+    colours = layer_colours(result.config.layers)
+    for key, spec in result.config.layers.items():
         points = data.facilities[key]
         geoms: list[Any] = []
         rows = []
@@ -380,7 +384,7 @@ def _payload(result: RunResult, data: MapData) -> dict[str, Any]:
                          round(float(p["reach_m"]), 0), index, area_km2])
         union = data.unions.get(key)
         layers.append({"key": key, "label": spec.label,
-                       "colour": LAYER_COLOURS[i % len(LAYER_COLOURS)],
+                       "colour": colours[key],
                        "union": _geojson(union) if union is not None else None,
                        "facilities": rows, "areas": geoms,
                        "top": spec.role == "centre"})  # the "1" of 1+N: never hidden
@@ -418,6 +422,24 @@ def _title_html(result: RunResult, data: MapData) -> str:
     return (f"<h1>{html.escape(result.config.name + where)}：{a.minutes:g} 分钟步行服务圈</h1>"
             f"<div>步速 {a.walk_speed_kmh:g} km/h · {a.minutes:g} 分钟 = 路网 {a.limit_m:,.0f} m"
             f" · 配置 {html.escape(config_file(result))}</div>")
+
+
+def layer_colours(layers: dict[str, LayerSpec]) -> dict[str, str]:
+    """Each layer's colour on the maps: its ``colour`` if set, else the next palette colour.
+
+    Palette colours already taken by a layer's own ``colour`` are skipped; with more layers
+    than colours the palette starts again (the run's input checks warn then).
+    """
+    taken = {spec.colour.lower() for spec in layers.values() if spec.colour}
+    free = [c for c in LAYER_COLOURS if c not in taken] or LAYER_COLOURS
+    out, i = {}, 0
+    for key, spec in layers.items():
+        if spec.colour:
+            out[key] = spec.colour.lower()
+        else:
+            out[key] = free[i % len(free)]
+            i += 1
+    return out
 
 
 def facility_count_text(data: MapData, key: str) -> str:

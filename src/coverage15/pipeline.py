@@ -302,6 +302,17 @@ def _input_problems(config: RunConfig, units: gpd.GeoDataFrame, layers: dict[str
             "warning", "map", f"tiles {config.map.tiles!r} are drawn in a Chinese map "
             "provider's offset coordinates (GCJ-02/BD-09), the map's data in WGS84: streets "
             "and points will sit hundreds of metres apart; use OpenStreetMap tiles", 1))
+    from .maps import layer_colours
+
+    by_colour: dict[str, list[str]] = {}
+    for key, colour in layer_colours(config.layers).items():
+        by_colour.setdefault(colour, []).append(key)
+    for colour, keys in by_colour.items():
+        if len(keys) > 1:
+            problems.append(Problem(
+                "warning", "map", f"layers {', '.join(keys)} are drawn in the same colour "
+                f"{colour} (more layers than the palette's colours): set colour = \"#rrggbb\" "
+                "in their [layers.KEY] tables", len(keys)))
     everything = list(layers.values()) + ([demand] if demand is not None else [])
     for layer in everything:
         for reason, count in layer.set_aside_counts().items():

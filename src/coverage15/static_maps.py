@@ -30,7 +30,6 @@ from matplotlib.patches import Patch
 
 from .maps import (
     FLAG_COLOUR,
-    LAYER_COLOURS,
     NO_DATA_COLOUR,
     OSM_ATTRIBUTION,
     SHARE_BINS,
@@ -38,6 +37,7 @@ from .maps import (
     MapData,
     config_file,
     facility_count_text,
+    layer_colours,
     map_data,
 )
 
@@ -132,17 +132,18 @@ def _draw(fig: Figure, result: RunResult, data: MapData, *, label_all: bool) -> 
         assessed.plot(ax=ax, color=list(assessed["fill"]), edgecolor="#5a5a5a",
                       linewidth=0.5, zorder=2)
     keys = list(result.config.layers)
+    colours = layer_colours(result.config.layers)
     if keys and keys[0] in data.unions:
         gpd.GeoSeries([data.unions[keys[0]]], crs="EPSG:4326").plot(
-            ax=ax, facecolor="none", edgecolor=LAYER_COLOURS[0], linewidth=0.45, zorder=3)
+            ax=ax, facecolor="none", edgecolor=colours[keys[0]], linewidth=0.45, zorder=3)
     if data.districts is not None and len(data.districts):
         data.districts.boundary.plot(ax=ax, color="#1a1a1a", linewidth=1.4, zorder=4)
     flagged = units.loc[units["flag"]]
     if len(flagged):
         flagged.boundary.plot(ax=ax, color=FLAG_COLOUR, linewidth=2.0, zorder=5)
-    for i, key in enumerate(keys):
+    for key in keys:
         points = data.facilities[key]
-        colour = LAYER_COLOURS[i % len(LAYER_COLOURS)]
+        colour = colours[key]
         on = points.loc[points["on_network"]]
         off = points.loc[~points["on_network"]]
         # centres (the "1" of 1+N) above the stations that often share their address
@@ -200,13 +201,14 @@ def _legend(fig: Figure, result: RunResult, data: MapData) -> None:
     handles.append(Patch(facecolor="white", edgecolor=FLAG_COLOUR, linewidth=2,
                          label=f"未达标街镇（{n_flag} 个）"))
     layers = list(result.config.layers.items())
-    for i, (key, spec) in enumerate(layers):
-        colour = LAYER_COLOURS[i % len(LAYER_COLOURS)]
+    colours = layer_colours(result.config.layers)
+    for key, spec in layers:
+        colour = colours[key]
         handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor=colour,
                               markeredgecolor="white", markersize=7,
                               label=f"{spec.label}：\n{facility_count_text(data, key)}"))
     if layers:
-        handles.append(Line2D([], [], color=LAYER_COLOURS[0], linewidth=1,
+        handles.append(Line2D([], [], color=colours[layers[0][0]], linewidth=1,
                               label=f"{layers[0][1].label} 15分钟服务圈"))
     handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor="none",
                           markeredgecolor="#777777", markersize=6,
