@@ -102,6 +102,24 @@ def test_exact_refuses_a_too_large_instance():
         exact_cover(TRAP, np.ones(6), k=2, max_candidates=2)
 
 
+def test_exact_with_nothing_to_cover_is_empty_and_optimal():
+    for sets in (sp.csr_matrix((3, 0), dtype=bool), sp.csr_matrix((0, 4), dtype=bool)):
+        e = exact_cover(sets, np.ones(sets.shape[1]), k=2)
+        assert (len(e.chosen), e.covered, e.status, e.bound) == (0, 0.0, "optimal", 0.0)
+
+
+def test_exact_stopped_before_any_bound_returns_the_warm_start(capfd):
+    rng = np.random.default_rng(0)
+    sets = sp.random(2000, 3000, density=0.01, random_state=1, format="csr") > 0
+    weight = rng.random(3000)
+    g = greedy_cover(sets, weight, k=40)
+    e = exact_cover(sets, weight, k=40, warm=g, time_limit_s=0.0)
+    assert (e.status, e.bound) == ("time limit", None)
+    assert e.covered == pytest.approx(g.covered)
+    assert list(e.chosen) == list(g.chosen)
+    assert "HiGHS" not in capfd.readouterr().out  # the solver's banner stays off stdout
+
+
 def _covered(sets: sp.csr_matrix, weight: np.ndarray, chosen: np.ndarray) -> float:
     hit = np.asarray(sets[chosen].sum(axis=0)).ravel() > 0
     return float(weight[hit].sum())

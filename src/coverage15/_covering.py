@@ -18,8 +18,13 @@ from __future__ import annotations
 
 import heapq
 import math
+import os
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -63,6 +68,25 @@ class Solution:
     status: str
     seconds: float
     bound: float | None = None
+
+
+@contextmanager
+def _no_stdout() -> Iterator[None]:
+    """Send what C code writes to the process's standard output to nowhere, for a moment."""
+    sys.stdout.flush()
+    fd = 1  # where C's stdout writes, whatever Python's sys.stdout is now
+    try:
+        saved = os.dup(fd)
+    except OSError:  # no standard output at all: nothing to hide
+        yield
+        return
+    try:
+        with Path(os.devnull).open("wb") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
 
 
 def _caps(sets: sp.csr_matrix, group: IntArray | None,
@@ -238,19 +262,26 @@ def exact_cover(
         raise ConfigError(msg) from exc
     start = time.perf_counter()
     sets = sp.csr_matrix(sets, dtype=bool)
+
+    def nothing_to_do() -> Solution:
+        return Solution(np.array([], np.int64), np.array([]), 0.0, "exact", "optimal",
+                        time.perf_counter() - start, 0.0)
+
+    if sets.shape[1] == 0 or sets.shape[0] == 0:  # nothing to cover, or nothing to cover with
+        return nothing_to_do()
     group, caps = _caps(sets, group, cap)
     weight = np.asarray(weight, dtype=float)
     codes, first = _merge_columns(sets, group)
     w = np.bincount(codes, weights=weight)
     merged = (sets.astype(np.int32) @ sp.csr_matrix(
-        (np.ones(len(codes), np.int32), (np.arange(len(codes)), codes)))).tocsr()
+        (np.ones(len(codes), np.int32), (np.arange(len(codes)), codes)),
+        shape=(len(codes), len(w)))).tocsr()
     merged.data[:] = 1  # candidate x merged column: covers or not
     keep, rep = _dominant(merged)
     b = merged[keep].tocoo()
     n, m = len(keep), len(w)
     if n == 0:
-        return Solution(np.array([], np.int64), np.array([]), 0.0, "exact", "optimal",
-                        time.perf_counter() - start, 0.0)
+        return nothing_to_do()
     if n > max_candidates or b.nnz > max_pairs:
         msg = (f"exact solution refused: {n} distinct candidates and {b.nnz} coverage pairs "
                f"exceed the limits ({max_candidates} / {max_pairs}); thin the candidates "
@@ -287,7 +318,8 @@ def exact_cover(
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = a.indptr, a.indices, a.data
     lp.integrality_ = ([highspy.HighsVarType.kInteger] * n
                        + [highspy.HighsVarType.kContinuous] * m)
-    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    with _no_stdout():  # HiGHS prints its banner when created, before any option is set
+        h = highspy.Highs()  # type: ignore[no-untyped-call]
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("mip_rel_gap", 0.0)
@@ -305,15 +337,21 @@ def exact_cover(
     h.run()
     status = h.getModelStatus()
     info = h.getInfo()
+    word = ("optimal" if status == highspy.HighsModelStatus.kOptimal else "time limit"
+            if status == highspy.HighsModelStatus.kTimeLimit else h.modelStatusToString(status))
     if status == highspy.HighsModelStatus.kInfeasible or info.primal_solution_status == 0:
+        if warm is not None and status == highspy.HighsModelStatus.kTimeLimit:
+            # stopped before it held any solution of its own: the warm start stands
+            return Solution(warm.chosen, warm.gains, warm.covered, "exact", word,
+                            time.perf_counter() - start, None)
         msg = f"the exact solver found no solution ({h.modelStatusToString(status)})"
         raise ConfigError(msg)
     picked = keep[np.asarray(h.getSolution().col_value)[:n] > 0.5]
     order = greedy_cover(sets[picked], weight, group=group, cap=caps)  # rank by marginal gain
-    bound = -info.mip_dual_bound if k is not None else math.ceil(info.mip_dual_bound - 1e-6)
-    if k is not None and integral:
-        bound = math.floor(bound + 1e-6)
-    word = ("optimal" if status == highspy.HighsModelStatus.kOptimal else "time limit"
-            if status == highspy.HighsModelStatus.kTimeLimit else h.modelStatusToString(status))
+    bound: float | None = None
+    if math.isfinite(info.mip_dual_bound):  # not yet, if stopped very early
+        bound = -info.mip_dual_bound if k is not None else math.ceil(info.mip_dual_bound - 1e-6)
+        if k is not None and integral:
+            bound = math.floor(bound + 1e-6)
     return Solution(picked[order.chosen], order.gains, order.covered, "exact", word,
-                    time.perf_counter() - start, float(bound))
+                    time.perf_counter() - start, None if bound is None else float(bound))

@@ -233,7 +233,8 @@ class Recommendation:
         if e is not None:
             value = f"{e.covered:.0f} points" if self.form == "max_cover" else (
                 f"{len(e.chosen)} sites")
-            lines.append(f"exact (HiGHS): {value}, {e.status} (bound {e.bound:g}, "
+            bound = "no bound yet" if e.bound is None else f"bound {e.bound:g}"
+            lines.append(f"exact (HiGHS): {value}, {e.status} ({bound}, "
                          f"{e.seconds:.1f} s); greedy gap {s['greedy_gap']:.1%}")
         lines.append(f"proposed: {len(self.proposals)} new {self.label}: newly cover "
                      f"{s['newly_covered']} points = {s['newly_covered_share']:.1%} of the scope "
