@@ -310,6 +310,11 @@ def test_cover_makes_both_jiezhen_pass_with_two_sites(town_run):
     after = whatif(town_run, layer="centre", add=rec.proposals)
     assert after.diff["uncovered_after"].tolist() == [False, False]
     assert after.diff["change"].tolist() == ["newly passes", "newly passes"]
+    # what the sites add is counted like the re-run counts it: points newly within reach
+    was = town_run.demand["centre_n"].to_numpy() > 0
+    now = after.after.demand["centre_n"].to_numpy() > 0
+    assert rec.stats["newly_covered"] == int((now & ~was).sum()) > 0
+    assert rec.stats["share_after"] == round(now.sum() / len(now), 4)
 
 
 def test_rules_that_cannot_be_used_are_refused(town_run):
@@ -431,6 +436,16 @@ def test_exact_at_least_greedy_on_a_subset(central_run):
     assert rec.exact.covered >= rec.greedy.covered
     assert rec.exact.bound == pytest.approx(rec.exact.covered)
     assert rec.stats["newly_covered"] == rec.exact.covered
+
+
+def test_cover_tells_what_the_sites_add_as_the_re_run_counts_it(central_run):
+    rec = cover(central_run, layer="centre")
+    # 56 flagged 街镇 with 7,141 residents, 2,924 within reach of a centre; the 21 sites
+    # bring 1,219 more within reach (not only the 1,154 whose reach makes a rule pass)
+    assert (rec.stats["scope_points"], rec.stats["before"]) == (7141, 2924)
+    assert len(rec.proposals) == 21
+    assert rec.stats["newly_covered"] == rec.proposals["newly_covered"].sum() == 1219
+    assert rec.stats["share_after"] == round((2924 + 1219) / 7141, 4)
 
 
 def test_objective_one_plus_n_counts_points_with_their_stations(central_run):

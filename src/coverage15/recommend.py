@@ -515,6 +515,10 @@ def cover(
         "jiezhen": [names[r[1], 1] for r in req_rows], "need": cap, "reachable": reachable,
         "achieved": achieved, "met": achieved >= cap - 1e-9})
     before = (result.demand[f"{layer}_n"].to_numpy() > 0) & in_scope
+    # what the sites add is told as for maximal covering: the scope's points newly within
+    # reach of the layer (whether or not that makes them pass a rule)
+    uncovered = np.flatnonzero(in_scope & ~before & on)
+    reach = _coverage(result, cands, uncovered)
     stats = {"candidates": candidates, "n_candidates": len(cands), "scope": "flagged",
              "n_useful": int((by_site.getnnz(axis=1) > 0).sum()), "objective": None,
              "scope_units": int(flagged.sum()), "scope_points": int(in_scope.sum()),
@@ -522,8 +526,8 @@ def cover(
              "reachable": int((by_site.getnnz(axis=0) > 0).sum()),
              "n_requirements": len(caps), "unmet": int((~requirements["met"]).sum()),
              "method": method}
-    return _finish(result, layer, form="min_cover", candidates=cands, by_site=by_site,
-                   rows=rows, solutions=solutions, stats=stats, requirements=requirements)
+    return _finish(result, layer, form="min_cover", candidates=cands, by_site=reach,
+                   rows=uncovered, solutions=solutions, stats=stats, requirements=requirements)
 
 
 # --- outputs ---------------------------------------------------------------------------------
