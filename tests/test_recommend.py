@@ -324,6 +324,11 @@ def test_rules_that_cannot_be_used_are_refused(town_run):
         cover(town_run, layer="centre", rules=["nope"])
     with pytest.raises(ConfigError, match="layer 'nope' is not in this run"):
         recommend(town_run, layer="nope")
+    twins = gpd.GeoDataFrame({"facility_id": ["s1", "s1"]},
+                             geometry=[shapely.Point(0, 0), shapely.Point(10, 0)],
+                             crs=town_run.network.crs)
+    with pytest.raises(ConfigError, match=r"1 facility_id\(s\) given to more than one"):
+        whatif(town_run, layer="centre", add=twins)
 
 
 @pytest.mark.usefixtures("town")

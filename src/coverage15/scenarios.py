@@ -200,6 +200,11 @@ def whatif(
         if "name" not in added:
             added["name"] = added["facility_id"]
         added = added[["facility_id", "name", "geometry"]].astype({"facility_id": str})
+        repeated = added["facility_id"][added["facility_id"].duplicated()].unique()
+        if len(repeated):
+            msg = (f"add: {len(repeated)} facility_id(s) given to more than one new site: "
+                   f"{list(repeated[:5])}; give each site its own id")
+            raise ConfigError(msg)
         clash = added["facility_id"].isin(set(ids))
         added.loc[clash, "facility_id"] = "added:" + added.loc[clash, "facility_id"]
     kept = base.loc[~ids.isin(removed)]
