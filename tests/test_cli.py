@@ -30,6 +30,49 @@ def test_bad_config_is_one_line_exit_2(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(("command", "expected"), [
+    (["run", "--out", "{file}"], "--out {file}: is a file, not a folder"),
+    (["map", "--out", "{dir}", "--district", "黄埔区"],
+     "--district '黄埔区' is not a district of the 街镇 layer (jiezhen_osm.geojson); use one of:"),
+    (["run", "--out", "{dir}", "--tiles", "OpenStreetMap.HTO"],
+     "tiles 'OpenStreetMap.HTO': not a basemap name folium knows; did you mean "
+     "'OpenStreetMap.HOT'"),
+    (["run", "--out", "{dir}", "--tiles", "https://tiles.example/{{z}}/{{x}}/{{y}}.png"],
+     "a tile URL needs its attribution"),
+    (["recommend", "--layer", "centre", "--out", "{dir}", "--cover-rule", "all", "--k", "5"],
+     "--cover-rule finds the fewest sites that meet the rules; it does not combine with --k"),
+    (["recommend", "--layer", "centre", "--out", "{dir}", "--candidates", "layer:meal_point",
+      "--spacing-m", "100"], "--spacing-m thins street-node candidates"),
+    (["recommend", "--layer", "centre", "--out", "{dir}", "--add", "{dir}/sites.csv"],
+     "--add {dir}/sites.csv: file not found"),
+])
+@pytest.mark.usefixtures("data_dir")
+def test_mistakes_on_the_command_line_stop_before_the_run(tmp_path, capsys, monkeypatch,
+                                                          command, expected):
+    import coverage15.pipeline
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(coverage15.pipeline, "run", no_run)
+    afile = tmp_path / "afile"
+    afile.write_text("x", encoding="utf-8")
+    fill = {"file": str(afile), "dir": str(tmp_path / "out")}
+    argv = [command[0], str(CONFIG), *(a.format(**fill) for a in command[1:])]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("coverage15: error: ")
+    assert expected.format(**fill) in err
+
+
+def test_an_offset_basemap_from_the_command_line_is_warned_too(data_dir, tmp_path):
+    out = tmp_path / "o"
+    assert main(["run", str(CONFIG), "--out", str(out), "--no-map", "-q",
+                 "--tiles", "Gaode.Normal"]) == 0
+    problems = (out / "problems.csv").read_text(encoding="utf-8-sig")
+    assert "tiles 'Gaode.Normal' are drawn in a Chinese map provider's offset" in problems
+
+
 def test_bad_layer_file_is_exit_2(data_dir, tmp_path, capsys):
     text = CONFIG.read_text(encoding="utf-8").replace(
         'path = "facilities/meal_canteens.csv"', f'path = "{tmp_path}"')

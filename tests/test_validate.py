@@ -171,11 +171,14 @@ def test_every_unusable_input_is_reported_at_once(data_dir, tmp_path):
     config = _config_with(tmp_path, {
         'path = "facilities/meal_canteens.csv"': f'path = "{tmp_path / "missing.csv"}"',
         'filter = "agencyType == 4"': 'filter = "agencyType == 42"',
+        'path = "network/central_streets.osm"': 'path = "network/central_street.osm"',
     })
     with pytest.raises(LayerError) as info:
         run(load_config(config))
     text = str(info.value)
-    assert text.startswith("2 input(s) cannot be used")
+    assert text.startswith("3 input(s) cannot be used")
+    assert "network " in text
+    assert "central_street.osm: file not found" in text
     assert "layer 'canteen'" in text
     assert "file not found" in text
     assert "layer 'meal_point'" in text

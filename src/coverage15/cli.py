@@ -7,6 +7,7 @@ one-line message on stderr and exit code 2; there is no traceback for bad input.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import time
@@ -19,7 +20,7 @@ from tqdm import tqdm
 
 from . import __version__, settings
 from ._errors import ConfigError, Coverage15Error
-from .config import load_config
+from .config import MapSpec, load_config
 
 if TYPE_CHECKING:
     from .config import RunConfig
@@ -97,14 +98,44 @@ def _verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
 
 def _map_options_from(args: argparse.Namespace, config: RunConfig) -> MapOptions:
     """Map options from the command line, falling back to the config's ``[map]`` table."""
-    from .maps import MapOptions
+    from .maps import MapOptions, check_tiles
 
     chosen = args.tiles if args.tiles is not None else config.map.tiles
     attribution = args.tiles_attribution if args.tiles is not None else (
         config.map.tiles_attribution)
     tiles = None if chosen is None or str(chosen).lower() == "none" else chosen
+    check_tiles(tiles, attribution)
     return MapOptions(tiles=tiles, tiles_attribution=attribution, district=args.district,
                       assets=args.assets)
+
+
+def _before_the_run(args: argparse.Namespace, config: RunConfig,
+                    ) -> tuple[RunConfig, MapOptions]:
+    """Check what can be checked before the work: the output folder, basemap and district.
+
+    The config gets the command line's ``--tiles``, so the run's input checks (a Chinese
+    provider's offset basemap) judge the basemap the map will use.
+    """
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        msg = f"--out {out}: is a file, not a folder; give a folder for the outputs"
+        raise ConfigError(msg)
+    if args.tiles is not None:
+        config = dataclasses.replace(config, map=MapSpec(
+            tiles=args.tiles, tiles_attribution=args.tiles_attribution))
+    options = _map_options_from(args, config)
+    if args.district:
+        from .layers import load_units
+
+        units = load_units(config.units)
+        known = set(units["district"].dropna()) if "district" in units else set()
+        if config.districts is not None:
+            known |= set(load_units(config.districts, what="districts")["unit"].dropna())
+        if known and args.district not in known:
+            msg = (f"--district {args.district!r} is not a district of the 街镇 layer "
+                   f"({config.units.path.name}); use one of: {', '.join(sorted(known))}")
+            raise ConfigError(msg)
+    return config, options
 
 
 def _map_options(parser: argparse.ArgumentParser) -> None:
@@ -177,7 +208,7 @@ def _cmd_run(args: argparse.Namespace, *, map_only: bool = False) -> int:
 def _run_and_write(args: argparse.Namespace, *, map_only: bool) -> int:
     from .pipeline import run, write_outputs
 
-    config = load_config(args.config)
+    config, options = _before_the_run(args, load_config(args.config))
     if getattr(args, "to_database", None):
         from .io import check_database
 
@@ -190,7 +221,6 @@ def _run_and_write(args: argparse.Namespace, *, map_only: bool) -> int:
         result = run(config, progress=progress, partitions=partitions, scheduler=scheduler)
     finally:
         progress.close()
-    options = _map_options_from(args, config)
     if map_only:
         from ._io import staged_outputs
         from .maps import render_map
@@ -317,10 +347,21 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
         msg = (f"--spacing-m must be >= 0, got {args.spacing_m:g}" if args.spacing_m < 0
                else f"--time-limit must be a number of seconds > 0, got {args.time_limit:g}")
         raise ConfigError(msg)
-    config = load_config(args.config)
+    config, options = _before_the_run(args, load_config(args.config))
     what_if = args.add is not None or args.remove is not None
     if what_if and (args.k is not None or args.cover_rule or args.objective):
         msg = "--add/--remove (a what-if) do not combine with --k, --cover-rule or --objective"
+        raise ConfigError(msg)
+    if args.cover_rule and (args.k is not None or args.objective):
+        msg = ("--cover-rule finds the fewest sites that meet the rules; it does not combine "
+               "with --k or --objective (those are for maximal covering)")
+        raise ConfigError(msg)
+    if args.spacing_m > 0 and args.candidates != "nodes":
+        msg = (f"--spacing-m thins street-node candidates; it does not apply to --candidates "
+               f"{args.candidates}")
+        raise ConfigError(msg)
+    if args.add is not None and not Path(args.add).is_file():
+        msg = f"--add {args.add}: file not found"
         raise ConfigError(msg)
     if args.layer not in config.layers or (args.k is not None and args.k < 1):
         msg = (f"--k must be at least 1, got {args.k}" if args.layer in config.layers else
@@ -329,7 +370,6 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
         raise ConfigError(msg)  # checked before the run, not after it
     files = {"x": args.x, "y": args.y, "crs": args.crs or "", "name_field": args.name_field,
              "id_field": args.id_field}
-    options = _map_options_from(args, config)
     start = time.perf_counter()
     progress = _Progress(enabled=not args.quiet)
     try:

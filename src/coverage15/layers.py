@@ -26,6 +26,7 @@ from .config import LayerSpec, UnitSpec
 
 __all__ = [
     "Layer",
+    "check_file",
     "load_layer",
     "load_units",
     "polygonal_part",
@@ -126,7 +127,8 @@ def utm_crs_for(gdf: gpd.GeoDataFrame) -> str:
     return f"{auth[0]}:{auth[1]}" if auth else estimate.to_wkt()
 
 
-def _check_file(path: Path, what: str) -> None:
+def check_file(path: Path, what: str) -> None:
+    """Raise :class:`InputFileError` unless ``path`` is a readable, non-empty file."""
     if path.is_dir():
         msg = f"{what} {path}: is a directory, not a file; give the file's path"
         raise InputFileError(msg)
@@ -164,7 +166,7 @@ def read_table(
     InputFileError
         Missing, empty, truncated or wrongly encoded files, or directories.
     """
-    _check_file(path, what)
+    check_file(path, what)
     suffix = path.suffix.lower()
     try:
         if suffix in (".csv", ".txt", ".tsv"):

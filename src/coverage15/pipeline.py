@@ -41,7 +41,7 @@ from .io import (
     write_geoparquet,
     write_postgis,
 )
-from .layers import Layer, load_layer, load_units
+from .layers import Layer, check_file, load_layer, load_units
 from .network import WalkNetwork, build_walk_network
 from .partition import compute_layers
 
@@ -254,6 +254,9 @@ def _load_inputs(
             errors.append(text if what.rsplit(maxsplit=1)[-1] in text else f"{what}: {text}")
             return None
 
+    network_path = config.network.path
+    if network_path is not None:  # read later, but a missing file is named with the rest
+        attempt("network", lambda: check_file(network_path, "network"))
     units = attempt("units", lambda: load_units(config.units, what="units"))
     district_spec = config.districts
     districts = (attempt("districts", lambda: load_units(district_spec, what="districts"))
