@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nbformat
@@ -12,7 +13,8 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "district_walkthr
 
 def test_district_notebook_executes(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("COVERAGE15_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("COVERAGE15_DATA", str(data_dir))  # the kernel runs in notebooks/
+    # relative to the repository, as the README sets it (the kernel starts in notebooks/)
+    monkeypatch.setenv("COVERAGE15_DATA", os.path.relpath(data_dir, NOTEBOOK.parents[1]))
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(notebook, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
