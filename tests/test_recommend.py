@@ -443,6 +443,23 @@ def test_exact_at_least_greedy_on_a_subset(central_run):
     assert rec.stats["newly_covered"] == rec.exact.covered
 
 
+def test_candidates_from_the_day_care_layer_as_the_readme_says(central_config, data_dir):
+    from dataclasses import replace
+
+    from coverage15.config import LayerSpec
+
+    day_care = LayerSpec(key="day_care", label="老年日间照护机构", role="station",
+                         path=data_dir / "facilities/elderly_services_platform.json",
+                         x="longitude", y="latitude", crs="gcj02", filter="agencyType == 3",
+                         name_field="agencyName")
+    result = run(replace(central_config, layers={**central_config.layers,
+                                                 "day_care": day_care}))
+    rec = recommend(result, layer="centre", k=10, candidates="layer:day_care", method="both")
+    assert (rec.stats["n_candidates"], rec.stats["n_useful"]) == (601, 50)
+    assert rec.greedy.covered == rec.exact.covered == 867
+    assert rec.stats["newly_covered_share"] == 0.1554
+
+
 def test_cover_tells_what_the_sites_add_as_the_re_run_counts_it(central_run):
     rec = cover(central_run, layer="centre")
     # 56 flagged 街镇 with 7,141 residents, 2,924 within reach of a centre; the 21 sites
