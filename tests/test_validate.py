@@ -17,7 +17,11 @@ import pytest
 import shapely
 
 from coverage15 import LayerError
-from coverage15._validate import crs_fit_problems, official_name_problems
+from coverage15._validate import (
+    crs_fit_problems,
+    official_name_problems,
+    shared_point_problems,
+)
 from coverage15.cli import main
 from coverage15.config import LayerSpec, load_config
 from coverage15.layers import load_layer
@@ -101,6 +105,29 @@ def test_wrong_crs_of_a_file_or_a_typo_is_detected(data_dir, tmp_path):
     (problem,) = crs_fit_problems(typo, units)
     assert "declared crs 'EPSG:4236' may be wrong" in problem.message
     assert 'set crs = "EPSG:4326"' in problem.message
+
+
+def test_a_geocoding_fallback_point_is_found(data_dir):
+    platform = data_dir / "facilities/elderly_services_platform.json"
+
+    def organisations(*exclude: tuple[float, float]) -> list:
+        return shared_point_problems(load_layer(LayerSpec(
+            key="org", label="o", path=platform, x="longitude", y="latitude", crs="gcj02",
+            filter="agencyType == 5", name_field="agencyName", exclude_points=exclude)))
+
+    # 22 of the 247 community elderly-service organisations sit on People's Square
+    (problem,) = organisations()
+    assert problem.count == 22
+    assert problem.message.startswith("22 rows with different names lie exactly at one point "
+                                      "(121.473701, 31.230416; e.g. ")
+    assert "add exclude_points = [[121.473701, 31.230416]] to [layers.org]" in \
+        problem.message
+    assert organisations((121.473701, 31.230416)) == []
+    # a residential compound's few addresses at one point are not a fallback
+    demand = load_layer(LayerSpec(key="demand", label="d",
+                                  path=data_dir / "demand/residential_addresses.csv",
+                                  x="wgs84_lng", y="wgs84_lat", crs="EPSG:4326"))
+    assert shared_point_problems(demand) == []
 
 
 def test_unit_names_against_the_official_list(data_dir):

@@ -9,6 +9,7 @@ too far from any street. Each returns :class:`Problem` records for the run's rep
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ __all__ = [
     "official_name_problems",
     "outside_problems",
     "problems_frame",
+    "shared_point_problems",
     "snap_problems",
 ]
 
@@ -207,6 +209,49 @@ def outside_problems(key: str, unit_of: npt.ArrayLike) -> list[Problem]:
         text = (f"{outside} point(s) lie in no 街镇: they count for walking but in no 街镇's "
                 "or district's figures")
     return [Problem("warning", key, text, outside)]
+
+
+SHARED_POINT_MIN_ROWS = 5
+"""Rows at exactly one point that suggest a geocoding fallback (with ``SHARED_POINT_SHARE``)..."""
+SHARED_POINT_SHARE = 0.005
+"""...and at least this share of the layer's rows (a big compound may hold a few addresses)."""
+
+
+def shared_point_problems(layer: Layer) -> list[Problem]:
+    """Many differently named rows at exactly one point: likely a geocoder's fallback.
+
+    A geocoder that cannot place an address often returns a fixed point (a city centre, a
+    district office). Such rows would all count for the 街镇 around that point. A point shared
+    by at least ``SHARED_POINT_MIN_ROWS`` rows, ``SHARED_POINT_SHARE`` of the layer, with at
+    least three different names is reported, with the ``exclude_points`` entry that sets
+    those rows aside (in the source's coordinates).
+    """
+    points = layer.points
+    if len(points) < SHARED_POINT_MIN_ROWS:
+        return []
+    table = "src_x" in points
+    if table:
+        x = pd.to_numeric(points["src_x"], errors="coerce").to_numpy(dtype=float)
+        y = pd.to_numeric(points["src_y"], errors="coerce").to_numpy(dtype=float)
+    else:
+        x, y = shapely.get_coordinates(points.geometry.to_numpy()).T
+    frame = pd.DataFrame({"x": np.round(x, 7), "y": np.round(y, 7),
+                          "name": points["name"].astype(str).to_numpy()})
+    counts = frame.groupby(["x", "y"])["name"].agg(["size", "nunique"])
+    least = max(SHARED_POINT_MIN_ROWS, math.ceil(SHARED_POINT_SHARE * len(points)))
+    suspect = counts[(counts["size"] >= least) & (counts["nunique"] >= 3)]
+    problems = []
+    for (px, py), row in suspect.sort_values("size", ascending=False).iterrows():
+        names = frame.loc[(frame["x"] == px) & (frame["y"] == py), "name"].head(3).tolist()
+        at = f"{float(px)!r}, {float(py)!r}"  # every digit: exclude_points match exactly
+        advice = (f"if so, add exclude_points = [[{at}]] to [layers.{layer.spec.key}]"
+                  if table else "if so, remove those rows or fix their coordinates")
+        problems.append(Problem(
+            "warning", layer.spec.key,
+            f"{int(row['size'])} rows with different names lie exactly at one point "
+            f"({at}; e.g. {', '.join(names)}): a geocoding fallback? {advice}",
+            int(row["size"])))
+    return problems
 
 
 def snap_problems(key: str, points: gpd.GeoDataFrame, snap_m: npt.NDArray[np.float64],

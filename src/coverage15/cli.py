@@ -259,7 +259,7 @@ def _cmd_layers(args: argparse.Namespace) -> int:
             print(f"{key}\t{spec.label}\t{spec.role}\t{spec.crs or '(file)'}\t{spec.path}"
                   + (f"\t{spec.filter}" if spec.filter else ""))
         return 0
-    from ._validate import crs_fit_problems, outside_problems
+    from ._validate import crs_fit_problems, outside_problems, shared_point_problems
     from .coverage import assign_units
     from .layers import load_units
 
@@ -289,6 +289,7 @@ def _cmd_layers(args: argparse.Namespace) -> int:
                 else:
                     notes.append(f"{problem.count} in no 街镇")
             warnings += crs_fit_problems(layer, units)
+        warnings += shared_point_problems(layer)
         notes += [f"WARNING {w.message}" for w in warnings]
         state = ("UNUSABLE" if len(layer.points) == 0 else "WARNING" if warnings else "ok")
         problems += state != "ok"

@@ -30,6 +30,7 @@ from ._validate import (
     official_name_problems,
     outside_problems,
     problems_frame,
+    shared_point_problems,
     snap_problems,
 )
 from .config import RunConfig
@@ -322,6 +323,7 @@ def _input_problems(config: RunConfig, units: gpd.GeoDataFrame, layers: dict[str
             problems.append(Problem("info", layer.spec.key, f"{count} row(s) set aside: "
                                     f"{reason}", int(count)))
         problems += crs_fit_problems(layer, units)
+        problems += shared_point_problems(layer)
         moved = int(layer.points.attrs.get("not_point", 0))
         if moved:
             problems.append(Problem("warning", layer.spec.key, f"{moved} row(s) are polygons, "
