@@ -188,6 +188,22 @@ def test_source_columns_named_like_coverage15_s_are_kept_as_src(tmp_path):
     assert (row["src_name"], row["src_layer"]) == ("legal name A", "old")
 
 
+def test_a_file_of_several_layers_needs_the_layer_named(tmp_path):
+    path = tmp_path / "two.gpkg"
+    for name, x in (("raw_gcj", 121.47), ("wgs", 121.46)):
+        gpd.GeoDataFrame({"name": [name]}, geometry=[shapely.Point(x, 31.23)],
+                         crs=4326).to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+
+    def spec(layer: str | None) -> LayerSpec:
+        return LayerSpec(key="p", label="p", path=path, name_field="name", layer=layer)
+
+    with pytest.raises(InputFileError, match=r"holds 2 layers \(raw_gcj, wgs\); say which"):
+        load_layer(spec(None))
+    with pytest.raises(InputFileError, match="no layer 'WGS' in the file; its layers: raw_gcj"):
+        load_layer(spec("WGS"))
+    assert list(load_layer(spec("wgs")).points["name"]) == ["wgs"]
+
+
 def test_no_crs_is_an_error_never_a_guess(tmp_path):
     path = tmp_path / "p.csv"
     path.write_text("name,x,y\na,121.4,31.2\n", encoding="utf-8")

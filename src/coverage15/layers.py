@@ -17,6 +17,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import pyproj
 import shapely
 
@@ -140,6 +141,22 @@ def check_file(path: Path, what: str) -> None:
         raise InputFileError(msg)
 
 
+def _check_layer_name(path: Path, layer: str | None, what: str) -> None:
+    """A file with several layers needs ``layer``, and it must be one of them."""
+    try:
+        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    except Exception:  # unreadable files are reported by the read itself
+        return
+    if layer is None and len(names) > 1:
+        msg = (f"{what} {path}: the file holds {len(names)} layers ({', '.join(names)}); "
+               "say which with layer = \"...\" in the config")
+        raise InputFileError(msg)
+    if layer is not None and layer not in names:
+        msg = (f"{what} {path}: no layer {layer!r} in the file; its layers: "
+               f"{', '.join(names)}")
+        raise InputFileError(msg)
+
+
 def read_table(
     path: Path, *, encoding: str = "utf-8", layer: str | None = None, what: str = "layer"
 ) -> pd.DataFrame:
@@ -189,6 +206,7 @@ def read_table(
         if suffix in PARQUET_SUFFIXES:
             return gpd.read_parquet(path)
         if suffix in VECTOR_SUFFIXES:
+            _check_layer_name(path, layer, what)
             return gpd.read_file(path, layer=layer, engine="pyogrio")
     except UnicodeDecodeError as exc:
         msg = (
