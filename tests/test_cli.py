@@ -186,5 +186,5 @@ def test_recommend_refuses_a_misspelt_district_even_without_a_map(tmp_path, caps
     code = main(["recommend", str(CONFIG), "--layer", "centre", "--k", "1", "--no-map",
                  "--district", "黄埔区", "--out", str(tmp_path / "r"), "-q"])
     assert code == 2
-    assert "district '黄埔区' is not in the 街镇 layer" in capsys.readouterr().err
+    assert "--district '黄埔区' is not a district of the 街镇 layer" in capsys.readouterr().err
     assert not (tmp_path / "r" / "recommendations.csv").exists()

@@ -201,6 +201,8 @@ layer = "centre"
 min_count = 1
 """, encoding="utf-8")
     layer = 'x = "x"\ny = "y"\ncrs = "EPSG:32651"\nname_field = "name"\n'
+    # the network is handed to the runs directly; its file only has to exist
+    (folder / "unused.osm").write_text("<osm/>\n", encoding="utf-8")
     (folder / "town.toml").write_text(f"""
 name = "town"
 data_dir = "{folder}"

@@ -20,6 +20,7 @@ from coverage15 import LayerError
 from coverage15._validate import (
     crs_fit_problems,
     official_name_problems,
+    overlap_problems,
     shared_point_problems,
 )
 from coverage15.cli import main
@@ -128,6 +129,21 @@ def test_a_geocoding_fallback_point_is_found(data_dir):
                                   path=data_dir / "demand/residential_addresses.csv",
                                   x="wgs84_lng", y="wgs84_lat", crs="EPSG:4326"))
     assert shared_point_problems(demand) == []
+
+
+def test_overlapping_jiezhen_are_reported(data_dir):
+    units = gpd.read_file(data_dir / "boundaries/jiezhen_osm.geojson").rename(
+        columns={"name": "unit"})
+    (problem,) = overlap_problems(units, "EPSG:32651")
+    assert problem.count == 12
+    # OSM's 三林镇 holds the whole of 东明路街道 (4.9 km²)
+    assert "东明路街道 / 三林镇 4.90 km² (100% of the smaller)" in problem.message
+    # the same polygons, each minus the ones before it, no longer overlap
+    shapes = units.geometry.to_crs(32651).make_valid().to_numpy()
+    for i in range(1, len(shapes)):
+        shapes[i] = shapely.difference(shapes[i], shapely.union_all(shapes[:i]))
+    tiled = units.set_geometry(gpd.GeoSeries(shapes, crs=32651).to_crs(units.crs))
+    assert overlap_problems(tiled, "EPSG:32651") == []
 
 
 def test_unit_names_against_the_official_list(data_dir):

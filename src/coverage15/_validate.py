@@ -29,6 +29,7 @@ __all__ = [
     "crs_fit_problems",
     "official_name_problems",
     "outside_problems",
+    "overlap_problems",
     "problems_frame",
     "shared_point_problems",
     "snap_problems",
@@ -252,6 +253,48 @@ def shared_point_problems(layer: Layer) -> list[Problem]:
             f"({at}; e.g. {', '.join(names)}): a geocoding fallback? {advice}",
             int(row["size"])))
     return problems
+
+
+OVERLAP_MIN_SHARE = 0.01
+"""Two units overlapping by more than this share of the smaller one are reported..."""
+OVERLAP_MIN_M2 = 10_000.0
+"""...if the overlap is also larger than this (slivers along shared borders are not)."""
+
+
+def overlap_problems(units: gpd.GeoDataFrame, working_crs: str) -> list[Problem]:
+    """Units (街镇) that overlap: a point in both counts for the first one only.
+
+    Parameters
+    ----------
+    units
+        Unit polygons with ``unit`` and ``district`` columns.
+    working_crs
+        A projected CRS in metres, for the areas.
+
+    Returns
+    -------
+    list of Problem
+        At most one warning, naming the largest overlaps.
+    """
+    shapes = shapely.make_valid(units.geometry.to_crs(working_crs).to_numpy())
+    left, right = shapely.STRtree(shapes).query(shapes, predicate="intersects")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    if len(left) == 0:
+        return []
+    overlap = shapely.area(shapely.intersection(shapes[left], shapes[right]))
+    smaller = np.minimum(shapely.area(shapes[left]), shapely.area(shapes[right]))
+    big = (overlap > OVERLAP_MIN_M2) & (overlap > OVERLAP_MIN_SHARE * smaller)
+    if not big.any():
+        return []
+    names = units["unit"].astype(str).to_numpy()
+    order = np.argsort(-overlap[big])
+    pairs = [f"{names[a]} / {names[b]} {o / 1e6:.2f} km² ({o / s:.0%} of the smaller)"
+             for a, b, o, s in zip(left[big][order], right[big][order], overlap[big][order],
+                                   smaller[big][order], strict=True)]
+    return [Problem(
+        "warning", "units", f"{len(pairs)} pair(s) of 街镇 overlap, so a point in both counts "
+        f"for the first in the file only: {'; '.join(pairs[:5])}", len(pairs))]
 
 
 def snap_problems(key: str, points: gpd.GeoDataFrame, snap_m: npt.NDArray[np.float64],

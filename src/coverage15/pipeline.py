@@ -29,6 +29,7 @@ from ._validate import (
     crs_fit_problems,
     official_name_problems,
     outside_problems,
+    overlap_problems,
     problems_frame,
     shared_point_problems,
     snap_problems,
@@ -298,6 +299,7 @@ def _input_problems(config: RunConfig, units: gpd.GeoDataFrame, layers: dict[str
     if dropped:
         problems.append(Problem("warning", "units", f"{len(dropped)} empty geometries dropped: "
                                 f"{', '.join(dropped[:5])}", len(dropped)))
+    problems += overlap_problems(units, config.analysis.working_crs)
     if config.official_names is not None:
         problems += official_name_problems(units, config.official_names)
     tiles = config.map.tiles.lower()
