@@ -74,6 +74,20 @@ def test_wrong_declared_crs_is_detected(data_dir):
             'provider)') in problem.message
 
 
+def test_a_crs_that_cannot_be_checked_says_so(data_dir, tmp_path):
+    units = gpd.read_file(data_dir / "boundaries/jiezhen_osm.geojson").rename(
+        columns={"name": "unit"})
+    path = tmp_path / "homes.csv"
+    path.write_text("name,x,y\nHome A,121.47,31.23\n湖南路街道 Home B,121.44,31.21\n",
+                    encoding="utf-8")
+    layer = load_layer(LayerSpec(key="homes", label="h", path=path, x="x", y="y",
+                                 crs="EPSG:4326", name_field="name"))
+    (problem,) = crs_fit_problems(layer, units)
+    assert (problem.severity, problem.count) == ("info", 1)
+    assert problem.message.startswith("coordinates not checked against the 街镇 the rows "
+                                      "name: 1 of 2 rows name one (20 needed;")
+
+
 def test_wrong_crs_of_a_file_or_a_typo_is_detected(data_dir, tmp_path):
     units = gpd.read_file(data_dir / "boundaries/jiezhen_osm.geojson").rename(
         columns={"name": "unit"})

@@ -153,7 +153,10 @@ def crs_fit_problems(layer: Layer, units: gpd.GeoDataFrame) -> list[Problem]:
         claimed = found.to_numpy()
     usable = pd.notna(claimed) & pd.Series(claimed).isin(set(units["unit"])).to_numpy()
     if usable.sum() < CRS_FIT_MIN_ROWS:
-        return []
+        return [Problem(
+            "info", spec.key, f"coordinates not checked against the 街镇 the rows name: "
+            f"{int(usable.sum())} of {len(points)} rows name one ({CRS_FIT_MIN_ROWS} needed; "
+            "unit_field can name a column holding each row's 街镇)", int(usable.sum()))]
     loaded = shapely.get_coordinates(points.geometry.to_numpy()[usable])
     raw = None
     if "src_x" in points:

@@ -288,7 +288,11 @@ def _cmd_layers(args: argparse.Namespace) -> int:
                     warnings.append(problem)
                 else:
                     notes.append(f"{problem.count} in no 街镇")
-            warnings += crs_fit_problems(layer, units)
+            for problem in crs_fit_problems(layer, units):
+                if problem.severity == "info":  # not checked: said, but not a warning
+                    notes.append(problem.message)
+                else:
+                    warnings.append(problem)
         warnings += shared_point_problems(layer)
         notes += [f"WARNING {w.message}" for w in warnings]
         state = ("UNUSABLE" if len(layer.points) == 0 else "WARNING" if warnings else "ok")

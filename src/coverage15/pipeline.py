@@ -133,7 +133,7 @@ class RunResult:
             on = int(self.demand["on_network"].sum())
             lines.insert(len(counts), f"demand: {len(self.demand)} points, {on} on the network")
         warnings = [p for p in self.problems if p.severity != "info"]
-        set_aside = sum(p.count for p in self.problems if p.severity == "info")
+        set_aside = len(self.rejected)  # (other notes are info rows of problems.csv too)
         lines.append(f"input checks: {len(warnings)} warning(s); {set_aside} row(s) set aside "
                      "(see problems.csv and rejected.csv)")
         lines += [f"  warning [{p.input}]: {p.message}" for p in warnings]
