@@ -181,10 +181,9 @@ def test_layer_colours_from_config_then_the_palette(central_config):
 
     layers = dict(central_config.layers)
     assert list(layer_colours(layers).values()) == LAYER_COLOURS[:3]
-    # a layer's own colour is used, and the palette skips it for the others
-    layers["meal_point"] = replace(layers["meal_point"], colour=LAYER_COLOURS[0].upper())
-    assert layer_colours(layers) == {"centre": LAYER_COLOURS[1],
-                                     "meal_point": LAYER_COLOURS[0],
+    # a layer's own colour is used; the others keep theirs
+    layers["meal_point"] = replace(layers["meal_point"], colour="#FF0000")
+    assert layer_colours(layers) == {"centre": LAYER_COLOURS[0], "meal_point": "#ff0000",
                                      "canteen": LAYER_COLOURS[2]}
     # with more layers than colours the palette starts again
     many = {f"l{i}": replace(layers["centre"], key=f"l{i}") for i in range(12)}
@@ -238,4 +237,10 @@ def test_layers_sharing_a_colour_are_warned(central_config):
     config = replace(central_config, layers=many, official_names=None)
     units = gpd.GeoDataFrame({"unit": ["a"], "district": ["d"]}, geometry=[None], crs=4326)
     (problem,) = [p for p in _input_problems(config, units, {}, None) if p.input == "map"]
-    assert problem.message.startswith("layers l0, l10 are drawn in the same colour #1f78b4")
+    assert problem.message.startswith("layers l0, l10 are drawn in the same colour #1f78b4 "
+                                      "(more layers than the palette's ten colours)")
+    # a layer given another's colour: the same warning, for the right reason
+    two = {"a": many["l0"], "b": replace(many["l1"], colour="#1F78B4")}
+    config = replace(central_config, layers=two, official_names=None)
+    (problem,) = [p for p in _input_problems(config, units, {}, None) if p.input == "map"]
+    assert problem.message.startswith("layers a, b are drawn in the same colour #1f78b4: set")

@@ -360,6 +360,13 @@ def test_central_map_in_chromium(browser, tiles: str, central_maps: dict[str, Pa
           return Number(window.__c15.map.getPane(p).style.zIndex); };
         return {centre: z(m.centre[0].options.pane), meal: z(m.meal_point[0].options.pane)};""")
     assert panes["centre"] > panes["meal"]
+    # and so are their clusters, above every other layer's clusters (and centres above both)
+    clusters = driver.execute_script("""
+        var c = window.__c15.clusters, z = function (p) {
+          return Number(window.__c15.map.getPane(p).style.zIndex); };
+        return {centre: z(c.centre.options.clusterPane),
+                meal: z(c.meal_point.options.clusterPane)};""")
+    assert panes["centre"] > clusters["centre"] > clusters["meal"]
 
     # the title and legend say what produced the map
     title = driver.find_element(By.CSS_SELECTOR, ".c15-title").text
@@ -369,6 +376,18 @@ def test_central_map_in_chromium(browser, tiles: str, central_maps: dict[str, Pa
     legend = driver.find_element(By.CSS_SELECTOR, ".c15-legend").text
     assert "未达标街镇" in legend
     assert "规划目标" in legend
+    # the legend folds away and back; the studied area was fitted clear of it
+    body = driver.find_element(By.CSS_SELECTOR, ".c15-legend-body")
+    toggle = driver.find_element(By.CSS_SELECTOR, ".c15-legend-toggle")
+    toggle.click()
+    assert not body.is_displayed()
+    toggle.click()
+    assert body.is_displayed()
+    clear = driver.execute_script("""
+        var s = window.__c15, m = s.map, r = s.legend.getBoundingClientRect();
+        var west = m.latLngToContainerPoint(L.latLngBounds(s.data.bounds).getSouthWest());
+        return west.x >= r.right - m.getContainer().getBoundingClientRect().left;""")
+    assert clear is True
     assert "OpenStreetMap" in driver.find_element(
         By.CSS_SELECTOR, ".leaflet-control-attribution").text
 

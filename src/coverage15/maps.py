@@ -60,8 +60,10 @@ log = logging.getLogger(__name__)
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 DATA_ATTRIBUTION = ("街镇边界、路网 <a href='https://www.openstreetmap.org/copyright'>"
                     "© OpenStreetMap contributors</a> (ODbL)")
-LAYER_COLOURS = ["#1f78b4", "#6a3d9a", "#b15928", "#e7298a", "#33a02c", "#e6ab02", "#666666",
-                 "#17becf", "#9e0142", "#000000"]
+# ten colours apart from each other and from the map's own (flag red, grey outlines, black
+# district borders, the share fills)
+LAYER_COLOURS = ["#1f78b4", "#6a3d9a", "#b15928", "#e7298a", "#33a02c", "#e6ab02", "#01665e",
+                 "#17becf", "#bcbd22", "#ff7f00"]
 SHARE_BINS = [0.0, 0.5, 0.7, 0.9, 1.0001]
 SHARE_COLOURS = ["#f46d43", "#fdae61", "#fee08b", "#66bd63"]
 NO_DATA_COLOUR = "#c8c8c8"
@@ -72,6 +74,7 @@ NETWORK_ZH = {key: word + {"full": "", "partial": "（未评估）", "none": "�
               for key, word in _NETWORK_WORKBOOK.items()}
 _TEXT = {
     "search": "搜索街镇或区，如 湖南路",
+    "legend": "图例",
     "notFound": "未找到",
     "unit": "街镇",
     "snap": "到最近道路",
@@ -460,21 +463,15 @@ def _title_html(result: RunResult, data: MapData) -> str:
 
 
 def layer_colours(layers: dict[str, LayerSpec]) -> dict[str, str]:
-    """Each layer's colour on the maps: its ``colour`` if set, else the next palette colour.
+    """Each layer's colour on the maps: its ``colour`` if set, else the palette's by position.
 
-    Palette colours already taken by a layer's own ``colour`` are skipped; with more layers
-    than colours the palette starts again (the run's input checks warn then).
+    The ``i``-th layer of the config takes ``LAYER_COLOURS[i]`` (the palette starts again
+    after ten), whatever the other layers' own colours, so a layer keeps its colour when
+    another one's is set. Two layers may end up with one colour; the run's input checks
+    warn then.
     """
-    taken = {spec.colour.lower() for spec in layers.values() if spec.colour}
-    free = [c for c in LAYER_COLOURS if c not in taken] or LAYER_COLOURS
-    out, i = {}, 0
-    for key, spec in layers.items():
-        if spec.colour:
-            out[key] = spec.colour.lower()
-        else:
-            out[key] = free[i % len(free)]
-            i += 1
-    return out
+    return {key: (spec.colour.lower() if spec.colour else LAYER_COLOURS[i % len(LAYER_COLOURS)])
+            for i, (key, spec) in enumerate(layers.items())}
 
 
 def facility_count_text(data: MapData, key: str) -> str:
@@ -597,7 +594,8 @@ def render_map(result: RunResult, *, options: MapOptions | None = None) -> foliu
         group = folium.FeatureGroup(name=name, show=show)
         group.add_to(fmap)
         groups.append(group)
-    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
+    # a long list of overlays (five layers or more) folds into its button
+    folium.LayerControl(collapsed=len(names) > 11, position="topright").add_to(fmap)
     areas = ", ".join(g.get_name() for g in groups[3::2])
     markers = ", ".join(g.get_name() for g in groups[4::2])
     js_groups = (f"{{units: {groups[0].get_name()}, flags: {groups[1].get_name()}, "

@@ -315,10 +315,12 @@ def _input_problems(config: RunConfig, units: gpd.GeoDataFrame, layers: dict[str
         by_colour.setdefault(colour, []).append(key)
     for colour, keys in by_colour.items():
         if len(keys) > 1:
+            why = ("" if any(config.layers[k].colour for k in keys)
+                   else " (more layers than the palette's ten colours)")
             problems.append(Problem(
                 "warning", "map", f"layers {', '.join(keys)} are drawn in the same colour "
-                f"{colour} (more layers than the palette's colours): set colour = \"#rrggbb\" "
-                "in their [layers.KEY] tables", len(keys)))
+                f"{colour}{why}: set colour = \"#rrggbb\" in the [layers.KEY] table of one "
+                "of them", len(keys)))
     everything = list(layers.values()) + ([demand] if demand is not None else [])
     for layer in everything:
         for reason, count in layer.set_aside_counts().items():

@@ -27,10 +27,14 @@
     });
     // flag labels above the facility clusters (markerPane, 600): they matter most
     map.getPane("c15-labels").style.zIndex = "620";
-    // centres above the stations that often share their address
-    if (!map.getPane("c15-facilities-top")) {
-      map.createPane("c15-facilities-top").style.zIndex = "465";
-    }
+    // clusters of facilities (markerPane is 600), then the centres (the "1" of 1+N) above
+    // every other layer's clusters and markers, clustered or not; labels (620) above all
+    [["c15-clusters", "600"], ["c15-clusters-top", "610"], ["c15-facilities-top", "612"]]
+      .forEach(function (pane) {
+        if (!map.getPane(pane[0])) {
+          map.createPane(pane[0]).style.zIndex = pane[1];
+        }
+      });
   }
 
   function unitPopup(props, columns) {
@@ -72,12 +76,24 @@
     return "<div class=\"c15-fac\"><div>" + lines.join("</div><div>") + "</div></div>";
   }
 
+  // dark numbers on light colours (yellow, cyan, orange), white on dark ones
+  function textOn(colour) {
+    var rgb = [1, 3, 5].map(function (i) {
+      var c = parseInt(colour.substr(i, 2), 16) / 255;
+      return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+    });
+    var luminance = 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2];
+    return luminance > 0.22 ? "#1a1a1a" : "#fff";
+  }
+
   function clusterIcon(colour) {
+    var text = textOn(colour);
     return function (cluster) {
       var n = cluster.getChildCount();
       var size = n < 10 ? 26 : n < 100 ? 32 : 38;
       return L.divIcon({
-        html: "<div style=\"background:" + colour + "\"><span>" + n + "</span></div>",
+        html: "<div style=\"background:" + colour + ";color:" + text + "\"><span>" + n +
+          "</span></div>",
         className: "c15-cluster",
         iconSize: L.point(size, size)
       });
@@ -188,7 +204,8 @@
       }
       var cluster = L.markerClusterGroup({
         disableClusteringAtZoom: 15, maxClusterRadius: 45, showCoverageOnHover: false,
-        iconCreateFunction: clusterIcon(layer.colour)
+        iconCreateFunction: clusterIcon(layer.colour),
+        clusterPane: layer.top ? "c15-clusters-top" : "c15-clusters"
       });
       var markers = layer.facilities.map(function (row) {
         var onNetwork = row[7] >= 0;
@@ -241,12 +258,30 @@
     var legend = L.control({position: "bottomleft"});
     legend.onAdd = function () {
       var div = L.DomUtil.create("div", "c15-legend");
-      div.innerHTML = data.legend;
+      div.innerHTML = "<button type=\"button\" class=\"c15-legend-toggle\">" +
+        esc(data.text.legend) + "</button><div class=\"c15-legend-body\">" + data.legend +
+        "</div>";
+      L.DomEvent.on(div.firstChild, "click", function () {
+        L.DomUtil[L.DomUtil.hasClass(div, "c15-legend-folded") ? "removeClass" : "addClass"](
+          div, "c15-legend-folded");
+      });
+      // a small screen starts with the legend folded, so the map stays in sight
+      if (window.innerWidth < 1000 || window.innerHeight < 650) {
+        L.DomUtil.addClass(div, "c15-legend-folded");
+      }
       L.DomEvent.disableClickPropagation(div);
       L.DomEvent.disableScrollPropagation(div);
+      state.legend = div;
       return div;
     };
     legend.addTo(map);
+    // the studied area clear of the open legend, where the map is wide enough for both
+    var legendWidth = state.legend.offsetWidth;
+    if (!L.DomUtil.hasClass(state.legend, "c15-legend-folded") &&
+        map.getSize().x > 3 * legendWidth) {
+      map.fitBounds(data.bounds, {paddingTopLeft: [legendWidth + 20, 10],
+                                  paddingBottomRight: [10, 10], animate: false});
+    }
 
     function labelsByZoom() {
       // flag labels need room: from zoom 13 on
