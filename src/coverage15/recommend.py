@@ -478,7 +478,14 @@ def cover(
     if progress is not None:
         progress("candidates", 0, 0)
     cands = candidate_sites(result, candidates, spacing_m=spacing_m, **file_options)
-    by_site = _coverage(result, cands, rows)
+    before = (result.demand[f"{layer}_n"].to_numpy() > 0) & in_scope
+    # what the sites add is told as for maximal covering: the scope's points newly within
+    # reach of the layer (whether or not that makes them pass a rule); one walk for both
+    uncovered = np.flatnonzero(in_scope & ~before & on)
+    walked = np.union1d(rows, uncovered)
+    both = _coverage(result, cands, walked).tocsc()
+    by_site = both[:, np.searchsorted(walked, rows)].tocsr()
+    reach = both[:, np.searchsorted(walked, uncovered)].tocsr()
     cand_unit = assign_units(cands, result.units).to_numpy()
     parts: list[sp.csr_matrix] = []
     groups: list[IntArray] = []
@@ -514,11 +521,6 @@ def cover(
         "rule": [r[0] for r in req_rows], "district": [names[r[1], 0] for r in req_rows],
         "jiezhen": [names[r[1], 1] for r in req_rows], "need": cap, "reachable": reachable,
         "achieved": achieved, "met": achieved >= cap - 1e-9})
-    before = (result.demand[f"{layer}_n"].to_numpy() > 0) & in_scope
-    # what the sites add is told as for maximal covering: the scope's points newly within
-    # reach of the layer (whether or not that makes them pass a rule)
-    uncovered = np.flatnonzero(in_scope & ~before & on)
-    reach = _coverage(result, cands, uncovered)
     stats = {"candidates": candidates, "n_candidates": len(cands), "scope": "flagged",
              "n_useful": int((by_site.getnnz(axis=1) > 0).sum()), "objective": None,
              "scope_units": int(flagged.sum()), "scope_points": int(in_scope.sum()),
