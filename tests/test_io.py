@@ -12,9 +12,11 @@ from geopandas.testing import assert_geodataframe_equal
 from coverage15 import NetworkError, settings
 from coverage15.config import LayerSpec, NetworkSpec
 from coverage15.io import (
+    gis_ready,
     output_layers,
     read_postgis,
     write_excel,
+    write_geopackage,
     write_geoparquet,
     write_postgis,
 )
@@ -30,6 +32,22 @@ def test_geoparquet_round_trip(central_run, tmp_path):
         back = gpd.read_parquet(tmp_path / f"{name}.parquet")
         assert back.crs.to_epsg() == 4326
         assert_geodataframe_equal(back, frame.reset_index(drop=True), check_dtype=False)
+
+
+def test_any_source_columns_can_be_written_to_a_geopackage(tmp_path):
+    frame = gpd.GeoDataFrame(
+        {"name": ["a", "b"], "district": ["x", "y"], "District": ["X", "Y"], "fid": [7, 7],
+         "beds": pd.Series([50, "60"], dtype=object), "ok": pd.array([True, None])},
+        geometry=[shapely.Point(121.4, 31.2), shapely.Point(121.5, 31.3)], crs=4326)
+    path = write_geopackage({"facilities": gis_ready(frame)}, tmp_path / "c.gpkg")
+    back = gpd.read_file(path, layer="facilities")
+    assert list(back.columns) == ["name", "district", "District_2", "src_fid", "beds", "ok",
+                                  "geometry"]
+    assert back["District_2"].tolist() == ["X", "Y"]
+    assert back["src_fid"].tolist() == [7, 7]
+    assert back["beds"].tolist() == ["50", "60"]
+    assert back["ok"].iloc[0] == 1
+    assert back["ok"].isna().iloc[1]
 
 
 def test_excel_workbook(central_run, tmp_path):

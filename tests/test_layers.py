@@ -177,6 +177,26 @@ def test_csv_filters_compare_numbers_as_numbers_and_codes_as_text(tmp_path):
     assert names("code == '0012'") == ["a", "c"]
 
 
+def test_mixed_json_columns_and_long_ids_are_kept_as_read(tmp_path):
+    path = tmp_path / "mixed.json"
+    path.write_text(json.dumps([
+        {"name": "a", "x": 121.40, "y": 31.20, "beds": 50, "kind": 6,
+         "org": "1790000000000000123"},
+        {"name": "b", "x": 121.41, "y": 31.21, "beds": "60", "kind": "6",
+         "org": "1790000000000000456"},
+        {"name": "c", "x": 121.42, "y": 31.22, "beds": 70, "kind": 4, "org": "12"},
+    ]), encoding="utf-8")
+
+    def layer(expression: str | None = None):
+        return load_layer(LayerSpec(key="m", label="m", path=path, x="x", y="y",
+                                    crs="EPSG:4326", name_field="name", filter=expression))
+
+    points = layer().points
+    assert points["beds"].tolist() == [50, "60", 70]  # not a value lost
+    assert points["org"].tolist() == ["1790000000000000123", "1790000000000000456", "12"]
+    assert list(layer("kind == 6").points["name"]) == ["a", "b"]
+
+
 def test_source_columns_named_like_coverage15_s_are_kept_as_src(tmp_path):
     path = tmp_path / "clash.csv"
     path.write_text("title,name,layer,x,y\nHome A,legal name A,old,121.40,31.20\n",

@@ -71,8 +71,8 @@ FACILITY_COLUMNS = ["facility_id", "name", "layer", "jiezhen", "district", "snap
 def _facilities_table(result: RunResult) -> gpd.GeoDataFrame:
     """All layers' facilities in one table: coverage15's columns, then each source's own.
 
-    A source column that only some layers have is empty (NULL) for the others'. One that
-    holds numbers in one layer and text in another is written as text.
+    A source column that only some layers have is empty (NULL) for the others'. (One that
+    holds numbers in one layer and text in another becomes text in :func:`gis_ready`.)
     """
     frames = []
     for f in result.facilities.values():
@@ -84,21 +84,39 @@ def _facilities_table(result: RunResult) -> gpd.GeoDataFrame:
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=[*FACILITY_COLUMNS, "geometry"])
     source = [c for c in table.columns if c not in FACILITY_COLUMNS and c != "geometry"]
-    for column in source:
-        kinds = {type(v) for v in table[column].dropna()}
-        if table[column].dtype == object and len(kinds) > 1:
-            table[column] = table[column].map(lambda v: None if pd.isna(v) else str(v))
     return gpd.GeoDataFrame(table[[*FACILITY_COLUMNS, *source, "geometry"]],
                             geometry="geometry", crs="EPSG:4326")
 
 
 def gis_ready(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """A copy with (nullable) booleans as 0/1 integers with NULL, which every GIS reads."""
+    """A copy that every GIS format takes and every GIS reads.
+
+    - (Nullable) booleans become 0/1 integers with NULL.
+    - A column mixing numbers and text (a JSON source) becomes text.
+    - Column names are made unique regardless of case (``District`` after ``district``
+      becomes ``District_2``: a GeoPackage cannot hold both), and a source column ``fid``
+      (the GeoPackage's own row key, found in QGIS exports) becomes ``src_fid``.
+    """
     out = frame.copy()
+    geometry = out.geometry.name
     for column in out.columns:
         if isinstance(out[column].dtype, pd.BooleanDtype) or out[column].dtype == bool:
             out[column] = out[column].astype("Int8")
-    return out
+        elif (out[column].dtype == object and column != geometry
+              and len({type(v) for v in out[column].dropna()}) > 1):
+            out[column] = out[column].map(lambda v: None if pd.isna(v) else str(v))
+    taken = {str(geometry).lower()}  # the geometry keeps its name
+    names = {}
+    for column in out.columns:
+        if column == geometry:
+            continue
+        name = "src_fid" if str(column).lower() == "fid" else str(column)
+        base, i = name, 2
+        while name.lower() in taken:
+            name, i = f"{base}_{i}", i + 1
+        taken.add(name.lower())
+        names[column] = name
+    return out.rename(columns=names)
 
 
 def write_csv(table: pd.DataFrame, path: Path) -> Path:
