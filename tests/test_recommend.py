@@ -120,6 +120,19 @@ def test_exact_stopped_before_any_bound_returns_the_warm_start(capfd):
     assert "HiGHS" not in capfd.readouterr().out  # the solver's banner stays off stdout
 
 
+def test_exact_in_threads_leaves_stdout_working(capfd):
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(lambda _: exact_cover(TRAP, np.ones(6), k=2).covered, range(32)))
+    assert found == [found[0]] * 32
+    os.write(1, b"still printing\n")
+    out = capfd.readouterr().out
+    assert "still printing" in out
+    assert "HiGHS" not in out
+
+
 def _covered(sets: sp.csr_matrix, weight: np.ndarray, chosen: np.ndarray) -> float:
     hit = np.asarray(sets[chosen].sum(axis=0)).ravel() > 0
     return float(weight[hit].sum())

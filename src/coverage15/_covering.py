@@ -16,10 +16,12 @@ maximal covering it is within ``1 - 1/e`` of the optimum.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,23 +72,32 @@ class Solution:
     bound: float | None = None
 
 
+_STDOUT_LOCK = threading.Lock()
+
+
 @contextmanager
 def _no_stdout() -> Iterator[None]:
-    """Send what C code writes to the process's standard output to nowhere, for a moment."""
-    sys.stdout.flush()
-    fd = 1  # where C's stdout writes, whatever Python's sys.stdout is now
-    try:
-        saved = os.dup(fd)
-    except OSError:  # no standard output at all: nothing to hide
-        yield
-        return
-    try:
-        with Path(os.devnull).open("wb") as null:
-            os.dup2(null.fileno(), fd)
+    """Send what C code writes to the process's standard output to nowhere, for a moment.
+
+    The file descriptor is the process's, so the redirect is serialised between threads
+    (what other threads print in that moment is lost too). Without a standard output there
+    is nothing to hide.
+    """
+    with _STDOUT_LOCK:
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # None or closed
+            sys.stdout.flush()
+        try:
+            saved = os.dup(1)  # where C's stdout writes, whatever sys.stdout is now
+        except OSError:  # no fd 1
             yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
+            return
+        try:
+            with Path(os.devnull).open("wb") as null:
+                os.dup2(null.fileno(), 1)
+                yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def _caps(sets: sp.csr_matrix, group: IntArray | None,
