@@ -7,6 +7,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyogrio
 import pytest
 import shapely
@@ -222,6 +223,13 @@ def test_a_file_of_several_layers_needs_the_layer_named(tmp_path):
     with pytest.raises(InputFileError, match="no layer 'WGS' in the file; its layers: raw_gcj"):
         load_layer(spec("WGS"))
     assert list(load_layer(spec("wgs")).points["name"]) == ["wgs"]
+    # a table without geometry (QGIS keeps its styles in one) does not make a second layer
+    styled = tmp_path / "styled.gpkg"
+    gpd.GeoDataFrame({"name": ["only"]}, geometry=[shapely.Point(121.47, 31.23)],
+                     crs=4326).to_file(styled, layer="points", driver="GPKG", engine="pyogrio")
+    pyogrio.write_dataframe(pd.DataFrame({"styleName": ["x"]}), styled, layer="layer_styles")
+    only = LayerSpec(key="p", label="p", path=styled, name_field="name")
+    assert list(load_layer(only).points["name"]) == ["only"]
 
 
 def test_no_crs_is_an_error_never_a_guess(tmp_path):

@@ -141,20 +141,30 @@ def check_file(path: Path, what: str) -> None:
         raise InputFileError(msg)
 
 
-def _check_layer_name(path: Path, layer: str | None, what: str) -> None:
-    """A file with several layers needs ``layer``, and it must be one of them."""
+def _layer_to_read(path: Path, layer: str | None, what: str) -> str | None:
+    """The layer of a multi-layer file to read: ``layer``, or the file's only spatial one.
+
+    Tables without geometry (e.g. QGIS's ``layer_styles``) do not count; a file with
+    several spatial layers needs ``layer`` named, and a name not in the file is refused
+    with the list of its layers.
+    """
     try:
-        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+        listed = pyogrio.list_layers(path)
     except Exception:  # unreadable files are reported by the read itself
-        return
-    if layer is None and len(names) > 1:
-        msg = (f"{what} {path}: the file holds {len(names)} layers ({', '.join(names)}); "
+        return layer
+    names = [str(n) for n in listed[:, 0]]
+    spatial = [str(n) for n, kind in listed if kind is not None]
+    if layer is not None:
+        if layer not in names:
+            msg = (f"{what} {path}: no layer {layer!r} in the file; its layers: "
+                   f"{', '.join(names)}")
+            raise InputFileError(msg)
+        return layer
+    if len(spatial) > 1:
+        msg = (f"{what} {path}: the file holds {len(spatial)} layers ({', '.join(spatial)}); "
                "say which with layer = \"...\" in the config")
         raise InputFileError(msg)
-    if layer is not None and layer not in names:
-        msg = (f"{what} {path}: no layer {layer!r} in the file; its layers: "
-               f"{', '.join(names)}")
-        raise InputFileError(msg)
+    return spatial[0] if len(spatial) == 1 and len(names) > 1 else None
 
 
 def read_table(
@@ -206,8 +216,8 @@ def read_table(
         if suffix in PARQUET_SUFFIXES:
             return gpd.read_parquet(path)
         if suffix in VECTOR_SUFFIXES:
-            _check_layer_name(path, layer, what)
-            return gpd.read_file(path, layer=layer, engine="pyogrio")
+            return gpd.read_file(path, layer=_layer_to_read(path, layer, what),
+                                 engine="pyogrio")
     except UnicodeDecodeError as exc:
         msg = (
             f"{what} {path}: not readable as {encoding} ({exc.reason} at byte {exc.start}); "
