@@ -39,6 +39,7 @@ def test_bad_config_is_one_line_exit_2(tmp_path, capsys):
      "'OpenStreetMap.HOT'"),
     (["run", "--out", "{dir}", "--tiles", "https://tiles.example/{{z}}/{{x}}/{{y}}.png"],
      "a tile URL needs its attribution"),
+    (["map", "--out", "{dir}", "--tiles", "Stamen.Tonr"], "not a basemap name folium knows"),
     (["recommend", "--layer", "centre", "--out", "{dir}", "--cover-rule", "all", "--k", "5"],
      "--cover-rule finds the fewest sites that meet the rules; it does not combine with --k"),
     (["recommend", "--layer", "centre", "--out", "{dir}", "--candidates", "layer:meal_point",
@@ -63,6 +64,11 @@ def test_mistakes_on_the_command_line_stop_before_the_run(tmp_path, capsys, monk
     err = capsys.readouterr().err
     assert err.startswith("coverage15: error: ")
     assert expected.format(**fill) in err
+
+
+def test_a_basemap_is_not_checked_when_no_map_is_drawn(data_dir, tmp_path):
+    assert main(["run", str(CONFIG), "--out", str(tmp_path / "o"), "--no-map", "-q",
+                 "--tiles", "Stamen.Toner"]) == 0
 
 
 def test_an_offset_basemap_from_the_command_line_is_warned_too(data_dir, tmp_path):

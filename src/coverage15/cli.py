@@ -104,7 +104,8 @@ def _map_options_from(args: argparse.Namespace, config: RunConfig) -> MapOptions
     attribution = args.tiles_attribution if args.tiles is not None else (
         config.map.tiles_attribution)
     tiles = None if chosen is None or str(chosen).lower() == "none" else chosen
-    check_tiles(tiles, attribution)
+    if not getattr(args, "no_map", False):  # (no interactive map: its basemap is not used)
+        check_tiles(tiles, attribution)
     return MapOptions(tiles=tiles, tiles_attribution=attribution, district=args.district,
                       assets=args.assets)
 
