@@ -27,12 +27,12 @@ from jinja2 import Template
 
 from ._errors import ConfigError
 from ._map_assets import AssetMode, RawHTML, use_assets
+from ._palette import LAYER_COLOURS, layer_colours
 from .layers import polygonal_part
 from .report import NETWORK_ZH as _NETWORK_WORKBOOK
 from .report import column_label_zh
 
 if TYPE_CHECKING:
-    from .config import LayerSpec
     from .pipeline import RunResult
 
 __all__ = [
@@ -60,10 +60,6 @@ log = logging.getLogger(__name__)
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 DATA_ATTRIBUTION = ("街镇边界、路网 <a href='https://www.openstreetmap.org/copyright'>"
                     "© OpenStreetMap contributors</a> (ODbL)")
-# ten colours apart from each other and from the map's own (flag red, grey outlines, black
-# district borders, the share fills)
-LAYER_COLOURS = ["#1f78b4", "#6a3d9a", "#b15928", "#e7298a", "#33a02c", "#e6ab02", "#01665e",
-                 "#17becf", "#bcbd22", "#ff7f00"]
 SHARE_BINS = [0.0, 0.5, 0.7, 0.9, 1.0001]
 SHARE_COLOURS = ["#f46d43", "#fdae61", "#fee08b", "#66bd63"]
 NO_DATA_COLOUR = "#c8c8c8"
@@ -460,18 +456,6 @@ def _title_html(result: RunResult, data: MapData) -> str:
     return (f"<h1>{html.escape(result.config.name + where)}：{a.minutes:g} 分钟步行服务圈</h1>"
             f"<div>步速 {a.walk_speed_kmh:g} km/h · {a.minutes:g} 分钟 = 路网 {a.limit_m:,.0f} m"
             f" · 配置 {html.escape(config_file(result))}</div>")
-
-
-def layer_colours(layers: dict[str, LayerSpec]) -> dict[str, str]:
-    """Each layer's colour on the maps: its ``colour`` if set, else the palette's by position.
-
-    The ``i``-th layer of the config takes ``LAYER_COLOURS[i]`` (the palette starts again
-    after ten), whatever the other layers' own colours, so a layer keeps its colour when
-    another one's is set. Two layers may end up with one colour; the run's input checks
-    warn then.
-    """
-    return {key: (spec.colour.lower() if spec.colour else LAYER_COLOURS[i % len(LAYER_COLOURS)])
-            for i, (key, spec) in enumerate(layers.items())}
 
 
 def facility_count_text(data: MapData, key: str) -> str:

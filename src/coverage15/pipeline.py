@@ -24,6 +24,7 @@ import shapely
 from . import __version__, coverage, report, service_areas, targets
 from ._errors import Coverage15Error, LayerError
 from ._io import staged_outputs
+from ._palette import layer_colours
 from ._validate import (
     Problem,
     crs_fit_problems,
@@ -308,8 +309,6 @@ def _input_problems(config: RunConfig, units: gpd.GeoDataFrame, layers: dict[str
             "warning", "map", f"tiles {config.map.tiles!r} are drawn in a Chinese map "
             "provider's offset coordinates (GCJ-02/BD-09), the map's data in WGS84: streets "
             "and points will sit hundreds of metres apart; use OpenStreetMap tiles", 1))
-    from .maps import layer_colours
-
     by_colour: dict[str, list[str]] = {}
     for key, colour in layer_colours(config.layers).items():
         by_colour.setdefault(colour, []).append(key)
