@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from coverage15 import distances
 from coverage15 import service_areas as sa
 from coverage15.config import load_config
 from coverage15.layers import load_layer
@@ -126,7 +127,7 @@ def coverage15_areas(net: WalkNetwork, fac: gpd.GeoSeries, limit: float, *,
                      ) -> tuple[Any, np.ndarray]:
     """All per-facility service areas with coverage15 (no access leg)."""
     snap = snap_points(net, fac, snap_max_m=500)
-    reach = sa.network_reach(net, snap, limit_m=limit, access_leg=False)
+    reach = distances.network_reach(net, snap, limit_m=limit, access_leg=False)
     iv = sa.reached_intervals(net, reach)
     polygons = sa.service_area_polygons(net, iv, n_groups=len(fac), buffer_m=BUFFER_M,
                                         quad_segs=quad_segs,
@@ -139,7 +140,7 @@ def coverage15_nearest(net: WalkNetwork, fac: gpd.GeoSeries, dem: gpd.GeoSeries,
     """Nearest-facility distance per demand point (NaN: none in reach), from the points."""
     fsnap = snap_points(net, fac, snap_max_m=500)
     dsnap = snap_points(net, dem, snap_max_m=500)
-    _, dist = sa.nearest_facility(net, fsnap, dsnap, limit_m=limit, access_leg=False)
+    _, dist = distances.nearest_facility(net, fsnap, dsnap, limit_m=limit, access_leg=False)
     return dist
 
 
@@ -148,8 +149,8 @@ def coverage15_counts(net: WalkNetwork, fac: gpd.GeoSeries, dem: gpd.GeoSeries, 
     """Facilities within the limit per demand point (every pair, as the pipeline does)."""
     fsnap = snap_points(net, fac, snap_max_m=500)
     dsnap = snap_points(net, dem, snap_max_m=500)
-    reach = sa.network_reach(net, fsnap, limit_m=limit, access_leg=False)
-    _, target, _ = sa.point_distances(net, reach, dsnap, access_leg=False)
+    reach = distances.network_reach(net, fsnap, limit_m=limit, access_leg=False)
+    _, target, _ = distances.point_distances(net, reach, dsnap, access_leg=False)
     return np.bincount(target, minlength=len(dem))
 
 

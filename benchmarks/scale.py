@@ -33,6 +33,7 @@ import pandas as pd
 import shapely
 import synthetic as syn
 
+from coverage15 import distances
 from coverage15 import service_areas as sa
 from coverage15.config import load_config
 from coverage15.layers import load_layer
@@ -98,13 +99,13 @@ def scale_case(edges: int, n_fac: int, n_demand: int | None = None) -> dict[str,
     total = time.perf_counter()
     step("indexes", lambda: (net.csr, net.incidence))
     fsnap = step("snap facilities", lambda: snap_points(net, fac, snap_max_m=500))
-    reach = step("network_reach", lambda: sa.network_reach(net, fsnap, limit_m=LIMIT_M))
+    reach = step("network_reach", lambda: distances.network_reach(net, fsnap, limit_m=LIMIT_M))
     iv = step("reached_intervals", lambda: sa.reached_intervals(net, reach))
     polys = step("service_area_polygons",
                  lambda: sa.service_area_polygons(net, iv, n_groups=len(fac)))
     step("union_areas", lambda: sa.union_areas(polys))
     dsnap = step("snap demand", lambda: snap_points(net, dem, snap_max_m=500))
-    pairs = step("point_distances", lambda: sa.point_distances(net, reach, dsnap))
+    pairs = step("point_distances", lambda: distances.point_distances(net, reach, dsnap))
 
     def cover() -> tuple[np.ndarray, np.ndarray]:
         nearest = np.full(len(dem), np.inf)

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from coverage15 import ConfigError
 from coverage15.cli import main
 from coverage15.config import load_config
+from coverage15.distances import network_reach, point_distances
 from coverage15.network import snap_points
 from coverage15.pipeline import run
 from coverage15.recommend import (
@@ -40,7 +41,6 @@ from coverage15.recommend import (
     write_recommendation,
 )
 from coverage15.scenarios import whatif, write_whatif
-from coverage15.service_areas import network_reach, point_distances
 
 ROOT = Path(__file__).resolve().parents[1]
 CENTRAL = ROOT / "data" / "shanghai-central.toml"

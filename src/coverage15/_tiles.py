@@ -2,7 +2,7 @@
 
 Ragged joins over CSR-style groupings, a grid index of nodes (to list the nodes in a box
 without scanning the whole network) and the per-tile sub-network matrix that
-:func:`coverage15.service_areas.network_reach` hands to ``scipy.sparse.csgraph``, cut straight
+:func:`coverage15.distances.network_reach` hands to ``scipy.sparse.csgraph``, cut straight
 out of the network's CSR arrays so that the work per tile does not grow with the network.
 """
 

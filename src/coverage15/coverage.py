@@ -1,6 +1,6 @@
 """Who and what each service area covers, per demand point and per unit (街镇, district).
 
-Point coverage comes from network distances (:func:`coverage15.service_areas.point_distances`),
+Point coverage comes from network distances (:func:`coverage15.distances.point_distances`),
 never from polygons; polygons only give the share of a unit's land inside the union of
 service areas. Units are classified by how much of them lies inside the network's extent, so
 that a unit without streets in the data is reported as "no network", not as uncovered.

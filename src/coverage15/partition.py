@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
-from . import _cache, service_areas, settings
+from . import _cache, distances, service_areas, settings
 from ._errors import Coverage15Error
 from ._types import FloatArray, IntArray
 from .config import AnalysisSpec
@@ -148,7 +148,7 @@ def _layer_kernel(net: WalkNetwork, facilities: Any, demand_snap: Any,
         net, snap, limit_m=limit, buffer_m=analysis.buffer_m, access_leg=analysis.access_leg,
         threads=threads, progress=tick)
     if demand_snap is not None:
-        pairs = service_areas.point_distances(net, reach, demand_snap,
+        pairs = distances.point_distances(net, reach, demand_snap,
                                               access_leg=analysis.access_leg)
     else:
         empty = np.array([], dtype=np.int64)

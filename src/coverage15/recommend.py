@@ -1,7 +1,7 @@
 """Where should the next facilities go? Covering models on the walking network.
 
 Candidate sites (street nodes, an existing layer, or a file) are snapped to street edges exactly
-like facilities, and :func:`coverage15.service_areas.point_distances` gives, per candidate, the
+like facilities, and :func:`coverage15.distances.point_distances` gives, per candidate, the
 demand points it would bring within the walking limit. Only demand the layer does not already
 serve (or that does not yet pass a rule) counts. Two questions are answered on these sets:
 
@@ -31,6 +31,7 @@ import pandas as pd
 import scipy.sparse as sp
 import shapely
 
+from . import distances
 from . import service_areas as sa
 from ._covering import EXACT_MAX_CANDIDATES, EXACT_MAX_PAIRS, Solution, exact_cover, greedy_cover
 from ._errors import ConfigError
@@ -141,8 +142,8 @@ def _coverage(result: RunResult, candidates: gpd.GeoDataFrame,
     near = np.unique(tree.query(candidates.geometry.to_crs(net.crs).to_numpy(),
                                 predicate="dwithin", distance=reach_m)[0])
     snap = snap_points(net, candidates.iloc[near], snap_max_m=a.snap_max_m)
-    reach = sa.network_reach(net, snap, limit_m=a.limit_m, access_leg=a.access_leg)
-    source, target, _ = sa.point_distances(
+    reach = distances.network_reach(net, snap, limit_m=a.limit_m, access_leg=a.access_leg)
+    source, target, _ = distances.point_distances(
         net, reach, snap_points(net, demand, snap_max_m=a.snap_max_m), access_leg=a.access_leg)
     return sp.csr_matrix((np.ones(len(source), bool), (near[source], target)),
                          shape=out.shape)
