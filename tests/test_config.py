@@ -212,17 +212,17 @@ def test_working_crs_is_checked(tmp_path, data_dir, crs, message):
 def test_offset_chinese_basemaps_are_warned(central_config):
     from dataclasses import replace
 
+    from coverage15._validate import input_problems
     from coverage15.config import MapSpec
     from coverage15.layers import load_units
-    from coverage15.pipeline import _input_problems
 
     units = load_units(central_config.units)
     gaode = replace(central_config, map=MapSpec(tiles="Gaode.Normal"), official_names=None)
-    (problem,) = [p for p in _input_problems(gaode, units, {}, None) if p.input == "map"]
+    (problem,) = [p for p in input_problems(gaode, units, {}, None) if p.input == "map"]
     assert problem.severity == "warning"
     assert "GCJ-02/BD-09" in problem.message
     plain = replace(gaode, map=MapSpec(tiles="OpenStreetMap"))
-    assert not [p for p in _input_problems(plain, units, {}, None) if p.input == "map"]
+    assert not [p for p in input_problems(plain, units, {}, None) if p.input == "map"]
 
 
 def test_layers_sharing_a_colour_are_warned(central_config):
@@ -230,17 +230,17 @@ def test_layers_sharing_a_colour_are_warned(central_config):
 
     import geopandas as gpd
 
-    from coverage15.pipeline import _input_problems
+    from coverage15._validate import input_problems
 
     many = {f"l{i}": replace(central_config.layers["centre"], key=f"l{i}", label=f"L{i}")
             for i in range(11)}
     config = replace(central_config, layers=many, official_names=None)
     units = gpd.GeoDataFrame({"unit": ["a"], "district": ["d"]}, geometry=[None], crs=4326)
-    (problem,) = [p for p in _input_problems(config, units, {}, None) if p.input == "map"]
+    (problem,) = [p for p in input_problems(config, units, {}, None) if p.input == "map"]
     assert problem.message.startswith("layers l0, l10 are drawn in the same colour #1f78b4 "
                                       "(more layers than the palette's ten colours)")
     # a layer given another's colour: the same warning, for the right reason
     two = {"a": many["l0"], "b": replace(many["l1"], colour="#1F78B4")}
     config = replace(central_config, layers=two, official_names=None)
-    (problem,) = [p for p in _input_problems(config, units, {}, None) if p.input == "map"]
+    (problem,) = [p for p in input_problems(config, units, {}, None) if p.input == "map"]
     assert problem.message.startswith("layers a, b are drawn in the same colour #1f78b4: set")

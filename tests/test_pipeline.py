@@ -342,15 +342,15 @@ def test_jiezhen_without_district_names_take_the_district_they_lie_in(central_ru
 def test_a_stretching_working_crs_is_warned():
     import networkx as nx
 
+    from coverage15._validate import scale_problems
     from coverage15.network import network_from_graph
-    from coverage15.pipeline import _scale_problems
 
     g = nx.MultiGraph(crs="EPSG:4326")
     g.add_node(1, x=121.47, y=31.23)
     g.add_node(2, x=121.48, y=31.23)
     g.add_edge(1, 2)
-    assert _scale_problems(network_from_graph(g, min_component_m=0, working_crs="EPSG:32651")
+    assert scale_problems(network_from_graph(g, min_component_m=0, working_crs="EPSG:32651")
                            ) == []
-    (warning,) = _scale_problems(network_from_graph(g, min_component_m=0,
+    (warning,) = scale_problems(network_from_graph(g, min_component_m=0,
                                                     working_crs="EPSG:3857"))
     assert "stretches lengths by 16.9%" in warning.message

@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -22,15 +22,22 @@ import pandas as pd
 import shapely
 
 from . import coords, settings
+from ._palette import layer_colours
 from .layers import Layer, read_table
+
+if TYPE_CHECKING:
+    from .config import RunConfig
+    from .network import WalkNetwork
 
 __all__ = [
     "Problem",
     "crs_fit_problems",
+    "input_problems",
     "official_name_problems",
     "outside_problems",
     "overlap_problems",
     "problems_frame",
+    "scale_problems",
     "shared_point_problems",
     "snap_problems",
 ]
@@ -323,3 +330,76 @@ def snap_problems(key: str, points: gpd.GeoDataFrame, snap_m: npt.NDArray[np.flo
         f"from any street and are not used for walking (e.g. {', '.join(names)})",
         int(far.sum()),
     )]
+
+
+def scale_problems(net: WalkNetwork, tolerance: float = 0.005) -> list[Problem]:
+    """Warn when the working CRS stretches lengths here (e.g. Web Mercator: +17 % in Shanghai).
+
+    Every walking distance is measured in the working CRS, so its scale error shifts the 15
+    minutes; a UTM zone is within 0.1 % near its centre.
+    """
+    import pyproj
+
+    centre = shapely.centroid(net.extent)
+    to_lonlat = pyproj.Transformer.from_crs(net.crs, "EPSG:4326", always_xy=True)
+    lon, lat = to_lonlat.transform(centre.x, centre.y)
+    factors = pyproj.Proj(pyproj.CRS.from_user_input(net.crs)).get_factors(lon, lat)
+    error = max(abs(factors.meridional_scale - 1), abs(factors.parallel_scale - 1))
+    if error <= tolerance:
+        return []
+    return [Problem("warning", "analysis", f"working_crs {net.crs} stretches lengths by "
+                    f"{error:.1%} here, so the walking limit is off by as much; use the local "
+                    "UTM zone (EPSG:32651 for Shanghai)", 1)]
+
+
+def input_problems(config: RunConfig, units: gpd.GeoDataFrame, layers: dict[str, Layer],
+                   demand: Layer | None) -> list[Problem]:
+    """Every check across a run's loaded inputs, and counts of the rows set aside.
+
+    The units (repaired, dropped, overlapping, off the official list), the basemap and the
+    layers' colours, and per layer: rows set aside, CRS fit, geocoding fallbacks and rows
+    that were not points.
+    """
+    problems: list[Problem] = []
+    repaired = int(units["repaired"].sum()) if "repaired" in units else 0
+    if repaired:
+        names = ", ".join(units.loc[units["repaired"], "unit"].head(5))
+        problems.append(Problem("warning", "units", f"{repaired} invalid polygon(s) repaired "
+                                f"with make_valid: {names}", repaired))
+    dropped = units.attrs.get("dropped_empty", [])
+    if dropped:
+        problems.append(Problem("warning", "units", f"{len(dropped)} empty geometries dropped: "
+                                f"{', '.join(dropped[:5])}", len(dropped)))
+    problems += overlap_problems(units, config.analysis.working_crs)
+    if config.official_names is not None:
+        problems += official_name_problems(units, config.official_names)
+    tiles = config.map.tiles.lower()
+    if any(name in tiles for name in ("gaode", "amap", "autonavi", "tencent", "baidu", "bdimg")):
+        problems.append(Problem(
+            "warning", "map", f"tiles {config.map.tiles!r} are drawn in a Chinese map "
+            "provider's offset coordinates (GCJ-02/BD-09), the map's data in WGS84: streets "
+            "and points will sit hundreds of metres apart; use OpenStreetMap tiles", 1))
+    by_colour: dict[str, list[str]] = {}
+    for key, colour in layer_colours(config.layers).items():
+        by_colour.setdefault(colour, []).append(key)
+    for colour, keys in by_colour.items():
+        if len(keys) > 1:
+            why = ("" if any(config.layers[k].colour for k in keys)
+                   else " (more layers than the palette's ten colours)")
+            problems.append(Problem(
+                "warning", "map", f"layers {', '.join(keys)} are drawn in the same colour "
+                f"{colour}{why}: set colour = \"#rrggbb\" in the [layers.KEY] table of one "
+                "of them", len(keys)))
+    everything = list(layers.values()) + ([demand] if demand is not None else [])
+    for layer in everything:
+        for reason, count in layer.set_aside_counts().items():
+            problems.append(Problem("info", layer.spec.key, f"{count} row(s) set aside: "
+                                    f"{reason}", int(count)))
+        problems += crs_fit_problems(layer, units)
+        problems += shared_point_problems(layer)
+        moved = int(layer.points.attrs.get("not_point", 0))
+        if moved:
+            problems.append(Problem("warning", layer.spec.key, f"{moved} row(s) are polygons, "
+                                    "lines or multipoints: each counts as one site at a point "
+                                    "inside it", moved))
+    return problems

@@ -24,15 +24,12 @@ import shapely
 from . import __version__, coverage, report, service_areas, targets
 from ._errors import Coverage15Error, LayerError
 from ._io import staged_outputs
-from ._palette import layer_colours
 from ._validate import (
     Problem,
-    crs_fit_problems,
-    official_name_problems,
+    input_problems,
     outside_problems,
-    overlap_problems,
     problems_frame,
-    shared_point_problems,
+    scale_problems,
     snap_problems,
 )
 from .config import RunConfig
@@ -154,26 +151,6 @@ def _step(timings: dict[str, float], name: str, progress: Progress | None) -> It
     log.info("%s: %.2f s", name, timings[name])
 
 
-def _scale_problems(net: WalkNetwork, tolerance: float = 0.005) -> list[Problem]:
-    """Warn when the working CRS stretches lengths here (e.g. Web Mercator: +17 % in Shanghai).
-
-    Every walking distance is measured in the working CRS, so its scale error shifts the 15
-    minutes; a UTM zone is within 0.1 % near its centre.
-    """
-    import pyproj
-
-    centre = shapely.centroid(net.extent)
-    to_lonlat = pyproj.Transformer.from_crs(net.crs, "EPSG:4326", always_xy=True)
-    lon, lat = to_lonlat.transform(centre.x, centre.y)
-    factors = pyproj.Proj(pyproj.CRS.from_user_input(net.crs)).get_factors(lon, lat)
-    error = max(abs(factors.meridional_scale - 1), abs(factors.parallel_scale - 1))
-    if error <= tolerance:
-        return []
-    return [Problem("warning", "analysis", f"working_crs {net.crs} stretches lengths by "
-                    f"{error:.1%} here, so the walking limit is off by as much; use the local "
-                    "UTM zone (EPSG:32651 for Shanghai)", 1)]
-
-
 def _name_districts(units: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
                     ) -> tuple[gpd.GeoDataFrame, list[Problem]]:
     """Give every 街镇 a district of the districts layer.
@@ -287,54 +264,6 @@ def _load_inputs(
     return units, districts, layers, demand
 
 
-def _input_problems(config: RunConfig, units: gpd.GeoDataFrame, layers: dict[str, Layer],
-                    demand: Layer | None) -> list[Problem]:
-    """Cross-input checks and counts of what was set aside."""
-    problems: list[Problem] = []
-    repaired = int(units["repaired"].sum()) if "repaired" in units else 0
-    if repaired:
-        names = ", ".join(units.loc[units["repaired"], "unit"].head(5))
-        problems.append(Problem("warning", "units", f"{repaired} invalid polygon(s) repaired "
-                                f"with make_valid: {names}", repaired))
-    dropped = units.attrs.get("dropped_empty", [])
-    if dropped:
-        problems.append(Problem("warning", "units", f"{len(dropped)} empty geometries dropped: "
-                                f"{', '.join(dropped[:5])}", len(dropped)))
-    problems += overlap_problems(units, config.analysis.working_crs)
-    if config.official_names is not None:
-        problems += official_name_problems(units, config.official_names)
-    tiles = config.map.tiles.lower()
-    if any(name in tiles for name in ("gaode", "amap", "autonavi", "tencent", "baidu", "bdimg")):
-        problems.append(Problem(
-            "warning", "map", f"tiles {config.map.tiles!r} are drawn in a Chinese map "
-            "provider's offset coordinates (GCJ-02/BD-09), the map's data in WGS84: streets "
-            "and points will sit hundreds of metres apart; use OpenStreetMap tiles", 1))
-    by_colour: dict[str, list[str]] = {}
-    for key, colour in layer_colours(config.layers).items():
-        by_colour.setdefault(colour, []).append(key)
-    for colour, keys in by_colour.items():
-        if len(keys) > 1:
-            why = ("" if any(config.layers[k].colour for k in keys)
-                   else " (more layers than the palette's ten colours)")
-            problems.append(Problem(
-                "warning", "map", f"layers {', '.join(keys)} are drawn in the same colour "
-                f"{colour}{why}: set colour = \"#rrggbb\" in the [layers.KEY] table of one "
-                "of them", len(keys)))
-    everything = list(layers.values()) + ([demand] if demand is not None else [])
-    for layer in everything:
-        for reason, count in layer.set_aside_counts().items():
-            problems.append(Problem("info", layer.spec.key, f"{count} row(s) set aside: "
-                                    f"{reason}", int(count)))
-        problems += crs_fit_problems(layer, units)
-        problems += shared_point_problems(layer)
-        moved = int(layer.points.attrs.get("not_point", 0))
-        if moved:
-            problems.append(Problem("warning", layer.spec.key, f"{moved} row(s) are polygons, "
-                                    "lines or multipoints: each counts as one site at a point "
-                                    "inside it", moved))
-    return problems
-
-
 def fetch(config: RunConfig) -> list[str]:
     """Download and cache everything a config needs from OpenStreetMap.
 
@@ -397,11 +326,11 @@ def run(
         named: list[Problem] = []
         if districts is not None:
             units, named = _name_districts(units, districts)
-        problems = named + _input_problems(config, units, layers, demand_layer)
+        problems = named + input_problems(config, units, layers, demand_layer)
 
     with _step(timings, "network", progress):
         net = build_walk_network(config.network, working_crs=config.analysis.working_crs)
-        problems += _scale_problems(net)
+        problems += scale_problems(net)
 
     facilities: dict[str, gpd.GeoDataFrame] = {}
     facility_unit: dict[str, npt.NDArray[np.int64]] = {}
