@@ -31,16 +31,14 @@ import pandas as pd
 import scipy.sparse as sp
 import shapely
 
-from . import distances
 from . import service_areas as sa
+from ._candidates import candidate_sites, coverage_sets
 from ._covering import EXACT_MAX_CANDIDATES, EXACT_MAX_PAIRS, Solution, exact_cover, greedy_cover
 from ._errors import ConfigError
 from ._types import FloatArray, IntArray
 from .coverage import assign_units
-from .layers import load_layer
-from .network import snap_points
 from .pipeline import RunResult
-from .scenarios import KEYS, WhatIf, load_sites, write_bundle
+from .scenarios import KEYS, WhatIf, write_bundle
 
 __all__ = [
     "EXACT_MAX_CANDIDATES",
@@ -60,60 +58,7 @@ Scope = Literal["assessed", "flagged", "network"]
 Progress = Callable[[str, int, int], None]
 
 
-# --- candidates and coverage sets on the network --------------------------------------------
-
-
-def candidate_sites(result: RunResult, source: str = "nodes", *, spacing_m: float = 0.0,
-                    **file_options: Any) -> gpd.GeoDataFrame:
-    """Candidate sites for new facilities, in EPSG:4326.
-
-    Parameters
-    ----------
-    result
-        The baseline run.
-    source
-        ``"nodes"``: the street nodes; ``"layer:KEY"``: a layer of the config (e.g. day-care
-        centres that could host a service centre); otherwise a site file
-        (:func:`coverage15.scenarios.load_sites`, with ``file_options``).
-    spacing_m
-        For nodes: keep one node (the best connected) per square of this size; 0 keeps all.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        ``facility_id``, ``name``, ``source`` and the point.
-    """
-    if source == "nodes":
-        net = result.network
-        xy = net.node_xy
-        pick = np.arange(net.n_nodes)
-        if spacing_m > 0:
-            degree = np.diff(net.incidence[0])
-            cell = np.floor(xy / spacing_m).astype(np.int64)
-            order = np.lexsort((pick, -degree, cell[:, 1], cell[:, 0]))
-            new = np.ones(len(order), dtype=bool)
-            new[1:] = np.any(np.diff(cell[order], axis=0) != 0, axis=1)
-            pick = np.sort(order[new])
-        ids = net.node_ids[pick]
-        out = gpd.GeoDataFrame({"facility_id": [f"node-{i}" for i in ids],
-                                "name": [f"路网节点 {i}" for i in ids]},
-                               geometry=gpd.points_from_xy(xy[pick, 0], xy[pick, 1]),
-                               crs=net.crs).to_crs("EPSG:4326")
-    elif source.startswith("layer:"):
-        key = source.removeprefix("layer:")
-        if key in result.layers:
-            out = result.layers[key].points
-        elif key in result.config.layers:
-            out = load_layer(result.config.layers[key]).points
-        else:
-            msg = (f"candidates {source!r}: no layer {key!r} in {result.config.source}; "
-                   f"layers: {', '.join(result.config.layers)}")
-            raise ConfigError(msg)
-    else:
-        out = load_sites(source, key="candidates", **file_options)
-    out = out[["facility_id", "name", "geometry"]].reset_index(drop=True)
-    out["source"] = source
-    return out
+# --- scope and rules ------------------------------------------------------------------------
 
 
 def _unit_table(result: RunResult) -> tuple[IntArray, pd.DataFrame]:
@@ -125,28 +70,6 @@ def _unit_table(result: RunResult) -> tuple[IntArray, pd.DataFrame]:
                                      names=KEYS)
     table = result.gap_report.drop_duplicates(KEYS).set_index(KEYS).reindex(keys)
     return assign_units(result.demand, result.units).to_numpy(), table.reset_index()
-
-
-def _coverage(result: RunResult, candidates: gpd.GeoDataFrame,
-              rows: IntArray) -> sp.csr_matrix:
-    """Boolean matrix: candidate x demand row (of ``rows``) within the walking limit."""
-    a, net = result.config.analysis, result.network
-    assert result.demand is not None
-    out = sp.csr_matrix((len(candidates), len(rows)), dtype=bool)
-    if len(rows) == 0 or len(candidates) == 0:
-        return out
-    demand = result.demand.iloc[rows]
-    # a walk is never shorter than the straight line (plus the snaps when they are not walked)
-    reach_m = a.limit_m + (0.0 if a.access_leg else 2 * a.snap_max_m)
-    tree = shapely.STRtree(demand.geometry.to_crs(net.crs).to_numpy())
-    near = np.unique(tree.query(candidates.geometry.to_crs(net.crs).to_numpy(),
-                                predicate="dwithin", distance=reach_m)[0])
-    snap = snap_points(net, candidates.iloc[near], snap_max_m=a.snap_max_m)
-    reach = distances.network_reach(net, snap, limit_m=a.limit_m, access_leg=a.access_leg)
-    source, target, _ = distances.point_distances(
-        net, reach, snap_points(net, demand, snap_max_m=a.snap_max_m), access_leg=a.access_leg)
-    return sp.csr_matrix((np.ones(len(source), bool), (near[source], target)),
-                         shape=out.shape)
 
 
 def _rule(result: RunResult, rule_id: str, layer: str) -> Any:
@@ -407,7 +330,7 @@ def recommend(
     if progress is not None:
         progress("candidates", 0, 0)
     cands = candidate_sites(result, candidates, spacing_m=spacing_m, **file_options)
-    sets = _coverage(result, cands, rows)
+    sets = coverage_sets(result, cands, rows)
     solutions = _solve(sets, np.ones(len(rows)), method=method, k=k, group=None, cap=None,
                        time_limit_s=time_limit_s, progress=progress)
     stats = {"candidates": candidates, "n_candidates": len(cands), "scope": scope,
@@ -484,7 +407,7 @@ def cover(
     # reach of the layer (whether or not that makes them pass a rule); one walk for both
     uncovered = np.flatnonzero(in_scope & ~before & on)
     walked = np.union1d(rows, uncovered)
-    both = _coverage(result, cands, walked).tocsc()
+    both = coverage_sets(result, cands, walked).tocsc()
     by_site = both[:, np.searchsorted(walked, rows)].tocsr()
     reach = both[:, np.searchsorted(walked, uncovered)].tocsr()
     cand_unit = assign_units(cands, result.units).to_numpy()
