@@ -5,7 +5,7 @@ without internet. :func:`use_assets` removes those links from a map and puts the
 coverage15 map needs (Leaflet, Leaflet.markercluster, leaflet-search and our own script) into
 the page header: inline by default, so a saved ``map.html`` works from disk offline, or as CDN
 links of the same versions. The vendored files live in ``coverage15/_static`` with their
-licences (see the README there).
+licences (see the README there). :func:`check_tiles` tells whether folium can draw a basemap.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from typing import Literal
 import folium
 from branca.element import Element, Figure
 
-__all__ = ["ASSETS", "Asset", "AssetMode", "RawHTML", "read_static", "use_assets"]
+from ._errors import ConfigError
+
+__all__ = ["ASSETS", "Asset", "AssetMode", "RawHTML", "check_tiles", "read_static", "use_assets"]
 
 AssetMode = Literal["inline", "cdn"]
 
@@ -161,3 +163,37 @@ def use_assets(fmap: folium.Map, *, mode: AssetMode = "inline") -> None:
         else:
             tag = f"<style>\n{_inline_css(asset)}\n</style>"
         header.add_child(RawHTML(tag), name=name)
+
+
+def check_tiles(tiles: str | None, attribution: str | None = None) -> None:
+    """Raise :class:`ConfigError` if folium cannot draw ``tiles`` (None: no basemap).
+
+    A URL template needs its attribution; a name must be one folium or xyzservices knows
+    (e.g. ``OpenStreetMap``, ``OpenStreetMap.HOT``, ``CartoDB.Positron``).
+    """
+    if tiles is None:
+        return
+    if "{" in tiles or tiles.startswith(("http://", "https://")):
+        if not attribution:
+            msg = (f"tiles {tiles!r}: a tile URL needs its attribution (--tiles-attribution, "
+                   "or tiles_attribution in [map]); the provider's licence requires it")
+            raise ConfigError(msg)
+        return
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "CartoDB tiles now require an API key"
+            folium.TileLayer(tiles)
+    except ValueError as exc:
+        import difflib
+
+        import xyzservices
+
+        names = list(xyzservices.providers.flatten())
+        close = difflib.get_close_matches(tiles, names, n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(repr(n) for n in close)}? " if close else ""
+        msg = (f"tiles {tiles!r}: not a basemap name folium knows; {hint}use a name such as "
+               "'OpenStreetMap', 'OpenStreetMap.HOT' or 'CartoDB.Positron', a URL template "
+               "with its attribution, or 'none'")
+        raise ConfigError(msg) from exc

@@ -26,7 +26,7 @@ from branca.element import Figure, MacroElement
 from jinja2 import Template
 
 from ._errors import ConfigError
-from ._map_assets import AssetMode, RawHTML, use_assets
+from ._map_assets import AssetMode, RawHTML, check_tiles, use_assets
 from ._palette import LAYER_COLOURS, layer_colours
 from .layers import polygonal_part
 from .report import NETWORK_ZH as _NETWORK_WORKBOOK
@@ -185,40 +185,6 @@ def _share_rule(result: RunResult) -> tuple[str, float | None]:
             return f"{rule.id}_share", rule.min_share
     first = next(iter(result.config.layers))
     return f"{first}_demand_share", None
-
-
-def check_tiles(tiles: str | None, attribution: str | None = None) -> None:
-    """Raise :class:`ConfigError` if folium cannot draw ``tiles`` (None: no basemap).
-
-    A URL template needs its attribution; a name must be one folium or xyzservices knows
-    (e.g. ``OpenStreetMap``, ``OpenStreetMap.HOT``, ``CartoDB.Positron``).
-    """
-    if tiles is None:
-        return
-    if "{" in tiles or tiles.startswith(("http://", "https://")):
-        if not attribution:
-            msg = (f"tiles {tiles!r}: a tile URL needs its attribution (--tiles-attribution, "
-                   "or tiles_attribution in [map]); the provider's licence requires it")
-            raise ConfigError(msg)
-        return
-    import warnings
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. "CartoDB tiles now require an API key"
-            folium.TileLayer(tiles)
-    except ValueError as exc:
-        import difflib
-
-        import xyzservices
-
-        names = list(xyzservices.providers.flatten())
-        close = difflib.get_close_matches(tiles, names, n=3, cutoff=0.6)
-        hint = f"did you mean {', '.join(repr(n) for n in close)}? " if close else ""
-        msg = (f"tiles {tiles!r}: not a basemap name folium knows; {hint}use a name such as "
-               "'OpenStreetMap', 'OpenStreetMap.HOT' or 'CartoDB.Positron', a URL template "
-               "with its attribution, or 'none'")
-        raise ConfigError(msg) from exc
 
 
 def check_district(result: RunResult, district: str) -> None:
