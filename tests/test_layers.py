@@ -198,6 +198,24 @@ def test_mixed_json_columns_and_long_ids_are_kept_as_read(tmp_path):
     assert list(layer("kind == 6").points["name"]) == ["a", "b"]
 
 
+def test_long_decimals_are_numbers_and_object_text_codes_stay_text(tmp_path):
+    from coverage15.layers import _apply_filter
+
+    path = tmp_path / "exported.csv"
+    path.write_text("name,x,y,lng\na,121.4737,31.23,121.47370000000001\n"
+                    "b,121.3,31.2,121.30000000000001\n", encoding="utf-8")
+    spec = LayerSpec(key="e", label="e", path=path, x="x", y="y", crs="EPSG:4326",
+                     name_field="name", filter="lng > 121.4")
+    layer = load_layer(spec)
+    assert list(layer.points["name"]) == ["a"]
+    assert layer.points["lng"].tolist() == [121.47370000000001]
+    # text held as Python objects (pandas 2 reads CSV text so): codes stay codes
+    frame = pd.DataFrame({"code": pd.Series(["0012", "0013", "0012"], dtype=object)})
+    for expression, rows in (("code == '0012'", [0, 2]), ("code == '0013'", [1])):
+        code = LayerSpec(key="c", label="c", path=path, filter=expression)
+        assert _apply_filter(frame, code).index.tolist() == rows
+
+
 def test_source_columns_named_like_coverage15_s_are_kept_as_src(tmp_path):
     path = tmp_path / "clash.csv"
     path.write_text("title,name,layer,x,y\nHome A,legal name A,old,121.40,31.20\n",
@@ -230,6 +248,14 @@ def test_a_file_of_several_layers_needs_the_layer_named(tmp_path):
     pyogrio.write_dataframe(pd.DataFrame({"styleName": ["x"]}), styled, layer="layer_styles")
     only = LayerSpec(key="p", label="p", path=styled, name_field="name")
     assert list(load_layer(only).points["name"]) == ["only"]
+    # a file of attribute tables only: one must be named too
+    tables = tmp_path / "tables.gpkg"
+    for name in ("a", "b"):
+        pyogrio.write_dataframe(pd.DataFrame({"name": [name], "x": [121.4], "y": [31.2]}),
+                                tables, layer=name)
+    with pytest.raises(InputFileError, match=r"holds 2 layers \(a, b\)"):
+        load_layer(LayerSpec(key="t", label="t", path=tables, x="x", y="y", crs="EPSG:4326",
+                             name_field="name"))
 
 
 def test_no_crs_is_an_error_never_a_guess(tmp_path):

@@ -54,11 +54,12 @@ def _layer_to_read(path: Path, layer: str | None, what: str) -> str | None:
                    f"{', '.join(names)}")
             raise InputFileError(msg)
         return layer
-    if len(spatial) > 1:
-        msg = (f"{what} {path}: the file holds {len(spatial)} layers ({', '.join(spatial)}); "
+    choices = spatial or names  # a file of attribute tables only: any of them
+    if len(choices) > 1:
+        msg = (f"{what} {path}: the file holds {len(choices)} layers ({', '.join(choices)}); "
                "say which with layer = \"...\" in the config")
         raise InputFileError(msg)
-    return spatial[0] if len(spatial) == 1 and len(names) > 1 else None
+    return choices[0] if choices and len(names) > 1 else None
 
 
 def read_table(

@@ -133,7 +133,7 @@ def _apply_filter(frame: pd.DataFrame, spec: LayerSpec) -> pd.DataFrame:
     for column in typed.columns:
         if column != "geometry":
             numbers = _plain_numbers(typed[column])
-            if numbers is None and typed[column].dtype == object:  # e.g. JSON [6, "6", 4]
+            if numbers is None and not _all_text(typed[column]):  # e.g. JSON [6, "6", 4]
                 converted = pd.to_numeric(typed[column], errors="coerce")
                 if converted.notna().sum() == typed[column].notna().sum():
                     numbers = converted
@@ -364,27 +364,33 @@ def load_layer(spec: LayerSpec) -> Layer:
 def _plain_numbers(column: pd.Series) -> pd.Series | None:
     """A text column as numbers, if every non-blank value is a plain decimal number.
 
-    Plain: no leading zeros, sign or separators, and at most 15 digits, so that ``"0012"``,
-    ``"+5"``, ``"1,200"`` and 19-digit ids keep the whole column as text (codes stay codes).
+    Plain: no leading zeros, sign or separators, and whole numbers of at most 15 digits, so
+    that ``"0012"``, ``"+5"``, ``"1,200"`` and 19-digit ids keep the whole column as text
+    (codes stay codes); decimals of any length are numbers.
     Whole numbers become nullable integers, others floats; blanks become missing. None when
     the column is not all text (a JSON column mixing numbers and text stays as read) or not
     all plain numbers.
     """
     if not pd.api.types.is_string_dtype(column.dtype):
         return None
-    if column.dtype == object and not all(isinstance(v, str) for v in column.dropna()):
+    if not _all_text(column):
         return None  # numbers and text mixed (e.g. JSON): left exactly as read
     stripped = column.str.strip()
     present = stripped.notna() & (stripped != "")
     text = stripped[present]
     if not present.any() or not text.str.fullmatch(_NUMBER).all():
         return None
-    if (text.str.count(r"[0-9]") > 15).any():  # more digits than a float keeps: an id
-        return None
     numbers = pd.to_numeric(stripped.where(present), errors="coerce")
     if not text.str.contains(".", regex=False).any():
+        if (text.str.len() > 15).any():  # more digits than a float keeps: an id
+            return None
         return numbers.astype("Int64")
     return numbers.astype(float)
+
+
+def _all_text(column: pd.Series) -> bool:
+    """Whether every value of a column is text (or missing)."""
+    return column.dtype != object or all(isinstance(v, str) for v in column.dropna())
 
 
 def _numbers_as_numbers(gdf: gpd.GeoDataFrame, *, keep: set[str | None]) -> gpd.GeoDataFrame:
