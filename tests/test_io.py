@@ -48,6 +48,17 @@ def test_any_source_columns_can_be_written_to_a_geopackage(tmp_path):
     assert back["beds"].tolist() == ["50", "60"]
     assert back["ok"].iloc[0] == 1
     assert back["ok"].isna().iloc[1]
+    # a new name never takes one the frame already has; lists mixed with text become text
+    clash = gpd.GeoDataFrame(
+        {"district": ["a", "a"], "District": ["b", "b"], "District_2": ["c", "c"],
+         "geom": ["g", "g"], "mix": pd.Series([[1, 2], "x"], dtype=object)},
+        geometry=[shapely.Point(121.4, 31.2)] * 2, crs=4326)
+    path = write_geopackage({"t": gis_ready(clash)}, tmp_path / "clash.gpkg")
+    back = gpd.read_file(path, layer="t")
+    assert list(back.columns) == ["district", "District_3", "District_2", "src_geom", "mix",
+                                  "geometry"]
+    assert back["District_3"].tolist() == ["b", "b"]
+    assert back["mix"].tolist() == ["[1, 2]", "x"]
 
 
 def test_excel_workbook(central_run, tmp_path):

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -95,7 +96,8 @@ def gis_ready(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     - A column mixing numbers and text (a JSON source) becomes text.
     - Column names are made unique regardless of case (``District`` after ``district``
       becomes ``District_2``: a GeoPackage cannot hold both), and a source column ``fid``
-      (the GeoPackage's own row key, found in QGIS exports) becomes ``src_fid``.
+      (the GeoPackage's own row key, found in QGIS exports) becomes ``src_fid``, and ``geom``
+      (its geometry column) ``src_geom``; a new name never takes one the frame already has.
     """
     out = frame.copy()
     geometry = out.geometry.name
@@ -104,19 +106,33 @@ def gis_ready(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             out[column] = out[column].astype("Int8")
         elif (out[column].dtype == object and column != geometry
               and len({type(v) for v in out[column].dropna()}) > 1):
-            out[column] = out[column].map(lambda v: None if pd.isna(v) else str(v))
+            out[column] = out[column].map(_as_text)
+    # names as they are where possible; a clash gets the first free "_2", "_3"... suffix
+    given = {str(c).lower() for c in out.columns}
     taken = {str(geometry).lower()}  # the geometry keeps its name
     names = {}
     for column in out.columns:
         if column == geometry:
             continue
-        name = "src_fid" if str(column).lower() == "fid" else str(column)
+        name = str(column)
+        if name.lower() in _GPKG_OWN:  # the GeoPackage's own row key and geometry column
+            name = f"src_{name}"
         base, i = name, 2
-        while name.lower() in taken:
+        while name.lower() in taken or (name != str(column) and name.lower() in given):
             name, i = f"{base}_{i}", i + 1
         taken.add(name.lower())
         names[column] = name
     return out.rename(columns=names)
+
+
+_GPKG_OWN = {"fid", "geom"}
+
+
+def _as_text(value: object) -> str | None:
+    """A value of a column mixing types as text (missing stays missing)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
 
 
 def write_csv(table: pd.DataFrame, path: Path) -> Path:
