@@ -88,6 +88,23 @@ def test_a_crs_that_cannot_be_checked_says_so(data_dir, tmp_path):
                                       "name: 1 of 2 rows name one (20 needed;")
 
 
+def test_a_large_layer_with_few_named_rows_is_still_checked(data_dir, tmp_path):
+    units = gpd.read_file(data_dir / "boundaries/jiezhen_osm.geojson").rename(
+        columns={"name": "unit"})
+    table = pd.read_csv(data_dir / "demand/residential_addresses.csv")
+    # 24,753 GCJ-02 points declared as WGS84; only every 400th row names its 街镇
+    table["label"] = [f"{j}{i}号" if i % 400 == 0 else f"楼{i}"
+                      for i, j in enumerate(table["jiezhen"])]
+    table.to_csv(tmp_path / "big.csv", index=False)
+    layer = load_layer(LayerSpec(key="big", label="b", path=tmp_path / "big.csv",
+                                 x="gcj02_lng", y="gcj02_lat", crs="EPSG:4326",
+                                 name_field="label"))
+    assert len(layer.points) > 5000
+    (problem,) = crs_fit_problems(layer, units)
+    assert problem.severity == "warning"
+    assert "declared crs 'EPSG:4326' may be wrong" in problem.message
+
+
 def test_wrong_crs_of_a_file_or_a_typo_is_detected(data_dir, tmp_path):
     units = gpd.read_file(data_dir / "boundaries/jiezhen_osm.geojson").rename(
         columns={"name": "unit"})

@@ -151,17 +151,35 @@ def crs_fit_problems(layer: Layer, units: gpd.GeoDataFrame) -> list[Problem]:
     points = layer.points
     if len(points) == 0:
         return []
-    if len(points) > CRS_FIT_SAMPLE:  # a sample tells a wrong CRS as well as every row
-        points = points.iloc[np.linspace(0, len(points) - 1, CRS_FIT_SAMPLE).astype(np.int64)]
-    if spec.unit_field and spec.unit_field in points:
-        claimed = points[spec.unit_field].astype(str).str.strip().to_numpy()
+    known = set(units["unit"])
+    pattern = re.compile("|".join(re.escape(n) for n in sorted(known, key=len, reverse=True)
+                                  if len(n) >= 3))
+
+    def named(rows: gpd.GeoDataFrame) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_]]:
+        """The 街镇 each row names (its unit_field, else inside its name), and which are known."""
+        if spec.unit_field and spec.unit_field in rows:
+            claimed = rows[spec.unit_field].astype(str).str.strip().to_numpy()
+        else:
+            claimed = rows["name"].astype(str).map(
+                lambda text: m.group(0) if (m := pattern.search(text)) else None).to_numpy()
+        return claimed, pd.notna(claimed) & pd.Series(claimed).isin(known).to_numpy()
+
+    # an even sample of a large layer tells a wrong CRS as well as every row does; when too
+    # few sampled rows name a 街镇, every row is looked at
+    if len(points) > CRS_FIT_SAMPLE:
+        sample = points.iloc[np.linspace(0, len(points) - 1, CRS_FIT_SAMPLE).astype(np.int64)]
+        claimed, usable = named(sample)
+        if usable.sum() >= CRS_FIT_MIN_ROWS:
+            points = sample
+        else:
+            claimed, usable = named(points)
+            keep = np.flatnonzero(usable)
+            keep = keep[np.linspace(0, len(keep) - 1, min(len(keep), CRS_FIT_SAMPLE))
+                        .astype(np.int64)] if len(keep) else keep
+            usable = np.zeros(len(points), dtype=bool)
+            usable[keep] = True
     else:
-        names = sorted(set(units["unit"]), key=len, reverse=True)
-        pattern = re.compile("|".join(re.escape(n) for n in names if len(n) >= 3))
-        found = points["name"].astype(str).map(
-            lambda text: m.group(0) if (m := pattern.search(text)) else None)
-        claimed = found.to_numpy()
-    usable = pd.notna(claimed) & pd.Series(claimed).isin(set(units["unit"])).to_numpy()
+        claimed, usable = named(points)
     if usable.sum() < CRS_FIT_MIN_ROWS:
         return [Problem(
             "info", spec.key, f"coordinates not checked against the 街镇 the rows name: "
