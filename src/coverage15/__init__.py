@@ -1,9 +1,10 @@
 """coverage15: network-based 15-minute walking coverage of elderly and social services.
 
 Data flows one way: :mod:`layers` (read, CRS incl. GCJ-02/BD-09) → :mod:`network` (walk graph,
-snapping) → :mod:`service_areas` (distances, polygons) → :mod:`coverage` (per point, per
-街镇) → :mod:`targets` (plan rules, gap flags) → :mod:`report` and :mod:`maps`;
-:mod:`pipeline` runs them in order and :mod:`cli` is the command line.
+snapping) → :mod:`distances` (walking distances) → :mod:`service_areas` (reached streets,
+polygons) → :mod:`coverage` (per point, per 街镇) → :mod:`targets` (plan rules, gap flags)
+→ :mod:`report` and :mod:`maps`; :mod:`pipeline` runs them in order and :mod:`cli` is the
+command line.
 """
 
 from __future__ import annotations

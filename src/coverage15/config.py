@@ -85,8 +85,8 @@ class LayerSpec:
     place : str or None
         Geocodable place name for ``osm_tags`` queries.
     colour : str or None
-        The layer's colour on the maps (``"#rrggbb"``); default: the next of the maps'
-        palette.
+        The layer's colour on the maps (``"#rrggbb"``); default: the palette colour of the
+        layer's place in the config (:data:`coverage15.maps.LAYER_COLOURS`).
     """
 
     key: str

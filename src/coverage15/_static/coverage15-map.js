@@ -110,7 +110,8 @@
                  pinned: null, data: data};
     window.__c15 = state;
     map.attributionControl.addAttribution(data.attribution);
-    // the final view first, so clusters are built once, with no zoom animation
+    // a first view before any layer is drawn, with no zoom animation (refitted clear of the
+    // legend and the layer list once they are on the map, below)
     map.fitBounds(data.bounds, {padding: [10, 10], animate: false});
 
     // 街镇 coloured by coverage share; uncovered ones outlined in the flag colour
@@ -275,12 +276,15 @@
       return div;
     };
     legend.addTo(map);
-    // the studied area clear of the open legend, where the map is wide enough for both
-    var legendWidth = state.legend.offsetWidth;
-    if (!L.DomUtil.hasClass(state.legend, "c15-legend-folded") &&
-        map.getSize().x > 3 * legendWidth) {
-      map.fitBounds(data.bounds, {paddingTopLeft: [legendWidth + 20, 10],
-                                  paddingBottomRight: [10, 10], animate: false});
+    // the studied area clear of the open legend (left) and the open layer list (right),
+    // where the map is wide enough for the three side by side
+    var left = L.DomUtil.hasClass(state.legend, "c15-legend-folded") ? 0 :
+      state.legend.offsetWidth;
+    var list = map.getContainer().querySelector(".leaflet-control-layers-expanded");
+    var right = list ? list.offsetWidth : 0;
+    if (left + right > 0 && map.getSize().x - left - right >= 400) {
+      map.fitBounds(data.bounds, {paddingTopLeft: [left + 20, 10],
+                                  paddingBottomRight: [right + 20, 10], animate: false});
     }
 
     function labelsByZoom() {
