@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from configs import CONFIG, shipped_config_text
 from coverage15.cli import main
-
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "data/shanghai-central.toml"
 
 
 def test_run_writes_outputs_and_summary(data_dir, tmp_path, capsys):
@@ -80,9 +76,8 @@ def test_an_offset_basemap_from_the_command_line_is_warned_too(data_dir, tmp_pat
 
 
 def test_bad_layer_file_is_exit_2(data_dir, tmp_path, capsys):
-    text = CONFIG.read_text(encoding="utf-8").replace(
+    text = shipped_config_text().replace(
         'path = "facilities/meal_canteens.csv"', f'path = "{tmp_path}"')
-    text = text.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
     cfg = tmp_path / "c.toml"
     cfg.write_text(text, encoding="utf-8")
     assert main(["run", str(cfg), "--out", str(tmp_path / "o")]) == 2
@@ -103,8 +98,7 @@ def test_layers_list_and_check(data_dir, tmp_path, capsys):
     assert "demand\tok\t24753 usable of 26105\t1352 duplicate of an earlier row" in out
     assert "point); 91 in no 街镇\n" in out  # a note, still ok
     # GCJ-02 centres declared as WGS84: a run would warn, so check says so and exits 1
-    wrong = CONFIG.read_text(encoding="utf-8").replace('crs = "gcj02"', 'crs = "EPSG:4326"', 1)
-    wrong = wrong.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
+    wrong = shipped_config_text().replace('crs = "gcj02"', 'crs = "EPSG:4326"', 1)
     (tmp_path / "wrong.toml").write_text(wrong, encoding="utf-8")
     assert main(["layers", "check", str(tmp_path / "wrong.toml")]) == 1
     (centre,) = [line for line in capsys.readouterr().out.splitlines()
@@ -112,15 +106,13 @@ def test_layers_list_and_check(data_dir, tmp_path, capsys):
     assert centre.startswith("centre\tWARNING\t323 usable of 325\t2 missing coordinates; ")
     assert "WARNING declared crs 'EPSG:4326' may be wrong" in centre
     # degrees declared as metres (web Mercator) put every canteen near (0, 0)
-    lost = CONFIG.read_text(encoding="utf-8").replace('crs = "gcj02"', 'crs = "EPSG:3857"')
-    lost = lost.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
+    lost = shipped_config_text().replace('crs = "gcj02"', 'crs = "EPSG:3857"')
     (tmp_path / "lost.toml").write_text(lost, encoding="utf-8")
     assert main(["layers", "check", str(tmp_path / "lost.toml")]) == 1
     assert ("centre\tWARNING\t323 usable of 325\t2 missing coordinates; WARNING 323 of 323 "
             "point(s) lie in no 街镇: check the layer's coordinates and its crs") in \
         capsys.readouterr().out
-    broken = CONFIG.read_text(encoding="utf-8").replace("agencyType == 4", "agencyType == 99")
-    broken = broken.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
+    broken = shipped_config_text().replace("agencyType == 4", "agencyType == 99")
     cfg = tmp_path / "broken.toml"
     cfg.write_text(broken, encoding="utf-8")
     assert main(["layers", "check", str(cfg)]) == 1

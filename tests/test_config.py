@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from configs import shipped_config_text
 from coverage15 import ConfigError
 from coverage15.config import load_config
 
@@ -93,8 +94,7 @@ def test_relative_data_variable_is_relative_to_the_working_directory(data_dir, m
 
 
 def test_map_tiles_from_config(tmp_path, data_dir):
-    base = (ROOT / "data/shanghai-central.toml").read_text(encoding="utf-8")
-    base = base.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
+    base = shipped_config_text()
     path = tmp_path / "c.toml"
     path.write_text(base.replace('tiles = "OpenStreetMap"', 'tiles = "none"'), encoding="utf-8")
     assert load_config(path).map.tiles == "none"
@@ -110,8 +110,7 @@ def test_cli_uses_config_tiles_unless_told_otherwise(tmp_path, data_dir):
 
     from coverage15.cli import _map_options_from
 
-    base = (ROOT / "data/shanghai-central.toml").read_text(encoding="utf-8")
-    base = base.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
+    base = shipped_config_text()
     path = tmp_path / "c.toml"
     path.write_text(base.replace('tiles = "OpenStreetMap"', 'tiles = "OpenStreetMap.HOT"'),
                     encoding="utf-8")
@@ -124,8 +123,7 @@ def test_cli_uses_config_tiles_unless_told_otherwise(tmp_path, data_dir):
 
 
 def test_typos_and_wrong_types_are_refused_everywhere(tmp_path, data_dir):
-    shipped = (ROOT / "data/shanghai-central.toml").read_text(encoding="utf-8")
-    shipped = shipped.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
+    shipped = shipped_config_text()
     assert "[analysis]" in shipped
     bad = shipped.replace("[analysis]", "oficial_names = \"x.csv\"\n[analysis]\n"
                           "walk_sped_kmh = 5", 1)
@@ -155,8 +153,7 @@ def test_typos_and_wrong_types_are_refused_everywhere(tmp_path, data_dir):
 
 
 def test_layer_mistakes_a_gis_person_makes_are_refused(tmp_path, data_dir):
-    shipped = (ROOT / "data/shanghai-central.toml").read_text(encoding="utf-8")
-    shipped = shipped.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
+    shipped = shipped_config_text()
     bad = shipped.replace("exclude_points = [[121.473701, 31.230416]]",
                           "exclude_points = [[31.230416, 121.473701]]", 1)
     bad = bad.replace("[layers.canteen]", "[layers.canteen]\ncolour = \"blue\"", 1)
@@ -197,8 +194,7 @@ def test_layer_colours_from_config_then_the_palette(central_config):
     ("EPSG:3857", None),  # projected, in metres: allowed (if unwise for areas)
     ("EPSG:32650", None)])
 def test_working_crs_is_checked(tmp_path, data_dir, crs, message):
-    shipped = (ROOT / "data/shanghai-central.toml").read_text(encoding="utf-8")
-    shipped = shipped.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
+    shipped = shipped_config_text()
     path = tmp_path / "crs.toml"
     path.write_text(shipped.replace('working_crs = "EPSG:32651"', f'working_crs = "{crs}"'),
                     encoding="utf-8")

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import shapely
 
+from configs import CONFIG, shipped_config_text
 from coverage15 import LayerError
 from coverage15._validate import (
     crs_fit_problems,
@@ -28,13 +29,9 @@ from coverage15.config import LayerSpec, load_config
 from coverage15.layers import load_layer
 from coverage15.pipeline import run
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "data/shanghai-central.toml"
-
 
 def _config_with(tmp_path: Path, replacements: dict[str, str]) -> Path:
-    text = CONFIG.read_text(encoding="utf-8")
-    text = text.replace('targets = "targets/', f'targets = "{ROOT}/data/targets/')
+    text = shipped_config_text()
     for old, new in replacements.items():
         assert old in text, old
         text = text.replace(old, new)
