@@ -29,7 +29,8 @@ def test_bad_config_is_one_line_exit_2(tmp_path, capsys):
 @pytest.mark.parametrize(("command", "expected"), [
     (["run", "--out", "{file}"], "--out {file}: is a file, not a folder"),
     (["map", "--out", "{dir}", "--district", "黄埔区"],
-     "--district '黄埔区' is not a district of the 街镇 layer (jiezhen_osm.geojson); use one of:"),
+     "--district '黄埔区' is not a district of the districts layer (districts.geojson); did you "
+     "mean '黄浦区'? use one of: 嘉定区, 奉贤区,"),
     (["run", "--out", "{dir}", "--tiles", "OpenStreetMap.HTO"],
      "tiles 'OpenStreetMap.HTO': not a basemap name folium knows; did you mean "
      "'OpenStreetMap.HOT'"),
@@ -184,5 +185,29 @@ def test_recommend_refuses_a_misspelt_district_even_without_a_map(tmp_path, caps
     code = main(["recommend", str(CONFIG), "--layer", "centre", "--k", "1", "--no-map",
                  "--district", "黄埔区", "--out", str(tmp_path / "r"), "-q"])
     assert code == 2
-    assert "--district '黄埔区' is not a district of the 街镇 layer" in capsys.readouterr().err
+    assert "--district '黄埔区' is not a district of the districts layer" in capsys.readouterr().err
     assert not (tmp_path / "r" / "recommendations.csv").exists()
+
+
+@pytest.mark.parametrize("command", ["map", "recommend"])
+@pytest.mark.usefixtures("data_dir")
+def test_district_needs_a_layer_that_names_districts(tmp_path, capsys, monkeypatch, command):
+    import coverage15.pipeline
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(coverage15.pipeline, "run", no_run)
+    # no district_field and no [districts]: no district can be chosen, say so before the run
+    text = shipped_config_text().replace('district_field = "district"\n', "")
+    start = text.index("[districts]")
+    text = text[:start] + text[text.index("[demand]"):]
+    config = tmp_path / "c.toml"
+    config.write_text(text, encoding="utf-8")
+    extra = ["--layer", "centre", "--k", "1"] if command == "recommend" else []
+    assert main([command, str(config), *extra, "--district", "黄浦区",
+                 "--out", str(tmp_path / "o"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert ("--district '黄浦区': the 街镇 layer (jiezhen_osm.geojson) names no districts; set "
+            "district_field in [units] or add a [districts] layer") in err
+    assert not (tmp_path / "o").exists()

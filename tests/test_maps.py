@@ -170,7 +170,7 @@ def test_district_data_is_restricted(central_run):
                                                     "另有邻区服务本区的 6 处")
     assert facility_count_text(map_data(central_run), "centre") == "57 处在路网内（图上 76 处）"
     assert data.units["flag"].sum() == 6
-    with pytest.raises(ConfigError, match="use one of"):
+    with pytest.raises(ConfigError, match="did you mean '黄浦区'\\? use one of"):
         map_data(central_run, district="黄埔区")
 
 

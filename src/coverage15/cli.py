@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import logging
 import sys
 import time
@@ -126,17 +127,37 @@ def _before_the_run(args: argparse.Namespace, config: RunConfig,
             tiles=args.tiles, tiles_attribution=args.tiles_attribution))
     options = _map_options_from(args, config)
     if args.district:
-        from .layers import load_units
+        _check_district(args.district, config)
+    return config, options
 
+
+def _check_district(district: str, config: RunConfig) -> None:
+    """Refuse a ``--district`` the run's result will not have, before the run.
+
+    The same districts as :func:`coverage15.maps.check_district` finds after a run: with a
+    districts layer, its names (every 街镇 is given one of them); otherwise the 街镇 layer's
+    own district names.
+    """
+    from .layers import load_units
+
+    if config.districts is not None:
+        source = f"the districts layer ({config.districts.path.name})"
+        known = set(load_units(config.districts, what="districts")["unit"].dropna())
+    else:
+        source = f"the 街镇 layer ({config.units.path.name})"
         units = load_units(config.units)
         known = set(units["district"].dropna()) if "district" in units else set()
-        if config.districts is not None:
-            known |= set(load_units(config.districts, what="districts")["unit"].dropna())
-        if known and args.district not in known:
-            msg = (f"--district {args.district!r} is not a district of the 街镇 layer "
-                   f"({config.units.path.name}); use one of: {', '.join(sorted(known))}")
-            raise ConfigError(msg)
-    return config, options
+    known.discard("")
+    if not known:
+        msg = (f"--district {district!r}: {source} names no districts; set "
+               "district_field in [units] or add a [districts] layer")
+        raise ConfigError(msg)
+    if district not in known:
+        close = difflib.get_close_matches(district, sorted(known), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        msg = (f"--district {district!r} is not a district of {source}; {hint}"
+               f"use one of: {', '.join(sorted(known))}")
+        raise ConfigError(msg)
 
 
 def _map_options(parser: argparse.ArgumentParser) -> None:
@@ -380,10 +401,6 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     progress = _Progress(enabled=not args.quiet)
     try:
         result = run(config, progress=progress)
-        if args.district:  # a misspelt district is an error even when no map is written
-            from .maps import check_district
-
-            check_district(result, args.district)
         if what_if:
             add = scenarios.load_sites(args.add, key="added", **files) if args.add else None
             change = scenarios.whatif(result, layer=args.layer, add=add,

@@ -11,6 +11,7 @@ folium and :mod:`coverage15.static_maps` with matplotlib, so both show the same 
 
 from __future__ import annotations
 
+import difflib
 import html
 import json
 import logging
@@ -193,8 +194,10 @@ def check_district(result: RunResult, district: str) -> None:
     if result.districts_gdf is not None:
         known |= set(result.districts_gdf["unit"].dropna())
     if district not in known:
+        close = difflib.get_close_matches(district, sorted(known), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
         msg = (f"district {district!r} is not in the 街镇 layer ({result.config.units.path}); "
-               f"use one of: {', '.join(sorted(known))}")
+               f"{hint}use one of: {', '.join(sorted(known))}")
         raise ConfigError(msg)
 
 
