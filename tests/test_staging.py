@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from coverage15 import OutputError
-from coverage15._io import MANIFEST, staged_outputs
+from coverage15._io import JOURNAL, MANIFEST, staged_outputs
 
 
 def write(out: Path, files: dict[str, str], kind: str | None = "run") -> dict[str, Path]:
@@ -23,8 +25,9 @@ def write(out: Path, files: dict[str, str], kind: str | None = "run") -> dict[st
 
 
 def contents(out: Path) -> dict[str, str]:
-    return {p.relative_to(out).as_posix(): p.read_text(encoding="utf-8")
-            for p in sorted(out.rglob("*")) if p.is_file() and not p.name.startswith(".")}
+    files = (p.relative_to(out) for p in sorted(out.rglob("*")) if p.is_file())
+    return {f.as_posix(): (out / f).read_text(encoding="utf-8") for f in files
+            if not any(part.startswith(".") for part in f.parts)}  # not coverage15's own
 
 
 def test_files_move_in_and_are_listed_in_order(tmp_path):
@@ -121,3 +124,88 @@ def test_an_output_folder_that_cannot_be_made_is_one_clear_error(tmp_path):
     (tmp_path / "out").write_text("a file, not a folder", encoding="utf-8")
     with pytest.raises(OutputError, match="cannot create the output folder"):
         write(tmp_path / "out", {"a.csv": "x"})
+
+
+def test_an_interrupt_right_after_a_file_moved_in_still_restores_it(tmp_path, monkeypatch):
+    write(tmp_path, {"a.csv": "old a", "b.csv": "old b"})
+    real_replace = Path.replace
+
+    def interrupted_after_a(self, target):
+        real_replace(self, target)
+        if Path(target).name == "a.csv" and Path(self).parent.name.startswith(
+                ".coverage15-staging-") and "previous" not in Path(self).parent.name:
+            raise KeyboardInterrupt  # Ctrl-C right after the move
+
+    monkeypatch.setattr(Path, "replace", interrupted_after_a)
+    with pytest.raises(KeyboardInterrupt):
+        write(tmp_path, {"a.csv": "new a", "b.csv": "new b", "c.csv": "new c"})
+    assert contents(tmp_path) == {"a.csv": "old a", "b.csv": "old b"}
+    assert not (tmp_path / JOURNAL).exists()
+
+
+KILLED_MIDWAY = """
+import os, sys
+from pathlib import Path
+from coverage15._io import staged_outputs
+real_replace = Path.replace
+def replace(self, target):
+    result = real_replace(self, target)
+    if Path(target).name == "b.csv":
+        os._exit(9)  # killed: no exception, no cleanup
+    return result
+Path.replace = replace
+with staged_outputs(Path(sys.argv[1]), kind="run") as stage:
+    for name in ("a.csv", "b.csv", "c.csv", "d.csv"):
+        (stage / name).write_text("new " + name[0], encoding="utf-8")
+"""
+
+
+def test_a_write_killed_midway_is_rolled_back_by_the_next_write(tmp_path, caplog):
+    write(tmp_path, {"a.csv": "old a", "b.csv": "old b", "c.csv": "old c"})
+    killed = subprocess.run([sys.executable, "-c", KILLED_MIDWAY, str(tmp_path)], check=False)
+    assert killed.returncode == 9
+    # a and b are new, c old, d new: a mixed set, and the journal that tells it
+    assert contents(tmp_path) == {"a.csv": "new a", "b.csv": "new b", "c.csv": "old c"}
+    assert (tmp_path / JOURNAL).is_file()
+    write(tmp_path, {"notes.csv": "n"}, kind="other")  # the next write into the folder
+    assert contents(tmp_path) == {"a.csv": "old a", "b.csv": "old b", "c.csv": "old c",
+                                  "notes.csv": "n"}
+    assert "was interrupted while its files moved in" in caplog.text
+    assert not (tmp_path / JOURNAL).exists()
+    assert not list(tmp_path.glob(".coverage15-staging-*"))
+
+
+@pytest.mark.parametrize("sidecar", ["-wal", "-shm", "-journal"])
+def test_a_geopackage_open_in_qgis_is_not_replaced(tmp_path, sidecar):
+    write(tmp_path, {"coverage.gpkg": "old", "a.csv": "old a"})
+    (tmp_path / f"coverage.gpkg{sidecar}").write_text("pending pages", encoding="utf-8")
+    with pytest.raises(OutputError, match=rf"coverage\.gpkg: it is open in another program "
+                                          rf"\(coverage\.gpkg{sidecar} beside it"):
+        write(tmp_path, {"coverage.gpkg": "new", "a.csv": "new a"})
+    assert contents(tmp_path)["coverage.gpkg"] == "old"
+    assert contents(tmp_path)["a.csv"] == "old a"
+
+
+def test_a_failed_write_of_the_outputs_is_one_clear_error(tmp_path):
+    write(tmp_path, {"a.csv": "old a"})
+
+    def disk_full():
+        with staged_outputs(tmp_path, kind="run") as stage:
+            (stage / "a.csv").write_text("new a", encoding="utf-8")
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OutputError, match=r"cannot write the outputs into .*: No space left on "
+                                          r"device; the previous outputs there are unchanged"):
+        disk_full()
+    assert contents(tmp_path) == {"a.csv": "old a"}
+
+
+def test_an_output_folder_without_room_for_staging_is_one_clear_error(tmp_path, monkeypatch):
+    import tempfile
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", refused)
+    with pytest.raises(OutputError, match=r"cannot write into the output folder .*Permission"):
+        write(tmp_path, {"a.csv": "x"})

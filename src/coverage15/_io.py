@@ -7,10 +7,16 @@ Outputs are written into a staging folder beside the destination, then moved int
   lock released when the process ends, even if it is killed) makes a second run that writes
   into the same folder wait until the first has finished. So any staging folder found while
   holding the lock belongs to a dead run, and is removed.
-- **All or nothing.** Before a file is replaced, the previous one is kept (a hard link, or a
-  copy where links are not possible); if any move fails (a file open in Excel on Windows, a
-  folder in the way), the files already moved are taken back and the previous ones restored,
-  and :class:`~coverage15._errors.OutputError` says which file could not be written.
+- **All or nothing.** Before anything moves, the previous version of every file about to be
+  replaced is kept (a hard link, or a copy where links are not possible) and a journal
+  (``.coverage15-journal.json``) names them. If a move fails (a file open in Excel on
+  Windows, a folder in the way), the journal is played back: previous versions restored,
+  new files removed, and :class:`~coverage15._errors.OutputError` says which file could not
+  be written. If the process dies while files move (killed, power lost), the journal is
+  still there, and the next write into the folder plays it back before anything else.
+- **Nothing written over a GeoPackage in use.** A ``-wal``, ``-shm`` or ``-journal`` file
+  beside a GeoPackage means a program (QGIS) has it open for writing; replacing the file
+  would let that program's pending changes corrupt the new one. Such a write is refused.
 - **No stale outputs.** Each writer (``kind``: a run, a recommendation, a map) records the
   files it wrote in ``.coverage15-outputs.json``. The next write of the same kind deletes
   those it no longer writes (e.g. the PNG maps of an earlier run, after ``--no-png``), never
@@ -32,13 +38,15 @@ from typing import IO
 
 from ._errors import OutputError
 
-__all__ = ["MANIFEST", "staged_outputs"]
+__all__ = ["MANIFEST", "check_not_in_use", "staged_outputs"]
 
 log = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".coverage15-staging-"
 LOCK = ".coverage15-lock"
 MANIFEST = ".coverage15-outputs.json"
+JOURNAL = ".coverage15-journal.json"
+SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
 
 
 @contextlib.contextmanager
@@ -74,14 +82,59 @@ def staged_outputs(out_dir: Path, moved: dict[str, Path] | None = None, *,
         msg = f"cannot create the output folder {out_dir}: {exc}"
         raise OutputError(msg) from exc
     with _locked(out_dir):
+        if _play_back(out_dir):
+            log.warning("an earlier write into %s was interrupted while its files moved in; "
+                        "its previous outputs are restored", out_dir)
         for stale in out_dir.glob(f"{STAGING_PREFIX}*"):  # left by a run that died
             shutil.rmtree(stale, ignore_errors=True)
-        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir))
+        (out_dir / f"{JOURNAL}.tmp").unlink(missing_ok=True)
         try:
-            yield staging
+            staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir))
+        except OSError as exc:
+            msg = f"cannot write into the output folder {out_dir}: {exc.strerror or exc}"
+            raise OutputError(msg) from exc
+        try:
+            try:
+                yield staging
+            except OSError as exc:  # e.g. the disk is full
+                msg = (f"cannot write the outputs into {out_dir}: {exc.strerror or exc}; the "
+                       "previous outputs there are unchanged")
+                raise OutputError(msg) from exc
             _move_in(staging, out_dir, moved, kind)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def check_not_in_use(out_dir: Path, names: list[str] | None = None) -> None:
+    """Refuse to replace a GeoPackage another program has open for writing (QGIS).
+
+    Parameters
+    ----------
+    out_dir
+        The output folder.
+    names
+        The files about to be written (``/``-separated, relative to ``out_dir``); None:
+        every GeoPackage in the folder.
+
+    Raises
+    ------
+    OutputError
+        A ``-wal``, ``-shm`` or ``-journal`` file lies beside one of them.
+    """
+    out_dir = Path(out_dir)
+    if names is None:
+        names = [p.name for p in out_dir.glob("*.gpkg")] if out_dir.is_dir() else []
+    for name in names:
+        if not name.endswith(".gpkg"):
+            continue
+        target = out_dir / name
+        busy = [target.name + s for s in SQLITE_SIDECARS
+                if target.with_name(target.name + s).exists()]
+        if busy:
+            msg = (f"cannot write {target}: it is open in another program ({', '.join(busy)} "
+                   "beside it; QGIS keeps these while a layer of it is open). Close it there "
+                   "and run again; the previous outputs are unchanged")
+            raise OutputError(msg)
 
 
 def _move_in(staging: Path, out_dir: Path, moved: dict[str, Path] | None,
@@ -90,27 +143,27 @@ def _move_in(staging: Path, out_dir: Path, moved: dict[str, Path] | None,
     names = sorted(f.relative_to(staging).as_posix() for f in staging.rglob("*") if f.is_file())
     for name in names:
         _check_writable(out_dir, name)
+    check_not_in_use(out_dir, names)
     keep = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}previous-", dir=out_dir))
-    placed: list[tuple[Path, Path | None]] = []  # (target, its previous version kept)
     target = out_dir
     try:
+        # every previous version is kept, and the journal written, before anything moves
+        replaced = []
         for name in names:
             target = out_dir / name
-            previous = None
             if target.is_file():
-                previous = keep / name
-                previous.parent.mkdir(parents=True, exist_ok=True)
-                _keep_copy(target, previous)
+                (keep / name).parent.mkdir(parents=True, exist_ok=True)
+                _keep_copy(target, keep / name)
+                replaced.append(name)
+        _write_json(out_dir / JOURNAL, {"kept": keep.name, "names": names,
+                                        "replaced": replaced})
+        for name in names:
+            target = out_dir / name
             target.parent.mkdir(parents=True, exist_ok=True)
             (staging / name).replace(target)
-            placed.append((target, previous))
+        (out_dir / JOURNAL).unlink()  # done: from here on the new outputs stand
     except BaseException as exc:
-        for done, previous in reversed(placed):
-            with contextlib.suppress(OSError):
-                if previous is None:
-                    done.unlink()
-                else:
-                    previous.replace(done)
+        _play_back(out_dir)
         shutil.rmtree(keep, ignore_errors=True)
         if isinstance(exc, OSError):
             msg = (f"cannot write {target} ({exc.strerror or exc}; open in another program?); "
@@ -122,6 +175,48 @@ def _move_in(staging: Path, out_dir: Path, moved: dict[str, Path] | None,
         moved.update((name, out_dir / name) for name in names)
     if kind is not None:
         _record(out_dir, kind, names)
+
+
+def _play_back(out_dir: Path) -> bool:
+    """Undo a move into ``out_dir`` that its journal says did not finish; True if there was one.
+
+    Every file the move was to write is put back as it was: its kept previous version
+    restored, or removed if it had none. Files it had not reached yet are restored to the
+    same content, so it does not matter where the move stopped.
+    """
+    path = out_dir / JOURNAL
+    try:
+        journal = json.loads(path.read_text(encoding="utf-8"))
+        kept, names = out_dir / str(journal["kept"]), list(journal["names"])
+        replaced = set(journal["replaced"])
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError, KeyError, TypeError):
+        log.warning("ignoring an unreadable journal %s", path)
+        path.unlink(missing_ok=True)
+        return False
+    for name in names:
+        target = out_dir / str(name)
+        if not target.resolve().is_relative_to(out_dir.resolve()):
+            continue
+        with contextlib.suppress(OSError):
+            if name in replaced:
+                if (kept / name).is_file():
+                    (kept / name).replace(target)
+            else:
+                target.unlink(missing_ok=True)
+    path.unlink(missing_ok=True)
+    return True
+
+
+def _write_json(path: Path, value: object) -> None:
+    """Write ``value`` as JSON to ``path`` atomically (a temporary file, then a rename)."""
+    tmp = path.with_name(f"{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        json.dump(value, fh, ensure_ascii=False, indent=1)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
 
 
 def _check_writable(out_dir: Path, name: str) -> None:
@@ -174,10 +269,8 @@ def _record(out_dir: Path, kind: str, names: list[str]) -> None:
                 with contextlib.suppress(OSError):  # only if nothing else is in it
                     stale.parent.rmdir()
     record[kind] = sorted(set(names))
-    tmp = path.with_name(f"{MANIFEST}.tmp")
     try:
-        tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
-        tmp.replace(path)
+        _write_json(path, record)
     except OSError as exc:
         log.warning("could not record the outputs in %s: %s", path, exc)
 

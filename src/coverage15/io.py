@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
+import pyogrio.errors
 
 from ._errors import InputFileError
 from .report import NETWORK_ZH, bool_columns_to_text, column_label_zh
@@ -151,7 +152,12 @@ def write_csv(table: pd.DataFrame, path: Path) -> Path:
 def write_geopackage(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> Path:
     """Write each layer into one GeoPackage (layers as :func:`gis_ready` makes them)."""
     for name, frame in layers.items():
-        frame.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+        try:
+            frame.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+            # GDAL's write errors (e.g. the disk is full) as the OSError they are
+            msg = f"{path.name}, layer {name}: {exc}"
+            raise OSError(msg) from exc
     return path
 
 
