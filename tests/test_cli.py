@@ -28,6 +28,9 @@ def test_bad_config_is_one_line_exit_2(tmp_path, capsys):
 
 @pytest.mark.parametrize(("command", "expected"), [
     (["run", "--out", "{file}"], "--out {file}: is a file, not a folder"),
+    (["run", "--out", "{file}/sub"], "--out {file}/sub: {file} is a file, not a folder"),
+    (["run", "--out", "{busy}"], "{busy}/coverage.gpkg: it is open in another program "
+                                 "(coverage.gpkg-wal beside it; QGIS keeps these"),
     (["map", "--out", "{dir}", "--district", "黄埔区"],
      "--district '黄埔区' is not a district of the districts layer (districts.geojson); did you "
      "mean '黄浦区'? use one of: 嘉定区, 奉贤区,"),
@@ -55,7 +58,11 @@ def test_mistakes_on_the_command_line_stop_before_the_run(tmp_path, capsys, monk
     monkeypatch.setattr(coverage15.pipeline, "run", no_run)
     afile = tmp_path / "afile"
     afile.write_text("x", encoding="utf-8")
-    fill = {"file": str(afile), "dir": str(tmp_path / "out")}
+    busy = tmp_path / "busy"  # an earlier run's GeoPackage, open in QGIS
+    busy.mkdir()
+    (busy / "coverage.gpkg").write_bytes(b"")
+    (busy / "coverage.gpkg-wal").write_bytes(b"")
+    fill = {"file": str(afile), "dir": str(tmp_path / "out"), "busy": str(busy)}
     argv = [command[0], str(CONFIG), *(a.format(**fill) for a in command[1:])]
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -123,7 +130,7 @@ def test_layers_list_and_check(data_dir, tmp_path, capsys):
 def test_fetch_with_local_inputs_only_checks(data_dir, capsys):
     assert main(["fetch", str(CONFIG)]) == 0
     out = capsys.readouterr().out
-    assert "network (osm_file): 3786 nodes, 6276 edges" in out
+    assert "network (osm_file): 3796 nodes, 6291 edges" in out
     assert "layer centre: local (elderly_services_platform.json), nothing to fetch" in out
 
 

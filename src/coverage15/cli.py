@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import difflib
 import logging
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -122,6 +123,13 @@ def _before_the_run(args: argparse.Namespace, config: RunConfig,
     if out.exists() and not out.is_dir():
         msg = f"--out {out}: is a file, not a folder; give a folder for the outputs"
         raise ConfigError(msg)
+    in_the_way = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if in_the_way is not None:
+        msg = f"--out {out}: {in_the_way} is a file, not a folder; give a folder for the outputs"
+        raise ConfigError(msg)
+    from ._io import check_not_in_use
+
+    check_not_in_use(out)  # a GeoPackage open in QGIS: say so now, not after the work
     if args.tiles is not None:
         config = dataclasses.replace(config, map=MapSpec(
             tiles=args.tiles, tiles_attribution=args.tiles_attribution))
@@ -470,6 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": _cmd_run, "map": partial(_cmd_run, map_only=True), "fetch": _cmd_fetch,
         "cache": _cmd_cache, "recommend": _cmd_recommend, "layers": _cmd_layers}
+    previous = _stop_on_sigterm()
     try:
         return commands[args.command](args)
     except Coverage15Error as exc:
@@ -479,6 +488,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("coverage15: interrupted; earlier outputs are unchanged", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_on_sigterm() -> Any:
+    """Make SIGTERM (``kill``, a batch scheduler's stop) interrupt the run like Ctrl-C.
+
+    So outputs being written are rolled back as on Ctrl-C instead of being cut off midway.
+    Returns the previous handler, or None where it cannot be set (not the main thread).
+    """
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not in the main thread (e.g. called from a notebook's worker)
+        return None
 
 
 if __name__ == "__main__":
