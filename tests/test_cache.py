@@ -126,18 +126,56 @@ def test_an_unreadable_cache_file_is_rebuilt(cache, street, caplog):
     with caplog.at_level(logging.WARNING, logger="coverage15"):
         again, *_, log = compute(street)
     assert log.cached == []
-    assert sum("unreadable cache file" in r.message for r in caplog.records) == 3
+    assert sum("not in this coverage15's format" in r.message for r in caplog.records) == 3
     assert again["a"].reached_m[0] == pytest.approx(990.0)
     *_, log = compute(street)  # rewritten, readable again
     assert log.cached == ["demand snaps", "a", "b"]
 
 
-def test_a_failed_write_leaves_no_file(cache, monkeypatch):
-    def half_written(value, fh, protocol=None):
-        fh.write(b"\x80\x05half")
-        raise OSError("disk full")
+def test_a_damaged_file_that_still_unpickles_is_not_used(cache, street, caplog):
+    compute(street)
+    (layer_a,) = [f for f in cache.rglob("layers/*.pickle")  # the layer of one facility
+                  if len(pickle.loads(f.read_bytes()[_cache.HEADER:]).reached_m) == 1]
+    data = layer_a.read_bytes()
+    value = pickle.loads(data[_cache.HEADER:])
+    wrong = replace(value, reached_m=value.reached_m * 0.5)  # a file that loads, wrongly
+    layer_a.write_bytes(data[:_cache.HEADER] + pickle.dumps(wrong))
+    with caplog.at_level(logging.WARNING, logger="coverage15"):
+        again, *_, log = compute(street)
+    assert "a" not in log.cached
+    assert "its checksum does not match" in caplog.text
+    assert again["a"].reached_m[0] == pytest.approx(990.0)
 
-    monkeypatch.setattr(pickle, "dump", half_written)
+
+def test_a_cache_file_of_an_older_coverage15_is_rebuilt(cache, caplog):
+    path = _cache.path_for("networks", "k")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(pickle.dumps({"x": 1}))  # a plain pickle: no header, no checksum
+    with caplog.at_level(logging.WARNING, logger="coverage15"):
+        assert _cache.load(path) is None
+    assert "not in this coverage15's format (an older version wrote it" in caplog.text
+    _cache.save(path, {"x": 1})
+    assert _cache.load(path) == {"x": 1}
+
+
+def test_a_failed_write_leaves_no_file(cache, monkeypatch):
+    real_fdopen = os.fdopen
+
+    class HalfWritten:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, data):
+            self.fh.write(data[:5])
+            raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: HalfWritten(real_fdopen(fd, mode)))
     path = _cache.path_for("layers", "k")
     _cache.save(path, {"x": 1})
     assert list(cache.rglob("*")) == [path.parent]  # the folder, no file and no temporary

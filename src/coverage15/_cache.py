@@ -3,9 +3,10 @@
 A cached file's key is a hash of everything its content depends on: the input data, the
 parameters, and (for results) the package's own source code, so changing any of them misses
 the cache instead of returning a stale answer. Files are written atomically (a temporary file,
-then a rename), so an interrupted run never leaves half a file under a key; an unreadable file
-is ignored (and rebuilt by the caller), never fatal. Nothing is read or written while
-:data:`coverage15.settings.use_cache` is False.
+then a rename), so an interrupted run never leaves half a file under a key. Each file carries a
+checksum of its content: a damaged file (one that would still unpickle, with wrong numbers in
+it) is ignored like an unreadable one, and rebuilt by the caller; never fatal. Nothing is read
+or written while :data:`coverage15.settings.use_cache` is False.
 
 Results (:data:`RESULT_KINDS`) are kept to :data:`coverage15.settings.results_cache_mb`:
 :func:`prune` deletes the least recently used (a file read from the cache counts as used).
@@ -44,6 +45,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 RESULT_KINDS = ("layers", "snaps")  # earlier runs' distance work (inputs: networks, osm)
+# every cache file: MAGIC, the payload's 16-byte BLAKE2b digest, then the pickled payload
+MAGIC = b"coverage15-cache\x01"
+HEADER = len(MAGIC) + 16
 
 
 def key_of(*parts: object) -> str:
@@ -124,16 +128,41 @@ def load(path: Path) -> Any | None:
     if not settings.use_cache:
         return None
     try:
-        with path.open("rb") as fh:
-            value = pickle.load(fh)  # our own file, written by save()
+        data = path.read_bytes()
     except FileNotFoundError:  # never written, or pruned by another run
         return None
-    except Exception:  # a stale, damaged or unreadable file is rebuilt, never fatal
+    except OSError:
+        log.warning("ignoring unreadable cache file %s", path)
+        return None
+    payload = _checked(path, data)
+    if payload is None:
+        return None
+    try:
+        value = pickle.loads(payload)  # our own file, written by save()
+    except Exception:  # e.g. written by other library versions: rebuilt, never fatal
         log.warning("ignoring unreadable cache file %s", path)
         return None
     with contextlib.suppress(OSError):  # used now: the last to be pruned
         os.utime(path)
     return value
+
+
+def _checked(path: Path, data: bytes) -> bytes | None:
+    """The pickled payload of a cache file's bytes, or None (and a warning) if damaged.
+
+    A damaged file (a bad sector, a copy cut short) could still unpickle with wrong numbers
+    in it, so one whose checksum does not match is never unpickled.
+    """
+    head, digest, payload = data[:len(MAGIC)], data[len(MAGIC):HEADER], data[HEADER:]
+    if head != MAGIC:
+        log.warning("ignoring cache file %s: not in this coverage15's format (an older "
+                    "version wrote it, or it is damaged); recomputing", path)
+        return None
+    if hashlib.blake2b(payload, digest_size=16).digest() != digest:
+        log.warning("ignoring damaged cache file %s (its checksum does not match); "
+                    "recomputing", path)
+        return None
+    return payload
 
 
 def save(path: Path, value: Any) -> None:
@@ -144,8 +173,11 @@ def save(path: Path, value: Any) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         with os.fdopen(fd, "wb") as fh:
-            pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            fh.write(MAGIC)
+            fh.write(hashlib.blake2b(payload, digest_size=16).digest())
+            fh.write(payload)
         Path(tmp).replace(path)
         tmp = None
     except Exception as exc:  # a cache that cannot be written must not fail the run
