@@ -8,7 +8,7 @@ nearest node within ``band_m`` of the next copy's west (south) border, when that
 Facility and demand points are the real points copied into every tile; samples of them are
 drawn with a seeded generator.
 
-Sizes (the real central network has 6,276 edges): 1×1 = the real network, 2×1 ≈ 12.6k,
+Sizes (the real central network has 6,291 edges): 1×1 = the real network, 2×1 ≈ 12.6k,
 4×4 ≈ 100k, 14×12 ≈ 1.05M edges.
 """
 

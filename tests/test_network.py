@@ -29,10 +29,10 @@ UTM = "EPSG:32651"
 X0, Y0 = 350_000.0, 3_450_000.0
 
 # central_streets.osm (Overpass, 2025-08-09) through osmnx 2.x, simplified, undirected
-N_NODES = 3786
-N_EDGES = 6276
+N_NODES = 3796  # with 10 nodes cutting the 5 loop streets (each into three edges)
+N_EDGES = 6291
 DROPPED_FRAGMENT_EDGES = 6
-TOTAL_LENGTH_M = 973_062.2
+TOTAL_LENGTH_M = 974_233.7  # 1,171.5 m of it on the 5 loop streets
 README_BBOX = (121.409, 31.179, 121.552, 31.279)  # lon/lat range stated in the data README
 
 
@@ -101,7 +101,7 @@ def test_counts_and_total_length(built: Built):
     assert net.n_edges == N_EDGES
     assert net.edge_length.sum() == pytest.approx(TOTAL_LENGTH_M, abs=5.0)
     assert f"dropped {DROPPED_FRAGMENT_EDGES} edges in street fragments under 300 m" in built.log
-    assert any(m.startswith(f"walk network: {N_NODES} nodes, {N_EDGES} edges, 973 km")
+    assert any(m.startswith(f"walk network: {N_NODES} nodes, {N_EDGES} edges, 974 km")
                for m in built.log)
 
 
@@ -187,7 +187,7 @@ def test_extent_covers_every_node_and_street(net: WalkNetwork):
     assert ext.geom_type in ("Polygon", "MultiPolygon")
     assert shapely.covers(ext, shapely.points(net.node_xy)).all()
     # the extent is built from nodes, so a few long curving streets bulge out of it
-    # (3 edges, ~1.9 km of 973 km, when written); nearly all street length is inside
+    # (3 edges, ~1.9 km of 974 km, when written); nearly all street length is inside
     outside = shapely.length(shapely.difference(net.edge_geometry, ext)).sum()
     assert outside < 0.005 * net.edge_length.sum()
     # but not much more than the streets' bounding box
@@ -366,7 +366,7 @@ def test_graph_without_edges_is_an_error():
         network_from_graph(g)
 
 
-def test_reverse_twins_and_self_loops_are_dropped_and_geometry_oriented():
+def test_reverse_twins_are_dropped_loops_kept_and_geometry_oriented():
     g = nx.MultiDiGraph(crs=UTM)
     add_nodes(g, {10: (0, 0), 20: (300, 0), 30: (300, 400)})
     bent = line((0, 0), (0, 100), (300, 100), (300, 0))  # 500 m, 10 -> 20
@@ -374,11 +374,20 @@ def test_reverse_twins_and_self_loops_are_dropped_and_geometry_oriented():
     g.add_edge(20, 10, geometry=shapely.reverse(bent))  # its two-way twin
     g.add_edge(20, 30)  # straight, 400 m, no geometry
     g.add_edge(30, 20)  # twin without geometry
-    g.add_edge(30, 30, geometry=line((300, 400), (350, 450), (250, 450), (300, 400)))
+    # a loop street from 30 back to 30 (50√2 + 100 + 50√2 = 241.42 m), in both directions
+    loop = line((300, 400), (350, 450), (250, 450), (300, 400))
+    g.add_edge(30, 30, geometry=loop)
+    g.add_edge(30, 30, geometry=shapely.reverse(loop))
     g.add_edge(10, 20)  # a second, different street between 10 and 20: the straight 300 m
     net = network_from_graph(g, min_component_m=0)
-    assert net.n_edges == 3
-    assert sorted(net.edge_length.round(6).tolist()) == [300.0, 400.0, 500.0]
+    third = (100 + 100 * 2**0.5) / 3  # 80.47 m
+    assert net.n_edges == 6  # the loop is cut into three edges at two new nodes
+    assert sorted(net.edge_length.round(6).tolist()) == pytest.approx(
+        [third, third, third, 300.0, 400.0, 500.0])
+    assert net.node_ids.tolist() == [10, 20, 30, -1, -2]
+    origin = net.node_xy[0]  # node 10, at (0, 0) of the drawing
+    np.testing.assert_allclose(net.node_xy[3:] - origin, [[350 - (third - 50 * 2**0.5), 450],
+                                                          [250 + (third - 50 * 2**0.5), 450]])
     first = shapely.get_coordinates(shapely.get_point(net.edge_geometry, 0))
     last = shapely.get_coordinates(shapely.get_point(net.edge_geometry, -1))
     np.testing.assert_allclose(first, net.node_xy[net.edge_u], atol=1e-9)
@@ -387,6 +396,9 @@ def test_reverse_twins_and_self_loops_are_dropped_and_geometry_oriented():
     i, j = (int(np.flatnonzero(net.node_ids == k)[0]) for k in (10, 20))
     assert net.csr[i, j] == pytest.approx(300.0)
     assert net.csr[j, i] == pytest.approx(300.0)
+    # every metre of the loop is walkable: its two cut points are a third of it from 30
+    dist = csgraph.dijkstra(net.csr, indices=2)
+    assert dist[3:] == pytest.approx([third, third])
 
 
 def test_geometry_stored_from_v_to_u_is_reversed():

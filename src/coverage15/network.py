@@ -24,6 +24,7 @@ import numpy.typing as npt
 import pyproj
 import scipy.sparse as sp
 import shapely
+from shapely.ops import substring
 
 from . import _cache, settings
 from ._errors import InputFileError, NetworkError
@@ -44,7 +45,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_CACHE_VERSION = 5
+_CACHE_VERSION = 6
 EXTENT_HULL_RATIO = 0.3  # concave hull of all street vertices (0 = tightest, 1 = convex)
 EXTENT_MARGIN_M = 250.0  # plus a margin: land this close to the outermost streets is analysable
 MIN_COMPONENT_M = 300.0  # drop street fragments shorter than this in total (islands of 1-2 edges)
@@ -282,7 +283,8 @@ def network_from_graph(
     else:
         auth = target.to_authority()
         out_crs = f"{auth[0]}:{auth[1]}" if auth else target.to_wkt()
-    # undirected: drop self-loops and the reverse twin of each two-way street
+    u, v, geometry, node_ids, xy = _split_loops(u, v, geometry, node_ids=node_ids, xy=xy)
+    # undirected: drop the reverse twin of each two-way street (and any loop left unsplit)
     keep = u != v
     lo, hi = np.minimum(u, v), np.maximum(u, v)
     lengths = shapely.length(geometry)
@@ -318,6 +320,46 @@ def network_from_graph(
     log.info("walk network: %d nodes, %d edges, %.0f km", net.n_nodes, net.n_edges,
              lengths.sum() / 1000)
     return net
+
+
+def _split_loops(
+    u: npt.NDArray[np.int32], v: npt.NDArray[np.int32], geometry: npt.NDArray[np.object_], *,
+    node_ids: npt.NDArray[np.int64], xy: npt.NDArray[np.float64],
+) -> tuple[Any, ...]:
+    """Cut each street that leaves a node and comes back to it into three edges.
+
+    A closed way joined to the rest at one node (a loop road, a service road round a block)
+    is an edge from that node to itself. The distance code works on edges between two
+    different nodes, so each loop (one of its two directions) is cut at a third and two
+    thirds of its length, at two new nodes (negative ids). Every metre of it stays
+    walkable; loops shorter than 1 m are left to be dropped.
+    """
+    loop = np.flatnonzero(u == v)
+    if len(loop) == 0:
+        return u, v, geometry, node_ids, xy
+    lengths = shapely.length(geometry[loop])
+    # a two-way loop comes in both directions: keep one per (node, length)
+    _, first = np.unique(np.stack([u[loop], np.round(lengths, 1)], axis=1), axis=0,
+                         return_index=True)
+    first = first[lengths[first] >= 1.0]
+    loop, lengths = loop[np.sort(first)], lengths[np.sort(first)]
+    k = len(loop)
+    n = len(node_ids)
+    a, b = n + 2 * np.arange(k), n + 2 * np.arange(k) + 1
+    cut = [(0.0, 1 / 3), (1 / 3, 2 / 3), (2 / 3, 1.0)]
+    pieces = np.array([substring(geometry[e], lo, hi, normalized=True)
+                       for e in loop for lo, hi in cut], dtype=object)
+    ends = np.column_stack([u[loop], a, b, u[loop]]).astype(np.int32)
+    new_u, new_v = ends[:, :3].ravel(), ends[:, 1:].ravel()
+    points = shapely.line_interpolate_point(geometry[np.repeat(loop, 2)],
+                                            np.tile([1 / 3, 2 / 3], k), normalized=True)
+    low = min(int(node_ids.min()), 0)
+    new_ids = low - 1 - np.arange(2 * k, dtype=np.int64)
+    rest = np.ones(len(u), dtype=bool)
+    rest[u == v] = False
+    return (np.concatenate([u[rest], new_u]), np.concatenate([v[rest], new_v]),
+            np.concatenate([geometry[rest], pieces]), np.concatenate([node_ids, new_ids]),
+            np.concatenate([xy, shapely.get_coordinates(points)]))
 
 
 def _drop_fragments(
