@@ -183,7 +183,7 @@ def test_outputs_are_written(central_outputs, central_run):
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["limit_m"] == 1000
     assert (summary["buffer_m"], summary["snap_max_m"], summary["access_leg"]) == (50, 500, True)
-    assert summary["network"]["edges"] == central_run.network.n_edges == 6276
+    assert summary["network"]["edges"] == central_run.network.n_edges == 6291
     # CSVs open in Excel with their Chinese names: UTF-8 with a byte-order mark
     assert (out / "gap_report.csv").read_bytes().startswith(b"\xef\xbb\xbfdistrict,jiezhen,")
     html = (out / "map.html").read_text(encoding="utf-8")
@@ -321,6 +321,22 @@ def test_district_figures_add_up_to_their_jiezhen(central_run):
     # the district's area is its 街镇' union (OSM borders overlap a little: 1.7 % in 崇明)
     assert (d.loc[area.index, "area_km2"] / area).between(0.98, 1.0001).all()
     assert d.loc["黄浦区", "centre_count"] == 12
+
+
+def test_district_rows_name_their_uncovered_jiezhen(central_run):
+    """A district can pass its own (summed) rules while its 街镇 fail; the row says which."""
+    d = central_run.district_report.set_index("district")
+    assert d["jiezhen_count"].sum() == 217
+    assert d["jiezhen_uncovered"].sum() == 56  # the run's 56 uncovered 街镇
+    # 静安区 as a whole is not flagged (partial network), yet 11 of its 14 街镇 are
+    assert pd.isna(d.loc["静安区", "uncovered"])
+    assert (d.loc["静安区", "jiezhen_count"], d.loc["静安区", "jiezhen_uncovered"]) == (14, 11)
+    assert "大宁路街道" in d.loc["静安区", "uncovered_jiezhen"].split("、")
+    assert d.loc["闵行区", "jiezhen_uncovered"] == 0
+    assert d.loc["闵行区", "uncovered_jiezhen"] == ""
+    gap = central_run.gap_report
+    flagged = gap[(gap["district"] == "黄浦区") & gap["uncovered"].fillna(False).astype(bool)]
+    assert d.loc["黄浦区", "uncovered_jiezhen"].split("、") == list(flagged["jiezhen"])
 
 
 def test_jiezhen_without_district_names_take_the_district_they_lie_in(central_run):

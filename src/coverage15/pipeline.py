@@ -412,7 +412,8 @@ def run(
         district_areas = None
         if districts is not None:
             # a district is the sum of its 街镇: points count in their 街镇's district and the
-            # area is that of its 街镇, so every district figure adds up to the 街镇 rows
+            # area is that of its 街镇 merged (an overlap of two counted once), so its counts
+            # add up to the 街镇 rows
             # (the district outlines, from another source, only draw the map's boundaries)
             district_areas, in_district = _districts_of(units, districts)
             d_unit = in_district(demand_unit) if demand_unit is not None else None
@@ -425,8 +426,9 @@ def run(
                 d_table, [r for r in rules if r.kind != "full_coverage"],
                 demand_cover=demand_cover, demand_unit=d_unit, layer_labels=labels,
                 layer_totals=totals)
-            district_report = report.gap_report(districts[["unit", "district"]], d_table,
-                                                d_check, list(layers), unit_column="district")
+            district_report = report.units_by_district(
+                report.gap_report(districts[["unit", "district"]], d_table, d_check,
+                                  list(layers), unit_column="district"), gap)
 
     rejected = pd.concat(
         [layer.rejected for layer in layers.values()]

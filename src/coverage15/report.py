@@ -20,6 +20,7 @@ __all__ = [
     "column_label_zh",
     "gap_report",
     "summary_lines",
+    "units_by_district",
 ]
 
 SHARE_DIGITS = 4
@@ -91,6 +92,44 @@ def gap_report(
     return out.sort_values(sort_by, kind="stable").reset_index(drop=True)
 
 
+def units_by_district(district_report: pd.DataFrame, unit_report: pd.DataFrame,
+                      unit_column: str = "jiezhen") -> pd.DataFrame:
+    """Add to a district report how many of each district's 街镇 there are, and which fail.
+
+    A district's own rule checks run on its totals (e.g. its centres summed over its 街镇),
+    so a district can pass while several of its 街镇 fail; these columns say so.
+
+    Parameters
+    ----------
+    district_report
+        :func:`gap_report` per district (column ``district``).
+    unit_report
+        :func:`gap_report` per 街镇 (columns ``district``, ``unit_column``, ``uncovered``).
+    unit_column
+        The 街镇 name column of ``unit_report``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``district_report`` with ``jiezhen_count`` (its 街镇), ``jiezhen_uncovered`` (how
+        many are flagged uncovered) and ``uncovered_jiezhen`` (their names, joined by 、,
+        in the 街镇 report's order), inserted before ``uncovered``.
+    """
+    flagged = unit_report["uncovered"].fillna(False).astype(bool)
+    by = unit_report.groupby("district", sort=False)
+    count = by.size()
+    failing = unit_report.loc[flagged].groupby("district", sort=False)
+    names = failing[unit_column].agg("、".join)
+    out = district_report.copy()
+    at = out.columns.get_loc("uncovered")
+    districts = out["district"]
+    out.insert(at, "jiezhen_count", districts.map(count).fillna(0).astype("int64"))
+    out.insert(at + 1, "jiezhen_uncovered",
+               districts.map(failing.size()).fillna(0).astype("int64"))
+    out.insert(at + 2, "uncovered_jiezhen", districts.map(names).fillna(""))
+    return out
+
+
 def summary_lines(
     report: pd.DataFrame,
     check: TargetCheck,
@@ -159,6 +198,9 @@ COLUMN_LABELS_ZH = {
     "area_km2": "面积 (km²)",
     "demand_points": "居住点数",
     "uncovered": "未达标",
+    "jiezhen_count": "街镇数",
+    "jiezhen_uncovered": "未达标街镇数",
+    "uncovered_jiezhen": "未达标街镇",
     "reason": "原因（英文）",
     "reason_zh": "原因",
 }
