@@ -218,3 +218,22 @@ def test_district_needs_a_layer_that_names_districts(tmp_path, capsys, monkeypat
     assert ("--district '黄浦区': the 街镇 layer (jiezhen_osm.geojson) names no districts; set "
             "district_field in [units] or add a [districts] layer") in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.usefixtures("data_dir")
+def test_a_busy_geopackage_does_not_stop_a_command_that_does_not_write_it(tmp_path,
+                                                                          monkeypatch):
+    import coverage15.pipeline
+
+    class StartedError(Exception):
+        pass
+
+    def started(*args, **kwargs):
+        raise StartedError
+
+    monkeypatch.setattr(coverage15.pipeline, "run", started)
+    (tmp_path / "coverage.gpkg").write_bytes(b"")
+    (tmp_path / "coverage.gpkg-wal").write_bytes(b"")  # a run's GeoPackage, open in QGIS
+    with pytest.raises(StartedError):  # `map` writes map.html only: it goes ahead
+        main(["map", str(CONFIG), "--out", str(tmp_path), "-q"])
+    assert main(["run", str(CONFIG), "--out", str(tmp_path), "-q"]) == 2  # `run` does not

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from coverage15 import OutputError
-from coverage15._io import JOURNAL, MANIFEST, staged_outputs
+from coverage15 import OutputError, _io
+from coverage15._io import JOURNAL, MANIFEST, InterruptedAfterWrite, staged_outputs
 
 
 def write(out: Path, files: dict[str, str], kind: str | None = "run") -> dict[str, Path]:
@@ -209,3 +209,45 @@ def test_an_output_folder_without_room_for_staging_is_one_clear_error(tmp_path, 
     monkeypatch.setattr(tempfile, "mkdtemp", refused)
     with pytest.raises(OutputError, match=r"cannot write into the output folder .*Permission"):
         write(tmp_path, {"a.csv": "x"})
+
+
+def test_a_roll_back_that_cannot_finish_keeps_its_journal_and_says_so(tmp_path, monkeypatch):
+    write(tmp_path, {"a.csv": "old a", "b.csv": "old b", "c.csv": "old c"})
+    subprocess.run([sys.executable, "-c", KILLED_MIDWAY, str(tmp_path)], check=False)
+    real_replace = Path.replace
+
+    def a_is_open(self, target):
+        if Path(target).name == "a.csv":
+            raise PermissionError(13, "Permission denied", str(target))  # open in Excel
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", a_is_open)
+    with pytest.raises(OutputError, match=r"cannot put back the previous outputs .*a\.csv "
+                                          r"\(Permission denied\)"):
+        write(tmp_path, {"map.html": "m"}, kind="map")
+    assert (tmp_path / JOURNAL).is_file()  # kept, with the previous versions, for next time
+    assert not (tmp_path / "map.html").exists()
+    monkeypatch.setattr(Path, "replace", real_replace)
+    write(tmp_path, {"map.html": "m"}, kind="map")  # closed in Excel: now it finishes
+    assert contents(tmp_path) == {"a.csv": "old a", "b.csv": "old b", "c.csv": "old c",
+                                  "map.html": "m"}
+
+
+def test_an_interrupt_once_the_files_are_in_place_says_they_are_complete(tmp_path,
+                                                                         monkeypatch):
+    import signal
+
+    write(tmp_path, {"a.csv": "old a", "png/x.png": "old"})
+    real_record = _io._record
+
+    def interrupted_record(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C while the write is being recorded
+        real_record(*args, **kwargs)
+
+    monkeypatch.setattr(_io, "_record", interrupted_record)
+    with pytest.raises(InterruptedAfterWrite):
+        write(tmp_path, {"a.csv": "new a"})
+    assert contents(tmp_path) == {"a.csv": "new a"}  # new, whole, and the stale PNG gone
+    record = json.loads((tmp_path / MANIFEST).read_text(encoding="utf-8"))
+    assert record == {"run": ["a.csv"]}
+    assert not list(tmp_path.glob(".coverage15-*staging*"))

@@ -26,19 +26,22 @@ Outputs are written into a staging folder beside the destination, then moved int
 from __future__ import annotations
 
 import contextlib
+import filecmp
 import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from ._errors import OutputError
+from ._errors import Coverage15Error, OutputError
 
-__all__ = ["MANIFEST", "check_not_in_use", "staged_outputs"]
+__all__ = ["MANIFEST", "InterruptedAfterWrite", "check_not_in_use", "staged_outputs"]
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +85,7 @@ def staged_outputs(out_dir: Path, moved: dict[str, Path] | None = None, *,
         msg = f"cannot create the output folder {out_dir}: {exc}"
         raise OutputError(msg) from exc
     with _locked(out_dir):
-        if _play_back(out_dir):
+        if _play_back(out_dir):  # raises if it cannot: the journal is then kept
             log.warning("an earlier write into %s was interrupted while its files moved in; "
                         "its previous outputs are restored", out_dir)
         for stale in out_dir.glob(f"{STAGING_PREFIX}*"):  # left by a run that died
@@ -96,13 +99,16 @@ def staged_outputs(out_dir: Path, moved: dict[str, Path] | None = None, *,
         try:
             try:
                 yield staging
-            except OSError as exc:  # e.g. the disk is full
+            except OSError as exc:  # e.g. the disk is full (not coverage15's own errors)
+                if isinstance(exc, Coverage15Error):
+                    raise
                 msg = (f"cannot write the outputs into {out_dir}: {exc.strerror or exc}; the "
                        "previous outputs there are unchanged")
                 raise OutputError(msg) from exc
-            _move_in(staging, out_dir, moved, kind)
-        finally:
+        except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
+            raise
+        _move_in(staging, out_dir, moved, kind)  # removes the staging folder in every case
 
 
 def check_not_in_use(out_dir: Path, names: list[str] | None = None) -> None:
@@ -133,20 +139,28 @@ def check_not_in_use(out_dir: Path, names: list[str] | None = None) -> None:
         if busy:
             msg = (f"cannot write {target}: it is open in another program ({', '.join(busy)} "
                    "beside it; QGIS keeps these while a layer of it is open). Close it there "
-                   "and run again; the previous outputs are unchanged")
+                   "and run again; if no program has it open (a crash left them), delete "
+                   f"{', '.join(busy)}. The previous outputs are unchanged")
             raise OutputError(msg)
 
 
 def _move_in(staging: Path, out_dir: Path, moved: dict[str, Path] | None,
              kind: str | None) -> None:
-    """Move the staged files into ``out_dir``: all of them, or none (previous ones restored)."""
-    names = sorted(f.relative_to(staging).as_posix() for f in staging.rglob("*") if f.is_file())
-    for name in names:
-        _check_writable(out_dir, name)
-    check_not_in_use(out_dir, names)
-    keep = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}previous-", dir=out_dir))
+    """Move the staged files into ``out_dir``: all of them, or none (previous ones restored).
+
+    Once every file is in place the journal is deleted: from then on the new outputs stand,
+    and Ctrl-C or SIGTERM is held back until the clean-up and the record are done (then
+    raised as :class:`InterruptedAfterWrite`, which says the outputs are complete).
+    """
+    keep = None
     target = out_dir
     try:
+        names = sorted(f.relative_to(staging).as_posix() for f in staging.rglob("*")
+                       if f.is_file())
+        for name in names:
+            _check_writable(out_dir, name)
+        check_not_in_use(out_dir, names)
+        keep = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}previous-", dir=out_dir))
         # every previous version is kept, and the journal written, before anything moves
         replaced = []
         for name in names:
@@ -161,20 +175,58 @@ def _move_in(staging: Path, out_dir: Path, moved: dict[str, Path] | None,
             target = out_dir / name
             target.parent.mkdir(parents=True, exist_ok=True)
             (staging / name).replace(target)
-        (out_dir / JOURNAL).unlink()  # done: from here on the new outputs stand
+        with _interrupts_held():
+            (out_dir / JOURNAL).unlink()  # done: from here on the new outputs stand
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.rmtree(staging, ignore_errors=True)
+            if moved is not None:
+                moved.update((name, out_dir / name) for name in names)
+            if kind is not None:
+                _record(out_dir, kind, names)
+    except InterruptedAfterWrite:
+        raise
     except BaseException as exc:
-        _play_back(out_dir)
-        shutil.rmtree(keep, ignore_errors=True)
-        if isinstance(exc, OSError):
+        shutil.rmtree(staging, ignore_errors=True)
+        _play_back(out_dir)  # raises OutputError (journal and kept versions left) if it fails
+        if keep is not None:
+            shutil.rmtree(keep, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, Coverage15Error):
             msg = (f"cannot write {target} ({exc.strerror or exc}; open in another program?); "
                    f"the previous outputs in {out_dir} are unchanged")
             raise OutputError(msg) from exc
         raise
-    shutil.rmtree(keep, ignore_errors=True)
-    if moved is not None:
-        moved.update((name, out_dir / name) for name in names)
-    if kind is not None:
-        _record(out_dir, kind, names)
+
+
+class InterruptedAfterWrite(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM arrived while finished outputs were being put in place.
+
+    The outputs are complete and new; the interrupt was held back until then.
+    """
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold back SIGINT and SIGTERM for the block; raise :class:`InterruptedAfterWrite` after.
+
+    Only in the main thread (elsewhere signals are not delivered to Python code anyway).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        caught.append(signum)
+
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, hold) for s in held}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if caught:
+        raise InterruptedAfterWrite
 
 
 def _play_back(out_dir: Path) -> bool:
@@ -182,31 +234,53 @@ def _play_back(out_dir: Path) -> bool:
 
     Every file the move was to write is put back as it was: its kept previous version
     restored, or removed if it had none. Files it had not reached yet are restored to the
-    same content, so it does not matter where the move stopped.
+    same content, so it does not matter where the move stopped, and playing it back twice is
+    harmless.
+
+    Raises
+    ------
+    OutputError
+        A file could not be put back (e.g. open in another program); the journal and the
+        kept versions stay, so the next write tries again.
     """
     path = out_dir / JOURNAL
     try:
         journal = json.loads(path.read_text(encoding="utf-8"))
-        kept, names = out_dir / str(journal["kept"]), list(journal["names"])
-        replaced = set(journal["replaced"])
+        kept, names = out_dir / str(journal["kept"]), [str(n) for n in journal["names"]]
+        replaced = {str(n) for n in journal["replaced"]}
     except FileNotFoundError:
         return False
     except (OSError, ValueError, KeyError, TypeError):
         log.warning("ignoring an unreadable journal %s", path)
         path.unlink(missing_ok=True)
         return False
+    failed = []
     for name in names:
-        target = out_dir / str(name)
+        target = out_dir / name
         if not target.resolve().is_relative_to(out_dir.resolve()):
             continue
-        with contextlib.suppress(OSError):
-            if name in replaced:
-                if (kept / name).is_file():
-                    (kept / name).replace(target)
-            else:
+        try:
+            if name not in replaced:
                 target.unlink(missing_ok=True)
+            elif (kept / name).is_file() and not _same_file(kept / name, target):
+                (kept / name).replace(target)
+        except OSError as exc:
+            failed.append(f"{name} ({exc.strerror or exc})")
+    if failed:
+        msg = (f"cannot put back the previous outputs in {out_dir}: {', '.join(failed)}; close "
+               f"the program that has them open and run again (the previous versions are "
+               f"kept in {kept.name}, listed in {JOURNAL})")
+        raise OutputError(msg)
     path.unlink(missing_ok=True)
     return True
+
+
+def _same_file(kept: Path, target: Path) -> bool:
+    """Whether ``target`` is still the version kept (not reached by the move)."""
+    try:
+        return kept.samefile(target) or filecmp.cmp(kept, target, shallow=False)
+    except OSError:  # target missing
+        return False
 
 
 def _write_json(path: Path, value: object) -> None:

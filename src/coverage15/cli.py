@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from . import __version__, settings
 from ._errors import ConfigError, Coverage15Error
+from ._io import InterruptedAfterWrite
 from .config import MapSpec, load_config
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ def _map_options_from(args: argparse.Namespace, config: RunConfig) -> MapOptions
                       assets=args.assets)
 
 
-def _before_the_run(args: argparse.Namespace, config: RunConfig,
+def _before_the_run(args: argparse.Namespace, config: RunConfig, *, gpkg: str | None,
                     ) -> tuple[RunConfig, MapOptions]:
     """Check what can be checked before the work: the output folder, basemap and district.
 
@@ -129,7 +130,8 @@ def _before_the_run(args: argparse.Namespace, config: RunConfig,
         raise ConfigError(msg)
     from ._io import check_not_in_use
 
-    check_not_in_use(out)  # a GeoPackage open in QGIS: say so now, not after the work
+    if gpkg is not None:  # the GeoPackage it writes open in QGIS: say so now, not after
+        check_not_in_use(out, [gpkg])
     if args.tiles is not None:
         config = dataclasses.replace(config, map=MapSpec(
             tiles=args.tiles, tiles_attribution=args.tiles_attribution))
@@ -238,7 +240,8 @@ def _cmd_run(args: argparse.Namespace, *, map_only: bool = False) -> int:
 def _run_and_write(args: argparse.Namespace, *, map_only: bool) -> int:
     from .pipeline import run, write_outputs
 
-    config, options = _before_the_run(args, load_config(args.config))
+    config, options = _before_the_run(args, load_config(args.config),
+                                      gpkg=None if map_only else "coverage.gpkg")
     if getattr(args, "to_database", None):
         from .io import check_database
 
@@ -382,8 +385,9 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
         msg = (f"--spacing-m must be >= 0, got {args.spacing_m:g}" if args.spacing_m < 0
                else f"--time-limit must be a number of seconds > 0, got {args.time_limit:g}")
         raise ConfigError(msg)
-    config, options = _before_the_run(args, load_config(args.config))
     what_if = args.add is not None or args.remove is not None
+    config, options = _before_the_run(args, load_config(args.config),
+                                      gpkg="whatif.gpkg" if what_if else "recommend.gpkg")
     if what_if and (args.k is not None or args.cover_rule or args.objective):
         msg = "--add/--remove (a what-if) do not combine with --k, --cover-rule or --objective"
         raise ConfigError(msg)
@@ -485,6 +489,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(exc).split()) if "\n" not in str(exc) else str(exc)
         print(f"coverage15: error: {message}", file=sys.stderr)
         return 2
+    except InterruptedAfterWrite:
+        print("coverage15: interrupted once the outputs were in place; they are complete",
+              file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("coverage15: interrupted; earlier outputs are unchanged", file=sys.stderr)
         return 130
