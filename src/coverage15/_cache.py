@@ -22,7 +22,7 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import shapely
@@ -48,6 +48,7 @@ RESULT_KINDS = ("layers", "snaps")  # earlier runs' distance work (inputs: netwo
 # every cache file: MAGIC, the payload's 16-byte BLAKE2b digest, then the pickled payload
 MAGIC = b"coverage15-cache\x01"
 HEADER = len(MAGIC) + 16
+BLOCK = 1 << 20  # bytes read at a time when checking a file
 
 
 def key_of(*parts: object) -> str:
@@ -124,22 +125,22 @@ def path_for(kind: str, key: str) -> Path:
 
 
 def load(path: Path) -> Any | None:
-    """The object cached at ``path``, or None (no cache, no file, or an unreadable one)."""
+    """The object cached at ``path``, or None (no cache, no file, or an unreadable one).
+
+    The file is read twice, in blocks: once to check its checksum, once to unpickle it, so
+    loading takes no memory beyond the object itself.
+    """
     if not settings.use_cache:
         return None
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            if not _intact(path, fh):
+                return None
+            fh.seek(HEADER)
+            value = pickle.load(fh)  # our own file, written by save()
     except FileNotFoundError:  # never written, or pruned by another run
         return None
-    except OSError:
-        log.warning("ignoring unreadable cache file %s", path)
-        return None
-    payload = _checked(path, data)
-    if payload is None:
-        return None
-    try:
-        value = pickle.loads(payload)  # our own file, written by save()
-    except Exception:  # e.g. written by other library versions: rebuilt, never fatal
+    except Exception:  # unreadable, or written by other library versions: rebuilt
         log.warning("ignoring unreadable cache file %s", path)
         return None
     with contextlib.suppress(OSError):  # used now: the last to be pruned
@@ -147,37 +148,51 @@ def load(path: Path) -> Any | None:
     return value
 
 
-def _checked(path: Path, data: bytes) -> bytes | None:
-    """The pickled payload of a cache file's bytes, or None (and a warning) if damaged.
+def _digest_from(fh: IO[bytes], offset: int) -> bytes:
+    """BLAKE2b digest (16 bytes) of ``fh`` from ``offset`` to its end, read in blocks."""
+    fh.seek(offset)
+    h = hashlib.blake2b(digest_size=16)
+    while block := fh.read(BLOCK):
+        h.update(block)
+    return h.digest()
+
+
+def _intact(path: Path, fh: IO[bytes]) -> bool:
+    """Whether the open cache file is in this format and its checksum matches (else warn).
 
     A damaged file (a bad sector, a copy cut short) could still unpickle with wrong numbers
     in it, so one whose checksum does not match is never unpickled.
     """
-    head, digest, payload = data[:len(MAGIC)], data[len(MAGIC):HEADER], data[HEADER:]
-    if head != MAGIC:
+    head = fh.read(HEADER)
+    if head[:len(MAGIC)] != MAGIC or len(head) < HEADER:
         log.warning("ignoring cache file %s: not in this coverage15's format (an older "
                     "version wrote it, or it is damaged); recomputing", path)
-        return None
-    if hashlib.blake2b(payload, digest_size=16).digest() != digest:
+        return False
+    if _digest_from(fh, HEADER) != head[len(MAGIC):]:
         log.warning("ignoring damaged cache file %s (its checksum does not match); "
                     "recomputing", path)
-        return None
-    return payload
+        return False
+    return True
 
 
 def save(path: Path, value: Any) -> None:
-    """Write ``value`` to ``path`` atomically; a failure is logged, never raised."""
+    """Write ``value`` to ``path`` atomically; a failure is logged, never raised.
+
+    The pickle is streamed to the file and its checksum computed from the file, so saving
+    takes no memory beyond the object itself.
+    """
     if not settings.use_cache:
         return
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(MAGIC)
-            fh.write(hashlib.blake2b(payload, digest_size=16).digest())
-            fh.write(payload)
+        with os.fdopen(fd, "w+b") as fh:
+            fh.write(MAGIC + bytes(16))  # the checksum's place, filled in below
+            pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            digest = _digest_from(fh, HEADER)
+            fh.seek(len(MAGIC))
+            fh.write(digest)
         Path(tmp).replace(path)
         tmp = None
     except Exception as exc:  # a cache that cannot be written must not fail the run
