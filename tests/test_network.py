@@ -401,6 +401,21 @@ def test_reverse_twins_are_dropped_loops_kept_and_geometry_oriented():
     assert dist[3:] == pytest.approx([third, third])
 
 
+def test_two_different_loops_of_the_same_length_at_one_node_are_both_kept():
+    g = nx.MultiDiGraph(crs=UTM)
+    add_nodes(g, {1: (0, 0), 2: (300, 0)})
+    g.add_edge(1, 2)
+    above = line((0, 0), (50, 50), (-50, 50), (0, 0))  # 241.42 m each, mirror images
+    below = line((0, 0), (50, -50), (-50, -50), (0, 0))
+    for loop in (above, below):
+        g.add_edge(1, 1, geometry=loop)
+        g.add_edge(1, 1, geometry=shapely.reverse(loop))  # each in both directions
+    g.add_edge(2, 2, geometry=line((300, 0), (300.2, 0.2), (300, 0)))  # 0.57 m: dropped
+    net = network_from_graph(g, min_component_m=0)
+    assert net.n_edges == 1 + 2 * 3
+    assert net.edge_length.sum() == pytest.approx(300 + 2 * (100 + 100 * 2**0.5))
+
+
 def test_geometry_stored_from_v_to_u_is_reversed():
     g = nx.MultiGraph(crs=UTM)
     add_nodes(g, {1: (0, 0), 2: (200, 0)})

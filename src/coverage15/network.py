@@ -332,17 +332,29 @@ def _split_loops(
     is an edge from that node to itself. The distance code works on edges between two
     different nodes, so each loop (one of its two directions) is cut at a third and two
     thirds of its length, at two new nodes (negative ids). Every metre of it stays
-    walkable; loops shorter than 1 m are left to be dropped.
+    walkable. Loops shorter than 1 m, or whose drawing does not start at their node, are
+    dropped (and logged).
     """
     loop = np.flatnonzero(u == v)
     if len(loop) == 0:
         return u, v, geometry, node_ids, xy
-    lengths = shapely.length(geometry[loop])
-    # a two-way loop comes in both directions: keep one per (node, length)
-    _, first = np.unique(np.stack([u[loop], np.round(lengths, 1)], axis=1), axis=0,
-                         return_index=True)
-    first = first[lengths[first] >= 1.0]
-    loop, lengths = loop[np.sort(first)], lengths[np.sort(first)]
+    start = shapely.get_coordinates(shapely.get_point(geometry[loop], 0))
+    usable = ((shapely.length(geometry[loop]) >= 1.0)
+              & (np.hypot(*(start - xy[u[loop]]).T) < 1e-6))  # drawn from its node
+    # a two-way loop comes in both directions: one per node and set of vertices (a loop
+    # and its reverse have the same vertices; two different loops at a node do not)
+    seen: set[tuple[int, bytes]] = set()
+    kept = []
+    for e in loop[usable]:
+        vertices = np.round(shapely.get_coordinates(geometry[e]), 2)
+        key = (int(u[e]), np.unique(vertices, axis=0).tobytes())
+        if key not in seen:
+            seen.add(key)
+            kept.append(e)
+    if (~usable).any():
+        log.info("dropped %d loop street(s) shorter than 1 m or not drawn from their node",
+                 int((~usable).sum()))
+    loop = np.asarray(kept, dtype=np.int64)
     k = len(loop)
     n = len(node_ids)
     a, b = n + 2 * np.arange(k), n + 2 * np.arange(k) + 1
@@ -355,8 +367,7 @@ def _split_loops(
                                             np.tile([1 / 3, 2 / 3], k), normalized=True)
     low = min(int(node_ids.min()), 0)
     new_ids = low - 1 - np.arange(2 * k, dtype=np.int64)
-    rest = np.ones(len(u), dtype=bool)
-    rest[u == v] = False
+    rest = u != v
     return (np.concatenate([u[rest], new_u]), np.concatenate([v[rest], new_v]),
             np.concatenate([geometry[rest], pieces]), np.concatenate([node_ids, new_ids]),
             np.concatenate([xy, shapely.get_coordinates(points)]))
