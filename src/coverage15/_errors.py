@@ -8,6 +8,9 @@ exit code 2.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 __all__ = [
     "CRSError",
     "ConfigError",
@@ -16,6 +19,7 @@ __all__ = [
     "LayerError",
     "NetworkError",
     "OutputError",
+    "unknown_district",
 ]
 
 
@@ -49,3 +53,16 @@ class OutputError(OSError, Coverage15Error):
     For example: the folder is not writable, a folder is where a file goes, or a file is held
     open by another program.
     """
+
+
+def unknown_district(district: str, known: Iterable[str], where: str,
+                     option: str = "district") -> ConfigError:
+    """The error for a district name that is not one of ``known``, with the likely one named.
+
+    ``where`` says whose districts these are (e.g. ``the districts layer (districts.geojson)``).
+    """
+    names = sorted(known)
+    close = difflib.get_close_matches(district, names, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return ConfigError(f"{option} {district!r} is not a district of {where}; {hint}"
+                       f"use one of: {', '.join(names)}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import logging
 import signal
 import sys
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from tqdm import tqdm
 
 from . import __version__, settings
-from ._errors import ConfigError, Coverage15Error
+from ._errors import ConfigError, Coverage15Error, unknown_district
 from ._io import InterruptedAfterWrite
 from .config import MapSpec, load_config
 
@@ -163,11 +162,7 @@ def _check_district(district: str, config: RunConfig) -> None:
                "district_field in [units] or add a [districts] layer")
         raise ConfigError(msg)
     if district not in known:
-        close = difflib.get_close_matches(district, sorted(known), n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        msg = (f"--district {district!r} is not a district of {source}; {hint}"
-               f"use one of: {', '.join(sorted(known))}")
-        raise ConfigError(msg)
+        raise unknown_district(district, known, source, option="--district")
 
 
 def _map_options(parser: argparse.ArgumentParser) -> None:

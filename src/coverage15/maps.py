@@ -11,7 +11,6 @@ folium and :mod:`coverage15.static_maps` with matplotlib, so both show the same 
 
 from __future__ import annotations
 
-import difflib
 import html
 import json
 import logging
@@ -26,7 +25,7 @@ import shapely
 from branca.element import Figure, MacroElement
 from jinja2 import Template
 
-from ._errors import ConfigError
+from ._errors import ConfigError, unknown_district
 from ._map_assets import AssetMode, RawHTML, check_tiles, use_assets
 from ._palette import LAYER_COLOURS, layer_colours
 from .layers import polygonal_part
@@ -194,11 +193,7 @@ def check_district(result: RunResult, district: str) -> None:
     if result.districts_gdf is not None:
         known |= set(result.districts_gdf["unit"].dropna())
     if district not in known:
-        close = difflib.get_close_matches(district, sorted(known), n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        msg = (f"district {district!r} is not in the 街镇 layer ({result.config.units.path}); "
-               f"{hint}use one of: {', '.join(sorted(known))}")
-        raise ConfigError(msg)
+        raise unknown_district(district, known, f"the run ({result.config.units.path.name})")
 
 
 def map_data(
