@@ -113,7 +113,8 @@ def units_by_district(district_report: pd.DataFrame, unit_report: pd.DataFrame,
     pandas.DataFrame
         ``district_report`` with ``jiezhen_count`` (its 街镇), ``jiezhen_uncovered`` (how
         many are flagged uncovered) and ``uncovered_jiezhen`` (their names, joined by 、,
-        in the 街镇 report's order), inserted before ``uncovered``.
+        in the 街镇 report's order; missing when there are none, so that every format,
+        PostGIS included, reads it back the same), inserted before ``uncovered``.
     """
     flagged = unit_report["uncovered"].fillna(False).astype(bool)
     by = unit_report.groupby("district", sort=False)
@@ -126,7 +127,7 @@ def units_by_district(district_report: pd.DataFrame, unit_report: pd.DataFrame,
     out.insert(at, "jiezhen_count", districts.map(count).fillna(0).astype("int64"))
     out.insert(at + 1, "jiezhen_uncovered",
                districts.map(failing.size()).fillna(0).astype("int64"))
-    out.insert(at + 2, "uncovered_jiezhen", districts.map(names).fillna(""))
+    out.insert(at + 2, "uncovered_jiezhen", districts.map(names))  # none: empty (NULL)
     return out
 
 
