@@ -188,6 +188,7 @@ def test_recommend_refuses_nonsense_numbers(capsys, args, message):
     assert "Traceback" not in err
 
 
+@pytest.mark.usefixtures("data_dir")
 def test_recommend_refuses_a_misspelt_district_even_without_a_map(tmp_path, capsys):
     code = main(["recommend", str(CONFIG), "--layer", "centre", "--k", "1", "--no-map",
                  "--district", "黄埔区", "--out", str(tmp_path / "r"), "-q"])

@@ -473,6 +473,8 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``coverage15`` command."""
     args = _parser().parse_args(argv)
+    logger = logging.getLogger("coverage15")
+    saved = (logger.handlers[:], logger.level)  # restored on return (notebooks, tests)
     _setup_logging(args)
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": _cmd_run, "map": partial(_cmd_run, map_only=True), "fetch": _cmd_fetch,
@@ -494,6 +496,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        logger.handlers[:] = saved[0]
+        logger.setLevel(saved[1])
 
 
 def _stop_on_sigterm() -> Any:
