@@ -238,3 +238,30 @@ def test_a_busy_geopackage_does_not_stop_a_command_that_does_not_write_it(tmp_pa
     with pytest.raises(StartedError):  # `map` writes map.html only: it goes ahead
         main(["map", str(CONFIG), "--out", str(tmp_path), "-q"])
     assert main(["run", str(CONFIG), "--out", str(tmp_path), "-q"]) == 2  # `run` does not
+
+
+@pytest.mark.usefixtures("data_dir")
+def test_an_interrupt_after_the_outputs_stood_says_they_are_new(tmp_path, monkeypatch,
+                                                                capsys):
+    import coverage15.pipeline
+    from coverage15._io import staged_outputs
+
+    monkeypatch.setattr(coverage15.pipeline, "run", lambda *args, **kwargs: None)
+
+    def written_then_interrupted(result, out, **kwargs):
+        with staged_outputs(out, kind="run") as stage:
+            (stage / "gap_report.csv").write_text("new", encoding="utf-8")
+        raise KeyboardInterrupt  # Ctrl-C while the tables go to the database
+
+    monkeypatch.setattr(coverage15.pipeline, "write_outputs", written_then_interrupted)
+    assert main(["run", str(CONFIG), "--out", str(tmp_path), "-q"]) == 130
+    assert (f"interrupted after the outputs in {tmp_path} were in place; they are new and "
+            "complete") in capsys.readouterr().err
+    assert (tmp_path / "gap_report.csv").read_text(encoding="utf-8") == "new"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C during the run: nothing was written by this one
+
+    monkeypatch.setattr(coverage15.pipeline, "run", interrupted)
+    assert main(["run", str(CONFIG), "--out", str(tmp_path), "-q"]) == 130
+    assert "interrupted; earlier outputs are unchanged" in capsys.readouterr().err

@@ -104,6 +104,28 @@ def test_postgis_round_trip(central_run, postgis_url):
                                   check_less_precise=True, normalize=True)
 
 
+def test_postgis_write_is_all_tables_or_none(postgis_url, monkeypatch):
+    from shapely.geometry import Point
+
+    def points(n: int) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame({"n": range(n)}, geometry=[Point(121.47, 31.23)] * n,
+                                crs="EPSG:4326")
+
+    write_postgis({"a": points(2), "b": points(2)}, postgis_url, schema="c15_atomic")
+    real = gpd.GeoDataFrame.to_postgis
+
+    def interrupted_at_b(self, name, *args, **kwargs):
+        if name == "coverage15_b":
+            raise KeyboardInterrupt  # Ctrl-C once table a has been replaced
+        return real(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(gpd.GeoDataFrame, "to_postgis", interrupted_at_b)
+    with pytest.raises(KeyboardInterrupt):
+        write_postgis({"a": points(5), "b": points(5)}, postgis_url, schema="c15_atomic")
+    for table in ("a", "b"):  # both previous tables stand, the first one not replaced
+        assert len(read_postgis(postgis_url, table=f"c15_atomic.coverage15_{table}")) == 2
+
+
 def test_layer_from_postgis(data_dir, postgis_url):
     canteens = load_layer(LayerSpec(key="canteen", label="c", crs="gcj02", x="longitude",
                                     y="latitude", name_field="name",

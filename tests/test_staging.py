@@ -188,6 +188,32 @@ def test_a_geopackage_open_in_qgis_is_not_replaced(tmp_path, sidecar):
     assert contents(tmp_path)["a.csv"] == "old a"
 
 
+KILLED_AFTER_GPKG = KILLED_MIDWAY.replace(
+    '("a.csv", "b.csv", "c.csv", "d.csv")', '("a.csv", "coverage.gpkg")').replace(
+    '"b.csv"', '"coverage.gpkg"')
+
+
+def test_a_play_back_does_not_replace_a_geopackage_open_in_qgis(tmp_path):
+    write(tmp_path, {"a.csv": "old a", "coverage.gpkg": "old"})
+    killed = subprocess.run([sys.executable, "-c", KILLED_AFTER_GPKG, str(tmp_path)],
+                            check=False)
+    assert killed.returncode == 9
+    assert contents(tmp_path) == {"a.csv": "new a", "coverage.gpkg": "new c"}
+    (tmp_path / "coverage.gpkg-wal").write_text("pending pages", encoding="utf-8")
+    with pytest.raises(OutputError, match=r"cannot put back the previous outputs .*coverage"
+                                          r"\.gpkg \(open in another program: coverage\.gpkg"
+                                          r"-wal beside it\)"):
+        write(tmp_path, {"map.html": "m"}, kind="map")
+    # nothing was put back (not even a.csv: the set stays as the journal says), none written
+    assert contents(tmp_path) == {"a.csv": "new a", "coverage.gpkg": "new c",
+                                  "coverage.gpkg-wal": "pending pages"}
+    assert (tmp_path / JOURNAL).is_file()
+    (tmp_path / "coverage.gpkg-wal").unlink()  # closed in QGIS: the next write finishes it
+    write(tmp_path, {"map.html": "m"}, kind="map")
+    assert contents(tmp_path) == {"a.csv": "old a", "coverage.gpkg": "old", "map.html": "m"}
+    assert not (tmp_path / JOURNAL).exists()
+
+
 def test_a_failed_write_of_the_outputs_is_one_clear_error(tmp_path):
     write(tmp_path, {"a.csv": "old a"})
 

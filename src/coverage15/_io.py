@@ -16,7 +16,8 @@ Outputs are written into a staging folder beside the destination, then moved int
   still there, and the next write into the folder plays it back before anything else.
 - **Nothing written over a GeoPackage in use.** A ``-wal``, ``-shm`` or ``-journal`` file
   beside a GeoPackage means a program (QGIS) has it open for writing; replacing the file
-  would let that program's pending changes corrupt the new one. Such a write is refused.
+  would let that program's pending changes corrupt the new one. Such a write is refused, and
+  so is a play-back that would put an earlier version back over it (the journal is kept).
 - **No stale outputs.** Each writer (``kind``: a run, a recommendation, a map) records the
   files it wrote in ``.coverage15-outputs.json``. The next write of the same kind deletes
   those it no longer writes (e.g. the PNG maps of an earlier run, after ``--no-png``), never
@@ -41,7 +42,8 @@ from typing import IO
 
 from ._errors import Coverage15Error, OutputError
 
-__all__ = ["MANIFEST", "InterruptedAfterWrite", "check_not_in_use", "staged_outputs"]
+__all__ = ["MANIFEST", "InterruptedAfterWrite", "check_not_in_use", "staged_outputs",
+           "written_since"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,16 @@ LOCK = ".coverage15-lock"
 MANIFEST = ".coverage15-outputs.json"
 JOURNAL = ".coverage15-journal.json"
 SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
+_written: list[Path] = []  # every output folder whose new files stood, in order
+
+
+def written_since(mark: int) -> list[Path]:
+    """The output folders whose new outputs were put in place since ``len(written_since(0))``.
+
+    So a caller interrupted later (printing a summary, writing to a database) can tell the
+    user that those outputs are new and complete, not unchanged.
+    """
+    return list(dict.fromkeys(_written[mark:]))
 
 
 @contextlib.contextmanager
@@ -131,17 +143,22 @@ def check_not_in_use(out_dir: Path, names: list[str] | None = None) -> None:
     if names is None:
         names = [p.name for p in out_dir.glob("*.gpkg")] if out_dir.is_dir() else []
     for name in names:
-        if not name.endswith(".gpkg"):
-            continue
         target = out_dir / name
-        busy = [target.name + s for s in SQLITE_SIDECARS
-                if target.with_name(target.name + s).exists()]
+        busy = _sidecars(target)
         if busy:
             msg = (f"cannot write {target}: it is open in another program ({', '.join(busy)} "
                    "beside it; QGIS keeps these while a layer of it is open). Close it there "
                    "and run again; if no program has it open (a crash left them), delete "
                    f"{', '.join(busy)}. The previous outputs are unchanged")
             raise OutputError(msg)
+
+
+def _sidecars(target: Path) -> list[str]:
+    """The ``-wal``/``-shm``/``-journal`` files beside GeoPackage ``target`` (open elsewhere)."""
+    if not target.name.endswith(".gpkg"):
+        return []
+    return [target.name + s for s in SQLITE_SIDECARS
+            if target.with_name(target.name + s).exists()]
 
 
 def _move_in(staging: Path, out_dir: Path, moved: dict[str, Path] | None,
@@ -177,6 +194,7 @@ def _move_in(staging: Path, out_dir: Path, moved: dict[str, Path] | None,
             (staging / name).replace(target)
         with _interrupts_held():
             (out_dir / JOURNAL).unlink()  # done: from here on the new outputs stand
+            _written.append(out_dir)
             shutil.rmtree(keep, ignore_errors=True)
             shutil.rmtree(staging, ignore_errors=True)
             if moved is not None:
@@ -254,16 +272,25 @@ def _play_back(out_dir: Path) -> bool:
         log.warning("ignoring an unreadable journal %s", path)
         path.unlink(missing_ok=True)
         return False
-    failed = []
+    actions: list[tuple[str, Path | None]] = []  # (name, kept version to restore or None)
     for name in names:
         target = out_dir / name
         if not target.resolve().is_relative_to(out_dir.resolve()):
             continue
+        if name not in replaced:
+            if target.exists():
+                actions.append((name, None))
+        elif (kept / name).is_file() and not _same_file(kept / name, target):
+            actions.append((name, kept / name))
+    # a GeoPackage open in QGIS is not touched: its pending -wal would corrupt what is put back
+    failed = [f"{name} (open in another program: {', '.join(busy)} beside it)"
+              for name, _ in actions if (busy := _sidecars(out_dir / name))]
+    for name, previous in actions if not failed else []:
         try:
-            if name not in replaced:
-                target.unlink(missing_ok=True)
-            elif (kept / name).is_file() and not _same_file(kept / name, target):
-                (kept / name).replace(target)
+            if previous is None:
+                (out_dir / name).unlink(missing_ok=True)
+            else:
+                previous.replace(out_dir / name)
         except OSError as exc:
             failed.append(f"{name} ({exc.strerror or exc})")
     if failed:

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from . import __version__, settings
 from ._errors import ConfigError, Coverage15Error, unknown_district
-from ._io import InterruptedAfterWrite
+from ._io import written_since
 from .config import MapSpec, load_config
 
 if TYPE_CHECKING:
@@ -480,18 +480,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": _cmd_run, "map": partial(_cmd_run, map_only=True), "fetch": _cmd_fetch,
         "cache": _cmd_cache, "recommend": _cmd_recommend, "layers": _cmd_layers}
     previous = _stop_on_sigterm()
+    mark = len(written_since(0))
     try:
         return commands[args.command](args)
     except Coverage15Error as exc:
         message = " ".join(str(exc).split()) if "\n" not in str(exc) else str(exc)
         print(f"coverage15: error: {message}", file=sys.stderr)
         return 2
-    except InterruptedAfterWrite:
-        print("coverage15: interrupted once the outputs were in place; they are complete",
-              file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print("coverage15: interrupted; earlier outputs are unchanged", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see _stop_on_sigterm)
+        done = written_since(mark)
+        if done:  # the outputs stood before the interrupt (it may have been held back)
+            print(f"coverage15: interrupted after the outputs in {', '.join(map(str, done))} "
+                  "were in place; they are new and complete (anything after them, such as a "
+                  "database write, was not done)", file=sys.stderr)
+        else:
+            print("coverage15: interrupted; earlier outputs are unchanged", file=sys.stderr)
         return 130
     finally:
         if previous is not None:

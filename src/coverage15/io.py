@@ -269,7 +269,8 @@ def write_postgis(layers: Mapping[str, gpd.GeoDataFrame], url: str, *,
                   schema: str = "public", prefix: str = "coverage15_") -> list[str]:
     """Write each layer to a PostGIS table ``{schema}.{prefix}{name}``, replacing it.
 
-    Each table is written in one transaction, so readers never see it half-written.
+    All tables are written in one transaction: readers never see a table half-written or a
+    mix of two runs' tables, and an interrupted or failed write leaves the previous tables.
 
     Returns
     -------
@@ -279,16 +280,18 @@ def write_postgis(layers: Mapping[str, gpd.GeoDataFrame], url: str, *,
     import sqlalchemy
 
     engine = _engine(url)
-    with engine.begin() as connection:
-        connection.execute(sqlalchemy.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     tables = []
-    for name, frame in layers.items():
-        table = f"{prefix}{name}"
-        with engine.begin() as connection:
-            frame.to_postgis(table, connection, schema=schema, if_exists="replace", index=False)
-        tables.append(f"{schema}.{table}")
-        log.info("wrote %d rows to %s.%s", len(frame), schema, table)
-    engine.dispose()
+    try:
+        with engine.begin() as connection:  # PostgreSQL's DDL is transactional too
+            connection.execute(sqlalchemy.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            for name, frame in layers.items():
+                table = f"{prefix}{name}"
+                frame.to_postgis(table, connection, schema=schema, if_exists="replace",
+                                 index=False)
+                tables.append(f"{schema}.{table}")
+                log.info("wrote %d rows to %s.%s", len(frame), schema, table)
+    finally:
+        engine.dispose()
     return tables
 
 
