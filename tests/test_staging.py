@@ -214,6 +214,58 @@ def test_a_play_back_does_not_replace_a_geopackage_open_in_qgis(tmp_path):
     assert not (tmp_path / JOURNAL).exists()
 
 
+def test_a_play_back_goes_ahead_when_the_open_geopackage_is_one_it_leaves_alone(tmp_path):
+    write(tmp_path, {"a.csv": "old a", "b.csv": "old b", "coverage.gpkg": "old"})
+    subprocess.run([sys.executable, "-c", KILLED_MIDWAY, str(tmp_path)], check=False)
+    # the killed write had not reached coverage.gpkg (not one of its files): open it in QGIS
+    (tmp_path / "coverage.gpkg-wal").write_text("pending pages", encoding="utf-8")
+    write(tmp_path, {"map.html": "m"}, kind="map")
+    assert contents(tmp_path) == {"a.csv": "old a", "b.csv": "old b", "coverage.gpkg": "old",
+                                  "coverage.gpkg-wal": "pending pages", "map.html": "m"}
+    assert not (tmp_path / JOURNAL).exists()
+
+
+def test_an_interrupted_move_that_cannot_be_put_back_says_both(tmp_path, monkeypatch):
+    write(tmp_path, {"a.gpkg": "old a", "b.csv": "old b"})
+    real_replace = Path.replace
+
+    def opened_then_interrupted(self, target):
+        real_replace(self, target)
+        if Path(target).name == "a.gpkg" and "previous" not in Path(self).parent.name:
+            (tmp_path / "a.gpkg-wal").write_text("", encoding="utf-8")  # QGIS opens it
+            raise KeyboardInterrupt  # and Ctrl-C
+
+    monkeypatch.setattr(Path, "replace", opened_then_interrupted)
+    with pytest.raises(OutputError, match=r"this write stopped \(interrupted\) with some of "
+                                          r"its files in place, and cannot put back .*a\.gpkg "
+                                          r"\(open in another program.*next write"):
+        write(tmp_path, {"a.gpkg": "new a", "b.csv": "new b"})
+    assert (tmp_path / JOURNAL).is_file()
+    monkeypatch.setattr(Path, "replace", real_replace)
+    (tmp_path / "a.gpkg-wal").unlink()  # closed in QGIS
+    write(tmp_path, {"map.html": "m"}, kind="map")
+    assert contents(tmp_path) == {"a.gpkg": "old a", "b.csv": "old b", "map.html": "m"}
+
+
+def test_writes_are_counted_so_a_caller_knows_what_it_wrote(tmp_path):
+    write(tmp_path / "x", {"a.csv": "1"})
+    write(tmp_path / "x", {"a.csv": "2"})  # the same folder twice
+    mark = _io.write_count()
+    assert _io.written_since(mark) == []
+    write(tmp_path / "y", {"a.csv": "1"})
+    write(tmp_path / "x", {"a.csv": "3"})
+    assert _io.written_since(mark) == [tmp_path / "y", tmp_path / "x"]
+
+    def interrupted() -> None:
+        with staged_outputs(tmp_path / "z", kind="run") as stage:
+            (stage / "a.csv").write_text("never", encoding="utf-8")
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted()
+    assert _io.written_since(mark) == [tmp_path / "y", tmp_path / "x"]
+
+
 def test_a_failed_write_of_the_outputs_is_one_clear_error(tmp_path):
     write(tmp_path, {"a.csv": "old a"})
 

@@ -43,7 +43,7 @@ from typing import IO
 from ._errors import Coverage15Error, OutputError
 
 __all__ = ["MANIFEST", "InterruptedAfterWrite", "check_not_in_use", "staged_outputs",
-           "written_since"]
+           "write_count", "written_since"]
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,13 @@ SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
 _written: list[Path] = []  # every output folder whose new files stood, in order
 
 
+def write_count() -> int:
+    """How many writes have put their outputs in place in this process (a mark for below)."""
+    return len(_written)
+
+
 def written_since(mark: int) -> list[Path]:
-    """The output folders whose new outputs were put in place since ``len(written_since(0))``.
+    """The output folders whose new outputs were put in place since ``write_count()`` was ``mark``.
 
     So a caller interrupted later (printing a summary, writing to a database) can tell the
     user that those outputs are new and complete, not unchanged.
@@ -205,7 +210,14 @@ def _move_in(staging: Path, out_dir: Path, moved: dict[str, Path] | None,
         raise
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        _play_back(out_dir)  # raises OutputError (journal and kept versions left) if it fails
+        try:
+            _play_back(out_dir)
+        except OutputError as undo:  # the journal and kept versions stay for the next write
+            cause = "interrupted" if isinstance(exc, KeyboardInterrupt) else (
+                f"{exc.strerror or exc}" if isinstance(exc, OSError) else f"{exc}")
+            msg = (f"this write stopped ({cause}) with some of its files in place, and {undo}; "
+                   "the next write into the folder puts them back")
+            raise OutputError(msg) from exc
         if keep is not None:
             shutil.rmtree(keep, ignore_errors=True)
         if isinstance(exc, OSError) and not isinstance(exc, Coverage15Error):
@@ -296,7 +308,8 @@ def _play_back(out_dir: Path) -> bool:
     if failed:
         msg = (f"cannot put back the previous outputs in {out_dir}: {', '.join(failed)}; close "
                f"the program that has them open and run again (the previous versions are "
-               f"kept in {kept.name}, listed in {JOURNAL})")
+               f"kept in {kept.name}, listed in {JOURNAL}); if no program has a GeoPackage "
+               "open (a crash left its -wal/-shm/-journal files), delete those files")
         raise OutputError(msg)
     path.unlink(missing_ok=True)
     return True

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from . import __version__, settings
 from ._errors import ConfigError, Coverage15Error, unknown_district
-from ._io import written_since
+from ._io import write_count, written_since
 from .config import MapSpec, load_config
 
 if TYPE_CHECKING:
@@ -480,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": _cmd_run, "map": partial(_cmd_run, map_only=True), "fetch": _cmd_fetch,
         "cache": _cmd_cache, "recommend": _cmd_recommend, "layers": _cmd_layers}
     previous = _stop_on_sigterm()
-    mark = len(written_since(0))
+    mark = write_count()
     try:
         return commands[args.command](args)
     except Coverage15Error as exc:
