@@ -23,6 +23,7 @@ from coverage15._validate import (
     official_name_problems,
     overlap_problems,
     shared_point_problems,
+    sparse_street_problems,
 )
 from coverage15.cli import main
 from coverage15.config import LayerSpec, load_config
@@ -280,6 +281,35 @@ def test_facility_far_from_streets_is_reported(central_run):
     # still counted in its 街镇, but reaches nobody on foot
     canteens = central_run.facilities["canteen"]
     assert (~canteens["on_network"] & canteens["jiezhen"].notna()).sum() >= 1
+
+
+def test_a_jiezhen_with_streets_missing_is_warned_about():
+    import numpy as np
+
+    names = ["A街道", "B街道", "C街道", "D街道"]
+    judged = np.array([True, True, False, True])
+    # A: 10 points at 20 m; B: 10 points, six at 150 m, four beyond the snap limit (NaN);
+    # C: far too, but not judged; D: far, but only 3 points
+    unit = np.repeat([0, 1, 2, 3, -1], [10, 10, 10, 3, 2])
+    snap = np.r_[[20.0] * 10, [150.0] * 6, [np.nan] * 4, [400.0] * 10, [300.0] * 3, [5.0] * 2]
+    (warning,) = sparse_street_problems(names, judged, unit, snap)
+    assert (warning.input, warning.count) == ("network", 1)
+    # B's median is the 5th/6th of 150, 150, ..., inf: 150 m; all judged: A, B, D's 23 points
+    assert warning.message.endswith("may be too low: B街道 150 m; check the network there "
+                                    "before acting on them")
+    assert "(all judged 街镇: 150 m)" in warning.message
+    assert sparse_street_problems(names, judged, unit, np.full(35, 99.0)) == []
+    snap[10:20] = np.nan  # every point of B beyond the snap limit
+    assert "B街道 (most beyond the snap limit)" in sparse_street_problems(
+        names, judged, unit, snap)[0].message
+
+
+def test_the_central_extract_lacks_streets_in_one_judged_jiezhen(central_run):
+    (warning,) = [p for p in central_run.problems if p.input == "network"]
+    assert "streets are probably missing" in warning.message
+    assert "(all judged 街镇: 18 m)" in warning.message
+    assert warning.message.endswith(": 平凉路街道 138 m; check the network there before acting "
+                                    "on them")
 
 
 def test_killed_run_leaves_earlier_outputs_intact(central_outputs, tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -348,6 +349,58 @@ def snap_problems(key: str, points: gpd.GeoDataFrame, snap_m: npt.NDArray[np.flo
         f"from any street and are not used for walking (e.g. {', '.join(names)})",
         int(far.sum()),
     )]
+
+
+SPARSE_STREETS_MEDIAN_M = 100.0
+"""A judged 街镇 whose residential points lie a median of more than this from the nearest
+street is warned about: streets are probably missing from the network there. (In the central
+data the other judged 街镇 have medians of 11-49 m; 平凉路街道, at the extract's north-east
+edge where it lacks many streets, 138 m.)"""
+SPARSE_STREETS_MIN_POINTS = 10
+"""Fewer residential points in a 街镇 than this say too little to warn about."""
+
+
+def sparse_street_problems(names: Sequence[str], judged: npt.NDArray[np.bool_],
+                           demand_unit: npt.NDArray[np.int64],
+                           snap_m: npt.NDArray[np.float64]) -> list[Problem]:
+    """街镇 judged on the network whose residents are unusually far from any street in it.
+
+    Parameters
+    ----------
+    names
+        The units' names, by position.
+    judged
+        Per unit, whether its walking rules are judged (wholly inside the network).
+    demand_unit
+        Each demand point's unit position (-1: none).
+    snap_m
+        Each demand point's distance to the nearest street (NaN: beyond the snap limit,
+        counted here as farther than any).
+
+    A resident's walk starts with the leg to the nearest street, so where streets are missing
+    from the data residents are reported uncovered for want of streets, not of services. The
+    results stand; the warning says which 街镇 to check before acting on them.
+    """
+    unit = np.asarray(demand_unit)
+    inside = unit >= 0
+    inside[inside] = np.asarray(judged)[unit[inside]]
+    if not inside.any():
+        return []
+    far = pd.Series(np.nan_to_num(np.asarray(snap_m)[inside], nan=np.inf))
+    by_unit = far.groupby(unit[inside])
+    median = by_unit.median()[by_unit.size() >= SPARSE_STREETS_MIN_POINTS]
+    flagged = median[median > SPARSE_STREETS_MEDIAN_M].sort_values(ascending=False)
+    if flagged.empty:
+        return []
+    listed = ", ".join(f"{names[int(u)]} {m:.0f} m" if np.isfinite(m) else
+                       f"{names[int(u)]} (most beyond the snap limit)" for u, m in flagged.items())
+    return [Problem(
+        "warning", "network",
+        f"{len(flagged)} 街镇 judged on the network have their residential points a median of "
+        f"more than {SPARSE_STREETS_MEDIAN_M:.0f} m from the nearest street (all judged 街镇: "
+        f"{float(far.median()):.0f} m), so streets are probably missing from the network there "
+        f"and their walking shares may be too low: {listed}; check the network there before "
+        "acting on them", len(flagged))]
 
 
 def scale_problems(net: WalkNetwork, tolerance: float = 0.005) -> list[Problem]:

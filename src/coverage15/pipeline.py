@@ -31,6 +31,7 @@ from ._validate import (
     problems_frame,
     scale_problems,
     snap_problems,
+    sparse_street_problems,
 )
 from .config import RunConfig
 from .io import (
@@ -403,6 +404,8 @@ def run(
             # judged only where the point's 街镇 is wholly inside the network, as in the report
             full = (table["network"] == "full").to_numpy()
             judged = (demand_unit >= 0) & full[np.maximum(demand_unit, 0)]
+            problems += sparse_street_problems(units["unit"].tolist(), full, demand_unit,
+                                               demand_snap_m)
             for rid, passing in check.demand_pass.items():
                 column = pd.array(passing, dtype="boolean")
                 column[~judged] = pd.NA
