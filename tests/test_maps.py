@@ -97,6 +97,13 @@ def test_map_title_names_config_speed_and_minutes(offline_map: Path, central_run
     assert "shanghai-central.toml" in html
 
 
+def test_a_jiezhen_with_streets_missing_carries_the_caution_on_the_map(offline_map: Path):
+    html = offline_map.read_text(encoding="utf-8")
+    # once, in 平凉路街道's popup (the only 街镇 the central run cautions)
+    assert html.count("路网此处可能缺少道路") == 1
+    assert "路网此处可能缺少道路（居民点距最近道路中位数 138 米），请先核实" in html
+
+
 def test_cdn_assets_option(central_run, tmp_path: Path):
     path = tmp_path / "cdn.html"
     render_map(central_run, options=MapOptions(tiles=None, district="黄浦区",

@@ -24,6 +24,7 @@ from coverage15._validate import (
     overlap_problems,
     shared_point_problems,
     sparse_street_problems,
+    sparse_street_units,
 )
 from coverage15.cli import main
 from coverage15.config import LayerSpec, load_config
@@ -289,27 +290,47 @@ def test_a_jiezhen_with_streets_missing_is_warned_about():
     names = ["A街道", "B街道", "C街道", "D街道"]
     judged = np.array([True, True, False, True])
     # A: 10 points at 20 m; B: 10 points, six at 150 m, four beyond the snap limit (NaN);
-    # C: far too, but not judged; D: far, but only 3 points
-    unit = np.repeat([0, 1, 2, 3, -1], [10, 10, 10, 3, 2])
-    snap = np.r_[[20.0] * 10, [150.0] * 6, [np.nan] * 4, [400.0] * 10, [300.0] * 3, [5.0] * 2]
-    (warning,) = sparse_street_problems(names, judged, unit, snap)
+    # C: far too, but not judged; D: far, but only 3 points; 10 points in no 街镇, far
+    unit = np.repeat([0, 1, 2, 3, -1], [10, 10, 10, 3, 10])
+    snap = np.r_[[20.0] * 10, [150.0] * 6, [np.nan] * 4, [400.0] * 10, [300.0] * 3,
+                 [400.0] * 10]
+    flagged, overall = sparse_street_units(judged, unit, snap)
+    # B's median is the 5th/6th of 150 ×6, inf ×4: 150 m; over A, B and D's 23 points
+    # (20 ×10, 150 ×6, 300 ×3, inf ×4) the 12th: 150 m
+    assert flagged.to_dict() == {1: 150.0}
+    assert overall == 150.0
+    (warning,) = sparse_street_problems(names, flagged, overall)
     assert (warning.input, warning.count) == ("network", 1)
-    # B's median is the 5th/6th of 150, 150, ..., inf: 150 m; all judged: A, B, D's 23 points
-    assert warning.message.endswith("may be too low: B街道 150 m; check the network there "
-                                    "before acting on them")
-    assert "(all judged 街镇: 150 m)" in warning.message
-    assert sparse_street_problems(names, judged, unit, np.full(35, 99.0)) == []
-    snap[10:20] = np.nan  # every point of B beyond the snap limit
-    assert "B街道 (most beyond the snap limit)" in sparse_street_problems(
-        names, judged, unit, snap)[0].message
+    assert warning.message == (
+        "1 街镇 inside the network has its residential points a median of more than 100 m "
+        "from the nearest street (all 街镇 inside the network: 150 m), so streets are probably "
+        "missing from the network there and its walking shares may be too low: B街道 150 m; "
+        "check the network there before acting on its results")
+    assert sparse_street_units(judged, unit, np.full(43, 99.0))[0].empty
+    snap[10:20] = np.nan  # every point of B beyond the snap limit; A too now
+    snap[:10] = np.nan
+    flagged, overall = sparse_street_units(judged, unit, snap)
+    assert flagged.to_dict() == {0: np.inf, 1: np.inf}
+    message = sparse_street_problems(names, flagged, overall)[0].message
+    assert message.startswith("2 街镇 inside the network have their residential points")
+    assert ("(all 街镇 inside the network: half or more beyond the snap limit)" in message)
+    assert message.endswith("too low: A街道 half or more beyond the snap limit, B街道 half or "
+                            "more beyond the snap limit; check the network there before "
+                            "acting on their results")
 
 
 def test_the_central_extract_lacks_streets_in_one_judged_jiezhen(central_run):
     (warning,) = [p for p in central_run.problems if p.input == "network"]
-    assert "streets are probably missing" in warning.message
-    assert "(all judged 街镇: 18 m)" in warning.message
-    assert warning.message.endswith(": 平凉路街道 138 m; check the network there before acting "
-                                    "on them")
+    assert "(all 街镇 inside the network: 18 m)" in warning.message
+    assert ": 平凉路街道 138 m; check the network there" in warning.message
+    gap = central_run.gap_report.set_index("jiezhen")
+    assert gap.loc["平凉路街道", "reason"] == (
+        "one_plus_n: 30% of residents pass (needs ≥ 90%); streets probably missing from the "
+        "network here (residents a median 138 m from a street): check before acting")
+    assert gap.loc["平凉路街道", "reason_zh"].endswith("；路网此处可能缺少道路（居民点距最近道路"
+                                                   "中位数 138 米），请先核实")
+    cautioned = gap["reason"].str.contains("streets probably missing")
+    assert cautioned.sum() == 1
 
 
 def test_killed_run_leaves_earlier_outputs_intact(central_outputs, tmp_path):

@@ -360,15 +360,15 @@ SPARSE_STREETS_MIN_POINTS = 10
 """Fewer residential points in a 街镇 than this say too little to warn about."""
 
 
-def sparse_street_problems(names: Sequence[str], judged: npt.NDArray[np.bool_],
-                           demand_unit: npt.NDArray[np.int64],
-                           snap_m: npt.NDArray[np.float64]) -> list[Problem]:
-    """街镇 judged on the network whose residents are unusually far from any street in it.
+def sparse_street_units(judged: npt.NDArray[np.bool_], demand_unit: npt.NDArray[np.int64],
+                        snap_m: npt.NDArray[np.float64]) -> tuple[pd.Series, float]:
+    """Judged 街镇 whose residents are unusually far from any street in the network.
+
+    A resident's walk starts with the leg to the nearest street, so where streets are missing
+    from the data residents are reported uncovered for want of streets, not of services.
 
     Parameters
     ----------
-    names
-        The units' names, by position.
     judged
         Per unit, whether its walking rules are judged (wholly inside the network).
     demand_unit
@@ -377,30 +377,58 @@ def sparse_street_problems(names: Sequence[str], judged: npt.NDArray[np.bool_],
         Each demand point's distance to the nearest street (NaN: beyond the snap limit,
         counted here as farther than any).
 
-    A resident's walk starts with the leg to the nearest street, so where streets are missing
-    from the data residents are reported uncovered for want of streets, not of services. The
-    results stand; the warning says which 街镇 to check before acting on them.
+    Returns
+    -------
+    flagged : pandas.Series
+        Unit position → its points' median distance to a street (inf: half or more beyond
+        the snap limit), for units with at least ``SPARSE_STREETS_MIN_POINTS`` points and a
+        median above ``SPARSE_STREETS_MEDIAN_M``; largest first.
+    overall : float
+        The median over every point in a judged unit (NaN if there is none).
     """
     unit = np.asarray(demand_unit)
     inside = unit >= 0
     inside[inside] = np.asarray(judged)[unit[inside]]
-    if not inside.any():
-        return []
     far = pd.Series(np.nan_to_num(np.asarray(snap_m)[inside], nan=np.inf))
     by_unit = far.groupby(unit[inside])
     median = by_unit.median()[by_unit.size() >= SPARSE_STREETS_MIN_POINTS]
     flagged = median[median > SPARSE_STREETS_MEDIAN_M].sort_values(ascending=False)
+    return flagged, float(far.median()) if len(far) else float("nan")
+
+
+def _metres(value: float) -> str:
+    return f"{value:.0f} m" if np.isfinite(value) else "half or more beyond the snap limit"
+
+
+def sparse_street_problems(names: Sequence[str], flagged: pd.Series,
+                           overall: float) -> list[Problem]:
+    """One warning naming the :func:`sparse_street_units` (``names``: unit names by position).
+
+    The results stand; the warning says which 街镇 to check before acting on them.
+    """
     if flagged.empty:
         return []
-    listed = ", ".join(f"{names[int(u)]} {m:.0f} m" if np.isfinite(m) else
-                       f"{names[int(u)]} (most beyond the snap limit)" for u, m in flagged.items())
+    one = len(flagged) == 1
+    listed = ", ".join(f"{names[int(u)]} {_metres(m)}" for u, m in flagged.items())
     return [Problem(
         "warning", "network",
-        f"{len(flagged)} 街镇 judged on the network have their residential points a median of "
-        f"more than {SPARSE_STREETS_MEDIAN_M:.0f} m from the nearest street (all judged 街镇: "
-        f"{float(far.median()):.0f} m), so streets are probably missing from the network there "
-        f"and their walking shares may be too low: {listed}; check the network there before "
-        "acting on them", len(flagged))]
+        f"{len(flagged)} 街镇 inside the network {'has its' if one else 'have their'} "
+        f"residential points a median of more than {SPARSE_STREETS_MEDIAN_M:.0f} m from the "
+        f"nearest street (all 街镇 inside the network: {_metres(overall)}), so streets are "
+        f"probably missing from the network there and {'its' if one else 'their'} walking "
+        f"shares may be too low: {listed}; check the network there before acting on "
+        f"{'its' if one else 'their'} results", len(flagged))]
+
+
+def sparse_street_reason(median_m: float) -> tuple[str, str]:
+    """The caution added to such a 街镇's reason in the gap report: (English, Chinese)."""
+    if np.isfinite(median_m):
+        return (f"streets probably missing from the network here (residents a median "
+                f"{median_m:.0f} m from a street): check before acting",
+                f"路网此处可能缺少道路（居民点距最近道路中位数 {median_m:.0f} 米），请先核实")
+    return ("streets probably missing from the network here (half or more of the residents "
+            "beyond the snap limit): check before acting",
+            "路网此处可能缺少道路（半数以上居民点离道路过远），请先核实")
 
 
 def scale_problems(net: WalkNetwork, tolerance: float = 0.005) -> list[Problem]:

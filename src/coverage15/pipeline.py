@@ -32,6 +32,8 @@ from ._validate import (
     scale_problems,
     snap_problems,
     sparse_street_problems,
+    sparse_street_reason,
+    sparse_street_units,
 )
 from .config import RunConfig
 from .io import (
@@ -400,17 +402,20 @@ def run(
             if "did you mean" in why:  # a likely typo in the targets file, not a choice
                 problems.append(Problem("warning", "targets",
                                         f"rule {rid} not evaluated: {why}", 1))
+        sparse = pd.Series(dtype="float64")  # 街镇 whose streets look missing (none known)
         if demand is not None and demand_unit is not None:
             # judged only where the point's 街镇 is wholly inside the network, as in the report
             full = (table["network"] == "full").to_numpy()
             judged = (demand_unit >= 0) & full[np.maximum(demand_unit, 0)]
-            problems += sparse_street_problems(units["unit"].tolist(), full, demand_unit,
-                                               demand_snap_m)
+            sparse, overall = sparse_street_units(full, demand_unit, demand_snap_m)
+            problems += sparse_street_problems(units["unit"].tolist(), sparse, overall)
             for rid, passing in check.demand_pass.items():
                 column = pd.array(passing, dtype="boolean")
                 column[~judged] = pd.NA
                 demand[f"pass_{rid}"] = column
         gap = report.gap_report(units[["unit", "district"]], table, check, list(layers))
+        report.add_caution(gap, {units["unit"].iloc[int(u)]: sparse_street_reason(m)
+                                 for u, m in sparse.items()})
         district_report = None
         district_areas = None
         if districts is not None:

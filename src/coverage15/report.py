@@ -5,7 +5,7 @@ Column names are stable (documented in the README); shares are 0–1, never perc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -90,6 +90,20 @@ def gap_report(
         out["reason_zh"] = flags["reason_zh"]
     sort_by = ["district", unit_column] if unit_column != "district" else [unit_column]
     return out.sort_values(sort_by, kind="stable").reset_index(drop=True)
+
+
+def add_caution(gap: pd.DataFrame, cautions: Mapping[str, tuple[str, str]],
+                unit_column: str = "jiezhen") -> None:
+    """Append a caution to named units' ``reason`` (and ``reason_zh``), in place.
+
+    For what the rule checks cannot see, e.g. streets missing from the network: the verdict
+    stands, and the reader of the report is told to check it.
+    """
+    for name, (english, chinese) in cautions.items():
+        rows = gap[unit_column] == name
+        gap.loc[rows, "reason"] = gap.loc[rows, "reason"].astype(str) + f"; {english}"
+        if "reason_zh" in gap:
+            gap.loc[rows, "reason_zh"] = gap.loc[rows, "reason_zh"].astype(str) + f"；{chinese}"
 
 
 def units_by_district(district_report: pd.DataFrame, unit_report: pd.DataFrame,
