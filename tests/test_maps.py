@@ -259,8 +259,12 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
-                 "--lang=zh-CN"):
+                 "--lang=zh-CN",
+                 # no host but this machine resolves: basemap tiles fail at once, never hang
+                 # the page load on a network that drops packets (tests stay offline)
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost"):
         options.add_argument(flag)
+    options.page_load_strategy = "eager"  # _open waits for the map itself to be ready
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(str(driver_path)), options=options)
