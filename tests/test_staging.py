@@ -148,22 +148,31 @@ KILLED_MIDWAY = """
 import os, sys
 from pathlib import Path
 from coverage15._io import staged_outputs
+out, dies_after, names = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
 real_replace = Path.replace
 def replace(self, target):
     result = real_replace(self, target)
-    if Path(target).name == "b.csv":
+    if Path(target).name == dies_after:
         os._exit(9)  # killed: no exception, no cleanup
     return result
 Path.replace = replace
-with staged_outputs(Path(sys.argv[1]), kind="run") as stage:
-    for name in ("a.csv", "b.csv", "c.csv", "d.csv"):
+with staged_outputs(out, kind="run") as stage:
+    for name in names:
         (stage / name).write_text("new " + name[0], encoding="utf-8")
 """
 
 
+def killed_midway(out: Path, names: tuple[str, ...] = ("a.csv", "b.csv", "c.csv", "d.csv"),
+                  dies_after: str = "b.csv") -> subprocess.CompletedProcess[bytes]:
+    """Write ``names`` (each "new " + its first letter) in a process killed once
+    ``dies_after`` has moved in."""
+    return subprocess.run([sys.executable, "-c", KILLED_MIDWAY, str(out), dies_after, *names],
+                          check=False)
+
+
 def test_a_write_killed_midway_is_rolled_back_by_the_next_write(tmp_path, caplog):
     write(tmp_path, {"a.csv": "old a", "b.csv": "old b", "c.csv": "old c"})
-    killed = subprocess.run([sys.executable, "-c", KILLED_MIDWAY, str(tmp_path)], check=False)
+    killed = killed_midway(tmp_path)
     assert killed.returncode == 9
     # a and b are new, c old, d new: a mixed set, and the journal that tells it
     assert contents(tmp_path) == {"a.csv": "new a", "b.csv": "new b", "c.csv": "old c"}
@@ -188,15 +197,9 @@ def test_a_geopackage_open_in_qgis_is_not_replaced(tmp_path, sidecar):
     assert contents(tmp_path)["a.csv"] == "old a"
 
 
-KILLED_AFTER_GPKG = KILLED_MIDWAY.replace(
-    '("a.csv", "b.csv", "c.csv", "d.csv")', '("a.csv", "coverage.gpkg")').replace(
-    '"b.csv"', '"coverage.gpkg"')
-
-
 def test_a_play_back_does_not_replace_a_geopackage_open_in_qgis(tmp_path):
     write(tmp_path, {"a.csv": "old a", "coverage.gpkg": "old"})
-    killed = subprocess.run([sys.executable, "-c", KILLED_AFTER_GPKG, str(tmp_path)],
-                            check=False)
+    killed = killed_midway(tmp_path, ("a.csv", "coverage.gpkg"), dies_after="coverage.gpkg")
     assert killed.returncode == 9
     assert contents(tmp_path) == {"a.csv": "new a", "coverage.gpkg": "new c"}
     (tmp_path / "coverage.gpkg-wal").write_text("pending pages", encoding="utf-8")
@@ -216,7 +219,7 @@ def test_a_play_back_does_not_replace_a_geopackage_open_in_qgis(tmp_path):
 
 def test_a_play_back_goes_ahead_when_the_open_geopackage_is_one_it_leaves_alone(tmp_path):
     write(tmp_path, {"a.csv": "old a", "b.csv": "old b", "coverage.gpkg": "old"})
-    subprocess.run([sys.executable, "-c", KILLED_MIDWAY, str(tmp_path)], check=False)
+    killed_midway(tmp_path)
     # the killed write had not reached coverage.gpkg (not one of its files): open it in QGIS
     (tmp_path / "coverage.gpkg-wal").write_text("pending pages", encoding="utf-8")
     write(tmp_path, {"map.html": "m"}, kind="map")
@@ -293,7 +296,7 @@ def test_an_output_folder_without_room_for_staging_is_one_clear_error(tmp_path, 
 
 def test_a_roll_back_that_cannot_finish_keeps_its_journal_and_says_so(tmp_path, monkeypatch):
     write(tmp_path, {"a.csv": "old a", "b.csv": "old b", "c.csv": "old c"})
-    subprocess.run([sys.executable, "-c", KILLED_MIDWAY, str(tmp_path)], check=False)
+    killed_midway(tmp_path)
     real_replace = Path.replace
 
     def a_is_open(self, target):
