@@ -41,11 +41,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from coverage15 import distances
-from coverage15 import service_areas as sa
-from coverage15.config import load_config
-from coverage15.layers import load_layer
-from coverage15.network import WalkNetwork, build_walk_network, snap_points
+from coverage15.inputs.config import load_config
+from coverage15.inputs.layers import load_layer
+from coverage15.network.graph import WalkNetwork, build_walk_network, snap_points
+from coverage15.reach import distances
+from coverage15.reach import service_areas as sa
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "data" / "shanghai-central.toml"

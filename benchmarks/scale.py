@@ -33,11 +33,11 @@ import pandas as pd
 import shapely
 import synthetic as syn
 
-from coverage15 import distances
-from coverage15 import service_areas as sa
-from coverage15.config import load_config
-from coverage15.layers import load_layer
-from coverage15.network import WalkNetwork, build_walk_network, snap_points
+from coverage15.inputs.config import load_config
+from coverage15.inputs.layers import load_layer
+from coverage15.network.graph import WalkNetwork, build_walk_network, snap_points
+from coverage15.reach import distances
+from coverage15.reach import service_areas as sa
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "data" / "shanghai-central.toml"
@@ -138,7 +138,7 @@ def _units(net: WalkNetwork, size_m: float = 3000.0, block: int = 4,
 
 def full_run(edges: int, n_fac: int, n_demand: int | None = None) -> dict[str, Any]:
     """``pipeline.run`` on a synthetic city (see the module docstring); return the numbers."""
-    from coverage15 import _cache
+    from coverage15.network import _cache
     from coverage15.pipeline import run, write_outputs
 
     with tempfile.TemporaryDirectory(prefix="c15-fullrun-") as tmp_name:
@@ -176,7 +176,8 @@ def synthetic_city(edges: int, n_fac: int, n_demand: int | None, tmp: Path,
     The tiled network goes into coverage15's network cache (in ``tmp``) under a placeholder
     OSM file, as a second run on the same file would find it.
     """
-    from coverage15 import network, settings
+    from coverage15 import settings
+    from coverage15.network import graph as network
 
     net, fac_xy, dem_xy, out = synthetic_inputs(edges, n_fac, n_demand)
     settings.cache_folder = str(tmp / "cache")

@@ -18,7 +18,7 @@ import numpy as np
 import shapely
 from scipy.spatial import cKDTree
 
-from coverage15.network import WalkNetwork
+from coverage15.network.graph import WalkNetwork
 
 GAP_M = 150.0
 BAND_M = 250.0

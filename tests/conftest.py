@@ -49,7 +49,7 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def central_config(data_dir: Path):
     """The shipped central-Shanghai run config."""
-    from coverage15.config import load_config
+    from coverage15.inputs.config import load_config
 
     return load_config(CENTRAL_CONFIG)
 
@@ -87,7 +87,7 @@ def straight_street():
     import networkx as nx
     import shapely
 
-    from coverage15.network import network_from_graph
+    from coverage15.network.graph import network_from_graph
 
     def make(edges: int, *, x0: float = 350_000.0, y0: float = 3_450_000.0):
         g = nx.MultiGraph(crs="EPSG:32651")
@@ -104,7 +104,7 @@ def straight_street():
 def postgis_url() -> str:
     """A PostGIS database for round trips (.ci/run starts one on loopback)."""
     from coverage15 import Coverage15Error
-    from coverage15.io import _engine
+    from coverage15.outputs.writers import _engine
 
     try:
         _engine(POSTGIS_URL).dispose()

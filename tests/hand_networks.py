@@ -14,7 +14,7 @@ import numpy as np
 import shapely
 from hypothesis import strategies as st
 
-from coverage15.network import WalkNetwork, network_from_graph, snap_points
+from coverage15.network.graph import WalkNetwork, network_from_graph, snap_points
 
 CRS = "EPSG:32651"
 X0, Y0 = 350_000.0, 3_450_000.0
@@ -105,5 +105,5 @@ point_st = st.tuples(coord, coord)
 
 
 def total_len(intervals) -> float:
-    """Metres of street in all the stretches of :class:`~coverage15.service_areas.Intervals`."""
+    """Metres of street in all the stretches of ``Intervals``."""
     return float((intervals.end_m - intervals.start_m).sum())

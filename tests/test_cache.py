@@ -17,9 +17,11 @@ import numpy as np
 import pytest
 import shapely
 
-from coverage15 import _cache, partition, settings
-from coverage15.config import AnalysisSpec
-from coverage15.network import content_key
+from coverage15 import settings
+from coverage15.inputs.config import AnalysisSpec
+from coverage15.network import _cache
+from coverage15.network.graph import content_key
+from coverage15.scale import partition
 
 CRS = "EPSG:32651"
 X0, Y0 = 350_000.0, 3_450_000.0

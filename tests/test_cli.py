@@ -156,7 +156,8 @@ def test_a_second_run_says_what_it_reused_and_recompute_computes_afresh(
 
 
 def test_cache_info_and_clear(tmp_path, capsys, monkeypatch):
-    from coverage15 import _cache, settings
+    from coverage15 import settings
+    from coverage15.network import _cache
 
     monkeypatch.setattr(settings, "cache_folder", str(tmp_path / "cache"))
     monkeypatch.setattr(settings, "results_cache_mb", 1024.0)
@@ -244,7 +245,7 @@ def test_a_busy_geopackage_does_not_stop_a_command_that_does_not_write_it(tmp_pa
 def test_an_interrupt_after_the_outputs_stood_says_they_are_new(tmp_path, monkeypatch,
                                                                 capsys):
     import coverage15.pipeline
-    from coverage15._io import staged_outputs
+    from coverage15.outputs._staging import staged_outputs
 
     monkeypatch.setattr(coverage15.pipeline, "run", lambda *args, **kwargs: None)
 

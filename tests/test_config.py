@@ -8,7 +8,7 @@ import pytest
 
 from configs import shipped_config_text
 from coverage15 import ConfigError
-from coverage15.config import load_config
+from coverage15.inputs.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -174,7 +174,7 @@ def test_layer_mistakes_a_gis_person_makes_are_refused(tmp_path, data_dir):
 def test_layer_colours_from_config_then_the_palette(central_config):
     from dataclasses import replace
 
-    from coverage15.maps import LAYER_COLOURS, layer_colours
+    from coverage15.outputs.maps import LAYER_COLOURS, layer_colours
 
     layers = dict(central_config.layers)
     assert list(layer_colours(layers).values()) == LAYER_COLOURS[:3]
@@ -208,9 +208,9 @@ def test_working_crs_is_checked(tmp_path, data_dir, crs, message):
 def test_offset_chinese_basemaps_are_warned(central_config):
     from dataclasses import replace
 
-    from coverage15._validate import input_problems
-    from coverage15.config import MapSpec
-    from coverage15.layers import load_units
+    from coverage15.inputs.checks import input_problems
+    from coverage15.inputs.config import MapSpec
+    from coverage15.inputs.layers import load_units
 
     units = load_units(central_config.units)
     gaode = replace(central_config, map=MapSpec(tiles="Gaode.Normal"), official_names=None)
@@ -226,7 +226,7 @@ def test_layers_sharing_a_colour_are_warned(central_config):
 
     import geopandas as gpd
 
-    from coverage15._validate import input_problems
+    from coverage15.inputs.checks import input_problems
 
     many = {f"l{i}": replace(central_config.layers["centre"], key=f"l{i}", label=f"L{i}")
             for i in range(11)}

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coverage15 import coords
+from coverage15.inputs import coords
 
 LNG_RANGE = (120.85, 122.2)  # Shanghai, roughly
 LAT_RANGE = (30.67, 31.88)

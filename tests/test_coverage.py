@@ -9,7 +9,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coverage15.coverage import assign_units, coverage_by_unit, demand_coverage
+from coverage15.reach.coverage import assign_units, coverage_by_unit, demand_coverage
 
 CRS = "EPSG:32651"
 X0, Y0 = 350000.0, 3450000.0

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coverage15.distances import nearest_facility, network_reach, point_distances
-from coverage15.service_areas import reached_intervals
+from coverage15.reach.distances import nearest_facility, network_reach, point_distances
+from coverage15.reach.service_areas import reached_intervals
 from hand_networks import (
     edge_of,
     grid_net,

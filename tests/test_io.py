@@ -10,8 +10,10 @@ import shapely
 from geopandas.testing import assert_geodataframe_equal
 
 from coverage15 import NetworkError, settings
-from coverage15.config import LayerSpec, NetworkSpec
-from coverage15.io import (
+from coverage15.inputs.config import LayerSpec, NetworkSpec
+from coverage15.inputs.layers import load_layer
+from coverage15.network.graph import build_walk_network
+from coverage15.outputs.writers import (
     gis_ready,
     output_layers,
     read_postgis,
@@ -20,8 +22,6 @@ from coverage15.io import (
     write_geoparquet,
     write_postgis,
 )
-from coverage15.layers import load_layer
-from coverage15.network import build_walk_network
 
 
 def test_geoparquet_round_trip(central_run, tmp_path):
@@ -153,7 +153,7 @@ def _tiny_graph() -> nx.MultiDiGraph:
 
 
 def test_fetch_then_offline(monkeypatch, tmp_path):
-    import coverage15.network as network_module
+    import coverage15.network.graph as network_module
 
     calls = []
 

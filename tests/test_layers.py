@@ -13,9 +13,9 @@ import pytest
 import shapely
 
 from coverage15 import CRSError, InputFileError, LayerError
-from coverage15.config import LayerSpec, UnitSpec
-from coverage15.coords import gcj02_to_wgs84, wgs84_to_bd09, wgs84_to_gcj02
-from coverage15.layers import load_layer, load_units, read_table
+from coverage15.inputs.config import LayerSpec, UnitSpec
+from coverage15.inputs.coords import gcj02_to_wgs84, wgs84_to_bd09, wgs84_to_gcj02
+from coverage15.inputs.layers import load_layer, load_units, read_table
 
 
 def _platform(data_dir: Path, agency_type: int, **extra) -> LayerSpec:
@@ -199,7 +199,7 @@ def test_mixed_json_columns_and_long_ids_are_kept_as_read(tmp_path):
 
 
 def test_long_decimals_are_numbers_and_object_text_codes_stay_text(tmp_path):
-    from coverage15.layers import _apply_filter
+    from coverage15.inputs.layers import _apply_filter
 
     path = tmp_path / "exported.csv"
     path.write_text("name,x,y,lng\na,121.4737,31.23,121.47370000000001\n"

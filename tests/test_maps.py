@@ -19,7 +19,7 @@ import pytest
 
 from coverage15 import ConfigError
 from coverage15.cli import main
-from coverage15.maps import (
+from coverage15.outputs.maps import (
     FLAG_COLOUR,
     MapOptions,
     facility_count_text,
@@ -27,7 +27,7 @@ from coverage15.maps import (
     overlay_names,
     render_map,
 )
-from coverage15.static_maps import png_districts, render_png
+from coverage15.outputs.static_maps import png_districts, render_png
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "data" / "shanghai-central.toml"
@@ -220,7 +220,7 @@ def test_png_maps_are_written(central_outputs: Path, central_run):
 def test_png_without_cjk_font_still_renders(central_run, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch,
                                             caplog: pytest.LogCaptureFixture):
-    from coverage15 import static_maps
+    from coverage15.outputs import static_maps
 
     monkeypatch.setattr(static_maps, "_font_checked", False)
     monkeypatch.setattr(static_maps, "CJK_FAMILIES", ("No Such Font",))

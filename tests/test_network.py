@@ -22,8 +22,13 @@ from scipy.sparse import csgraph
 
 from coverage15 import settings
 from coverage15._errors import Coverage15Error, InputFileError, NetworkError
-from coverage15.config import NetworkSpec
-from coverage15.network import WalkNetwork, build_walk_network, network_from_graph, snap_points
+from coverage15.inputs.config import NetworkSpec
+from coverage15.network.graph import (
+    WalkNetwork,
+    build_walk_network,
+    network_from_graph,
+    snap_points,
+)
 
 UTM = "EPSG:32651"
 X0, Y0 = 350_000.0, 3_450_000.0
@@ -69,7 +74,7 @@ def built(streets_file: Path, tmp_path_factory: pytest.TempPathFactory):
     saved = settings.cache_folder, settings.use_cache
     settings.cache_folder = str(cache_dir)
     settings.use_cache = True
-    logger = logging.getLogger("coverage15.network")
+    logger = logging.getLogger("coverage15.network.graph")
     handler = _ListHandler()
     old_level = logger.level
     logger.addHandler(handler)

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from coverage15 import partition
-from coverage15.partition import subnetwork, tile_partitions
 from coverage15.pipeline import run, write_outputs
+from coverage15.scale import partition
+from coverage15.scale.partition import subnetwork, tile_partitions
 
 
 @pytest.fixture(scope="module")

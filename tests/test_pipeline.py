@@ -14,9 +14,9 @@ import pytest
 import shapely
 
 from coverage15 import settings
-from coverage15.config import load_config
+from coverage15.inputs.config import load_config
 from coverage15.pipeline import run, write_outputs
-from coverage15.service_areas import service_areas
+from coverage15.reach.service_areas import service_areas
 
 
 def _row(report: pd.DataFrame, name: str) -> pd.Series:
@@ -248,7 +248,7 @@ def test_gap_report_is_deterministic(central_run, central_outputs, tmp_path: Pat
 
 def test_a_rerun_reuses_the_distance_work(central_run, central_outputs, tmp_path: Path,
                                           monkeypatch):
-    from coverage15 import partition
+    from coverage15.scale import partition
 
     def no_work(*args, **kwargs):
         raise AssertionError("computed although the cache holds the answer")
@@ -358,8 +358,8 @@ def test_jiezhen_without_district_names_take_the_district_they_lie_in(central_ru
 def test_a_stretching_working_crs_is_warned():
     import networkx as nx
 
-    from coverage15._validate import scale_problems
-    from coverage15.network import network_from_graph
+    from coverage15.inputs.checks import scale_problems
+    from coverage15.network.graph import network_from_graph
 
     g = nx.MultiGraph(crs="EPSG:4326")
     g.add_node(1, x=121.47, y=31.23)

@@ -28,11 +28,10 @@ from hypothesis import strategies as st
 
 from coverage15 import ConfigError
 from coverage15.cli import main
-from coverage15.config import load_config
-from coverage15.distances import network_reach, point_distances
-from coverage15.network import snap_points
+from coverage15.inputs.config import load_config
+from coverage15.network.graph import snap_points
 from coverage15.pipeline import run
-from coverage15.recommend import (
+from coverage15.planning.recommend import (
     candidate_sites,
     cover,
     exact_cover,
@@ -40,7 +39,8 @@ from coverage15.recommend import (
     recommend,
     write_recommendation,
 )
-from coverage15.scenarios import whatif, write_whatif
+from coverage15.planning.scenarios import whatif, write_whatif
+from coverage15.reach.distances import network_reach, point_distances
 
 ROOT = Path(__file__).resolve().parents[1]
 CENTRAL = ROOT / "data" / "shanghai-central.toml"
@@ -461,7 +461,7 @@ def test_exact_at_least_greedy_on_a_subset(central_run):
 def test_candidates_from_the_day_care_layer_as_the_readme_says(central_config, data_dir):
     from dataclasses import replace
 
-    from coverage15.config import LayerSpec
+    from coverage15.inputs.config import LayerSpec
 
     day_care = LayerSpec(key="day_care", label="老年日间照护机构", role="station",
                          path=data_dir / "facilities/elderly_services_platform.json",

@@ -17,13 +17,13 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coverage15 import _bands
-from coverage15 import service_areas as service_areas_mod
-from coverage15._bands import bands_by_group, chain_lines, group_blocks, same_groups
-from coverage15.config import AnalysisSpec
-from coverage15.distances import nearest_facility, network_reach, point_distances
-from coverage15.network import WalkNetwork, snap_points
-from coverage15.service_areas import (
+from coverage15.inputs.config import AnalysisSpec
+from coverage15.network.graph import WalkNetwork, snap_points
+from coverage15.reach import _bands
+from coverage15.reach import service_areas as service_areas_mod
+from coverage15.reach._bands import bands_by_group, chain_lines, group_blocks, same_groups
+from coverage15.reach.distances import nearest_facility, network_reach, point_distances
+from coverage15.reach.service_areas import (
     Intervals,
     interval_lines,
     reached_intervals,
@@ -474,7 +474,7 @@ def test_a_figure_eight_is_one_closed_chain_through_its_middle_twice():
 def test_gc_is_paused_inside_and_restored_after():
     import gc
 
-    from coverage15._bands import gc_paused
+    from coverage15.reach._bands import gc_paused
 
     assert gc.isenabled()
     with gc_paused():
@@ -614,8 +614,8 @@ def test_snapping_many_points_matches_a_brute_force_search():
 
 
 def test_real_central_network_chains_and_nearest(central_config):
-    from coverage15.layers import load_layer
-    from coverage15.network import build_walk_network
+    from coverage15.inputs.layers import load_layer
+    from coverage15.network.graph import build_walk_network
 
     net = build_walk_network(central_config.network)
     a = central_config.analysis

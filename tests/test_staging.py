@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from coverage15 import OutputError, _io
-from coverage15._io import JOURNAL, MANIFEST, InterruptedAfterWrite, staged_outputs
+from coverage15 import OutputError
+from coverage15.outputs import _staging as _io
+from coverage15.outputs._staging import JOURNAL, MANIFEST, InterruptedAfterWrite, staged_outputs
 
 
 def write(out: Path, files: dict[str, str], kind: str | None = "run") -> dict[str, Path]:
@@ -147,7 +148,7 @@ def test_an_interrupt_right_after_a_file_moved_in_still_restores_it(tmp_path, mo
 KILLED_MIDWAY = """
 import os, sys
 from pathlib import Path
-from coverage15._io import staged_outputs
+from coverage15.outputs._staging import staged_outputs
 out, dies_after, names = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
 real_replace = Path.replace
 def replace(self, target):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from coverage15 import ConfigError
-from coverage15.targets import Rule, check_targets, load_targets
+from coverage15.reach.targets import Rule, check_targets, load_targets
 
 
 def _units() -> pd.DataFrame:

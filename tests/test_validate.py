@@ -18,7 +18,8 @@ import shapely
 
 from configs import CONFIG, shipped_config_text
 from coverage15 import LayerError
-from coverage15._validate import (
+from coverage15.cli import main
+from coverage15.inputs.checks import (
     crs_fit_problems,
     official_name_problems,
     overlap_problems,
@@ -26,9 +27,8 @@ from coverage15._validate import (
     sparse_street_problems,
     sparse_street_units,
 )
-from coverage15.cli import main
-from coverage15.config import LayerSpec, load_config
-from coverage15.layers import load_layer
+from coverage15.inputs.config import LayerSpec, load_config
+from coverage15.inputs.layers import load_layer
 from coverage15.pipeline import run
 
 

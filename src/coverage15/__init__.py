@@ -9,8 +9,8 @@ command line.
 
 from __future__ import annotations
 
-from . import settings
-from ._errors import (
+from coverage15 import settings
+from coverage15._errors import (
     ConfigError,
     Coverage15Error,
     CRSError,
@@ -19,7 +19,7 @@ from ._errors import (
     NetworkError,
     OutputError,
 )
-from .config import RunConfig, load_config
+from coverage15.inputs.config import RunConfig, load_config
 
 __version__ = "0.1.0"
 

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from . import __version__, settings
-from ._errors import ConfigError, Coverage15Error, unknown_district
-from ._io import write_count, written_since
-from .config import MapSpec, load_config
+from coverage15 import __version__, settings
+from coverage15._errors import ConfigError, Coverage15Error, unknown_district
+from coverage15.inputs.config import MapSpec, load_config
+from coverage15.outputs._staging import write_count, written_since
 
 if TYPE_CHECKING:
-    from .config import RunConfig
-    from .maps import MapOptions
+    from coverage15.inputs.config import RunConfig
+    from coverage15.outputs.maps import MapOptions
 
 __all__ = ["main"]
 
@@ -100,7 +100,7 @@ def _verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
 
 def _map_options_from(args: argparse.Namespace, config: RunConfig) -> MapOptions:
     """Map options from the command line, falling back to the config's ``[map]`` table."""
-    from .maps import MapOptions, check_tiles
+    from coverage15.outputs.maps import MapOptions, check_tiles
 
     chosen = args.tiles if args.tiles is not None else config.map.tiles
     attribution = args.tiles_attribution if args.tiles is not None else (
@@ -127,7 +127,7 @@ def _before_the_run(args: argparse.Namespace, config: RunConfig, *, gpkg: str | 
     if in_the_way is not None:
         msg = f"--out {out}: {in_the_way} is a file, not a folder; give a folder for the outputs"
         raise ConfigError(msg)
-    from ._io import check_not_in_use
+    from coverage15.outputs._staging import check_not_in_use
 
     if gpkg is not None:  # the GeoPackage it writes open in QGIS: say so now, not after
         check_not_in_use(out, [gpkg])
@@ -143,11 +143,11 @@ def _before_the_run(args: argparse.Namespace, config: RunConfig, *, gpkg: str | 
 def _check_district(district: str, config: RunConfig) -> None:
     """Refuse a ``--district`` the run's result will not have, before the run.
 
-    The same districts as :func:`coverage15.maps.check_district` finds after a run: with a
+    The same districts as :func:`coverage15.outputs.maps.check_district` finds after a run: with a
     districts layer, its names (every 街镇 is given one of them); otherwise the 街镇 layer's
     own district names.
     """
-    from .layers import load_units
+    from coverage15.inputs.layers import load_units
 
     if config.districts is not None:
         source = f"the districts layer ({config.districts.path.name})"
@@ -233,12 +233,12 @@ def _cmd_run(args: argparse.Namespace, *, map_only: bool = False) -> int:
 
 
 def _run_and_write(args: argparse.Namespace, *, map_only: bool) -> int:
-    from .pipeline import run, write_outputs
+    from coverage15.pipeline import run, write_outputs
 
     config, options = _before_the_run(args, load_config(args.config),
                                       gpkg=None if map_only else "coverage.gpkg")
     if getattr(args, "to_database", None):
-        from .io import check_database
+        from coverage15.outputs.writers import check_database
 
         check_database(args.to_database)  # fail now, not after the run
     start = time.perf_counter()
@@ -250,14 +250,14 @@ def _run_and_write(args: argparse.Namespace, *, map_only: bool) -> int:
     finally:
         progress.close()
     if map_only:
-        from ._io import staged_outputs
-        from .maps import render_map
+        from coverage15.outputs._staging import staged_outputs
+        from coverage15.outputs.maps import render_map
 
         stem = f"map-{args.district}" if args.district else "map"
         with staged_outputs(args.out, kind=stem) as stage:
             render_map(result, options=options).save(str(stage / f"{stem}.html"))
             if args.png:
-                from .static_maps import render_png
+                from coverage15.outputs.static_maps import render_png
 
                 render_png(result, stage / f"{stem}.png", district=args.district)
         target = args.out / f"{stem}.html"
@@ -279,7 +279,7 @@ def _run_and_write(args: argparse.Namespace, *, map_only: bool) -> int:
 
 
 def _cmd_layers(args: argparse.Namespace) -> int:
-    from .layers import load_layer
+    from coverage15.inputs.layers import load_layer
 
     config = load_config(args.config)
     if args.action == "list":
@@ -287,9 +287,9 @@ def _cmd_layers(args: argparse.Namespace) -> int:
             print(f"{key}\t{spec.label}\t{spec.role}\t{spec.crs or '(file)'}\t{spec.path}"
                   + (f"\t{spec.filter}" if spec.filter else ""))
         return 0
-    from ._validate import crs_fit_problems, outside_problems, shared_point_problems
-    from .coverage import assign_units
-    from .layers import load_units
+    from coverage15.inputs.checks import crs_fit_problems, outside_problems, shared_point_problems
+    from coverage15.inputs.layers import load_units
+    from coverage15.reach.coverage import assign_units
 
     problems = 0
     units = None
@@ -372,9 +372,9 @@ def _recommend_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
-    from . import recommend as rc
-    from . import scenarios
-    from .pipeline import run
+    from coverage15.pipeline import run
+    from coverage15.planning import recommend as rc
+    from coverage15.planning import scenarios
 
     if args.spacing_m < 0 or not 0 < args.time_limit < float("inf"):
         msg = (f"--spacing-m must be >= 0, got {args.spacing_m:g}" if args.spacing_m < 0
@@ -443,7 +443,7 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    from .pipeline import fetch
+    from coverage15.pipeline import fetch
 
     for line in fetch(load_config(args.config)):
         print(line)
@@ -451,7 +451,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from . import _cache
+    from coverage15.network import _cache
 
     if args.action == "clear":
         removed = _cache.clear(None if args.all else _cache.RESULT_KINDS)

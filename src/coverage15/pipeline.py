@@ -21,10 +21,9 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
-from . import __version__, coverage, report, service_areas, targets
-from ._errors import Coverage15Error, LayerError
-from ._io import staged_outputs
-from ._validate import (
+from coverage15 import __version__
+from coverage15._errors import Coverage15Error, LayerError
+from coverage15.inputs.checks import (
     Problem,
     input_problems,
     outside_problems,
@@ -35,8 +34,11 @@ from ._validate import (
     sparse_street_reason,
     sparse_street_units,
 )
-from .config import RunConfig
-from .io import (
+from coverage15.inputs.config import RunConfig
+from coverage15.inputs.layers import Layer, check_file, load_layer, load_units
+from coverage15.network.graph import WalkNetwork, build_walk_network
+from coverage15.outputs._staging import staged_outputs
+from coverage15.outputs.writers import (
     output_layers,
     write_csv,
     write_excel,
@@ -44,9 +46,9 @@ from .io import (
     write_geoparquet,
     write_postgis,
 )
-from .layers import Layer, check_file, load_layer, load_units
-from .network import WalkNetwork, build_walk_network
-from .partition import compute_layers
+from coverage15.reach import coverage, service_areas, targets
+from coverage15.reach import gaps as report
+from coverage15.scale.partition import compute_layers
 
 __all__ = ["RunResult", "fetch", "run", "write_outputs"]
 
@@ -79,7 +81,7 @@ class RunResult:
     units : GeoDataFrame
         街镇 polygons (``unit``, ``district``).
     gap_report : DataFrame
-        One row per 街镇 (see :func:`coverage15.report.gap_report`).
+        One row per 街镇 (see :func:`coverage15.reach.gaps.gap_report`).
     district_report : DataFrame or None
         One row per district.
     check : TargetCheck
@@ -279,7 +281,7 @@ def fetch(config: RunConfig) -> list[str]:
     list of str
         One line per input saying what was done.
     """
-    from .osm import feature_points
+    from coverage15.inputs.osm import feature_points
 
     done = []
     net = build_walk_network(config.network, working_crs=config.analysis.working_crs)
@@ -306,9 +308,9 @@ def run(
     Parameters
     ----------
     config
-        From :func:`coverage15.config.load_config`.
+        From :func:`coverage15.inputs.config.load_config`.
     partitions
-        Split the distance work into this many tiles (see :mod:`coverage15.partition`).
+        Split the distance work into this many tiles (see :mod:`coverage15.scale.partition`).
     scheduler
         With ``partitions > 1``: ``"local"`` for a new Dask ``LocalCluster``, a
         ``tcp://host:port`` scheduler address, or a ``dask.distributed.Client``.
@@ -499,7 +501,7 @@ def write_outputs(
     map_png
         Write the PNG maps; by default the same as ``map_html``.
     map_options
-        :class:`coverage15.maps.MapOptions` for the map (tiles, district...).
+        :class:`coverage15.outputs.maps.MapOptions` for the map (tiles, district...).
     parquet
         Also write every layer as GeoParquet into ``parquet/``.
     to_database
@@ -552,17 +554,17 @@ def write_outputs(
         }
         (stage / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),
                                             encoding="utf-8")
-        from .maps import MapOptions
+        from coverage15.outputs.maps import MapOptions
 
         opts = map_options if isinstance(map_options, MapOptions) else MapOptions(
             tiles=None if result.config.map.tiles.lower() == "none" else result.config.map.tiles,
             tiles_attribution=result.config.map.tiles_attribution)
         if map_html:
-            from .maps import render_map
+            from coverage15.outputs.maps import render_map
 
             render_map(result, options=opts).save(str(stage / "map.html"))
         if map_html if map_png is None else map_png:
-            from .static_maps import write_pngs
+            from coverage15.outputs.static_maps import write_pngs
 
             districts = [opts.district] if opts.district else None
             write_pngs(result, stage / "png", districts=districts)

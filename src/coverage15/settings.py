@@ -21,7 +21,7 @@ access_leg : bool
     distances (at both ends). Turn off to match tools that ignore it (pandana, osmnx recipes).
 working_crs : str
     Projected CRS for lengths, buffers and areas. EPSG:32651 (UTM 51N) suits Shanghai; use
-    :func:`coverage15.layers.utm_crs_for` elsewhere.
+    :func:`coverage15.inputs.layers.utm_crs_for` elsewhere.
 output_crs : str
     CRS of every written layer and map.
 data_env_var : str

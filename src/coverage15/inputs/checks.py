@@ -1,0 +1,505 @@
+"""Checks of a run's inputs that look across layers, collected rather than raised.
+
+Row-level problems (missing or swapped coordinates, duplicates) are handled where rows are
+read, in :mod:`.layers`, and end up in the rejected table. The checks here need more
+than one input: unit names against the official list, whether a layer's declared coordinate
+system fits the 街镇 its rows name, and facilities that fall inside the network's extent but
+too far from any street. Each returns :class:`Problem` records for the run's report.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+
+from coverage15 import settings
+from coverage15.inputs import coords
+from coverage15.inputs._palette import layer_colours
+from coverage15.inputs.layers import Layer, read_table
+
+if TYPE_CHECKING:
+    from coverage15.inputs.config import RunConfig
+    from coverage15.network.graph import WalkNetwork
+
+__all__ = [
+    "Problem",
+    "crs_fit_problems",
+    "input_problems",
+    "official_name_problems",
+    "outside_problems",
+    "overlap_problems",
+    "problems_frame",
+    "scale_problems",
+    "shared_point_problems",
+    "snap_problems",
+]
+
+Severity = Literal["error", "warning", "info"]
+CRS_FIT_MIN_ROWS = 20
+CRS_FIT_MARGIN = 0.05
+CRS_FIT_SAMPLE = 5_000  # rows of a larger layer checked, evenly spread
+_SUFFIX = re.compile(r"(街道|镇|乡|新区|地区办事处|办事处)$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding about the inputs.
+
+    Attributes
+    ----------
+    severity : {"error", "warning", "info"}
+    input : str
+        The layer key or input name (``units``, ``demand``...).
+    message : str
+        What is wrong and what to do.
+    count : int
+        Rows concerned.
+    """
+
+    severity: Severity
+    input: str
+    message: str
+    count: int = 0
+
+
+def problems_frame(problems: list[Problem]) -> pd.DataFrame:
+    """Problems as a table (``severity``, ``input``, ``count``, ``message``)."""
+    return pd.DataFrame(
+        [(p.severity, p.input, p.count, p.message) for p in problems],
+        columns=["severity", "input", "count", "message"],
+    )
+
+
+def official_name_problems(units: gpd.GeoDataFrame, official: Path,
+                           *, name_column: str = "name") -> list[Problem]:
+    """Units whose name is not on the official list (e.g. NBS 街镇 codes).
+
+    Parameters
+    ----------
+    units
+        Unit polygons with a ``unit`` column.
+    official
+        CSV with a ``name`` column of official names.
+    name_column
+        Column of official names in that file.
+    """
+    table = read_table(official, what="official names")
+    if name_column not in table.columns:
+        return [Problem("warning", "units", f"official names {official.name}: no column "
+                        f"{name_column!r}; names not checked")]
+    names = set(table[name_column].astype(str).str.strip())
+    unknown = sorted(set(units["unit"]) - names)
+    if not unknown:
+        return []
+    stems = {_SUFFIX.sub("", n): n for n in names}
+    hints = []
+    for name in unknown:
+        near = stems.get(_SUFFIX.sub("", name))
+        hints.append(f"{name} (official: {near}?)" if near else name)
+    return [Problem(
+        "warning", "units",
+        f"{len(unknown)} unit name(s) not on the official list {official.name}: "
+        + ", ".join(hints)
+        + "; add [units] aliases = {\"source name\" = \"official name\"} to rename",
+        len(unknown),
+    )]
+
+
+def _landing(lng: npt.NDArray[np.float64], lat: npt.NDArray[np.float64],
+             units: gpd.GeoDataFrame) -> npt.NDArray[np.object_]:
+    """Name of the unit each WGS84 point lands in (None outside all)."""
+    points = shapely.points(lng, lat)
+    tree = shapely.STRtree(units.geometry.to_numpy())
+    src, tgt = tree.query(points, predicate="within")
+    out = np.full(len(points), None, dtype=object)
+    out[src] = units["unit"].to_numpy()[tgt]
+    return out
+
+
+def crs_fit_problems(layer: Layer, units: gpd.GeoDataFrame) -> list[Problem]:
+    """Check that a layer's coordinate system puts rows in the 街镇 they name.
+
+    Rows name their 街镇 either in the layer's ``unit_field`` or, failing that, inside their
+    own name (e.g. "上海市徐汇区湖南路街道社区长者食堂" names 湖南路街道). The points as
+    loaded are compared with other readings of the same numbers: a table's raw longitude and
+    latitude (``src_x``/``src_y``) read as WGS84, GCJ-02 and BD-09; a file's points (whose
+    CRS the file or the config gives) read as GCJ-02 or BD-09 coordinates labelled WGS84, the
+    common mistake of saving a Chinese map provider's coordinates as EPSG:4326. If another
+    reading puts clearly more rows in their named 街镇, that is reported.
+
+    Parameters
+    ----------
+    layer
+        A loaded point layer.
+    units
+        街镇 polygons in EPSG:4326.
+
+    Returns
+    -------
+    list of Problem
+        At most one warning.
+    """
+    spec = layer.spec
+    points = layer.points
+    if len(points) == 0:
+        return []
+    known = set(units["unit"])
+    pattern = re.compile("|".join(re.escape(n) for n in sorted(known, key=len, reverse=True)
+                                  if len(n) >= 3))
+
+    def named(rows: gpd.GeoDataFrame) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_]]:
+        """The 街镇 each row names (its unit_field, else inside its name), and which are known."""
+        if spec.unit_field and spec.unit_field in rows:
+            claimed = rows[spec.unit_field].astype(str).str.strip().to_numpy()
+        else:
+            claimed = rows["name"].astype(str).map(
+                lambda text: m.group(0) if (m := pattern.search(text)) else None).to_numpy()
+        return claimed, pd.notna(claimed) & pd.Series(claimed).isin(known).to_numpy()
+
+    # an even sample of a large layer tells a wrong CRS as well as every row does; when too
+    # few sampled rows name a 街镇, every row is looked at
+    if len(points) > CRS_FIT_SAMPLE:
+        sample = points.iloc[np.linspace(0, len(points) - 1, CRS_FIT_SAMPLE).astype(np.int64)]
+        claimed, usable = named(sample)
+        if usable.sum() >= CRS_FIT_MIN_ROWS:
+            points = sample
+        else:
+            claimed, usable = named(points)
+            keep = np.flatnonzero(usable)
+            keep = keep[np.linspace(0, len(keep) - 1, min(len(keep), CRS_FIT_SAMPLE))
+                        .astype(np.int64)] if len(keep) else keep
+            usable = np.zeros(len(points), dtype=bool)
+            usable[keep] = True
+    else:
+        claimed, usable = named(points)
+    if usable.sum() < CRS_FIT_MIN_ROWS:
+        return [Problem(
+            "info", spec.key, f"coordinates not checked against the 街镇 the rows name: "
+            f"{int(usable.sum())} of {len(points)} rows name one ({CRS_FIT_MIN_ROWS} needed; "
+            "unit_field can name a column holding each row's 街镇)", int(usable.sum()))]
+    loaded = shapely.get_coordinates(points.geometry.to_numpy()[usable])
+    raw = None
+    if "src_x" in points:
+        raw = np.column_stack([pd.to_numeric(points["src_x"], errors="coerce"),
+                               pd.to_numeric(points["src_y"], errors="coerce")])[usable]
+        if not (np.isfinite(raw).all() and (np.abs(raw[:, 0]) <= 180).all()
+                and (np.abs(raw[:, 1]) <= 90).all()):
+            raw = None  # projected numbers: no other geographic reading to try
+    base = loaded if raw is None else raw
+    readings = {"declared": loaded, "wgs84": base}
+    readings["gcj02"] = np.column_stack(coords.to_wgs84(base[:, 0], base[:, 1], "gcj02"))
+    readings["bd09"] = np.column_stack(coords.to_wgs84(base[:, 0], base[:, 1], "bd09"))
+    fit = {k: float(np.mean(_landing(xy[:, 0], xy[:, 1], units) == claimed[usable]))
+           for k, xy in readings.items()}
+    best = max(("wgs84", "gcj02", "bd09"), key=lambda k: fit[k])
+    if fit[best] - fit["declared"] < CRS_FIT_MARGIN:
+        return []
+    n = int(usable.sum())
+    if raw is None:  # a file's points
+        said = f"the file's CRS{f' (config: crs = {spec.crs!r})' if spec.crs else ''}"
+        return [Problem(
+            "warning", spec.key,
+            f"{said} may be wrong: as loaded {fit['declared']:.0%} of {n} rows land in the "
+            f"街镇 they name, read as {best} coordinates {fit[best]:.0%}; set crs = "
+            f"\"{best}\" in the layer's config if the points were saved from a Chinese map "
+            f"provider ({'Gaode/Tencent' if best == 'gcj02' else 'Baidu'}) as if WGS84",
+            n)]
+    if best == "wgs84":
+        advice = ("set crs = \"EPSG:4326\" if the coordinates are GPS/WGS84 (not from a "
+                  "Chinese map provider)")
+    else:
+        advice = (f"set crs = \"{best}\" if the coordinates come from a Chinese map provider "
+                  f"({'Gaode/Tencent' if best == 'gcj02' else 'Baidu'})")
+    return [Problem(
+        "warning", spec.key,
+        f"declared crs {spec.crs!r} may be wrong: read as declared {fit['declared']:.0%} of "
+        f"{n} rows land in the 街镇 they name, as {best} {fit[best]:.0%}; {advice}", n)]
+
+
+def outside_problems(key: str, unit_of: npt.ArrayLike) -> list[Problem]:
+    """Points that lie in no 街镇 (``unit_of`` < 0), as one warning.
+
+    A few are a layer's points beyond the city or on a river; most or all of them mean the
+    coordinates or their CRS are wrong, and the warning says so.
+    """
+    where = np.asarray(unit_of)
+    outside = int((where < 0).sum())
+    if outside == 0:
+        return []
+    if outside * 2 > len(where):
+        text = (f"{outside} of {len(where)} point(s) lie in no 街镇: check the layer's "
+                "coordinates and its crs (are they in Shanghai at all?)")
+    else:
+        text = (f"{outside} point(s) lie in no 街镇: they count for walking but in no 街镇's "
+                "or district's figures")
+    return [Problem("warning", key, text, outside)]
+
+
+SHARED_POINT_MIN_ROWS = 5
+"""Rows at exactly one point that suggest a geocoding fallback (with ``SHARED_POINT_SHARE``)..."""
+SHARED_POINT_SHARE = 0.005
+"""...and at least this share of the layer's rows (a big compound may hold a few addresses)."""
+
+
+def shared_point_problems(layer: Layer) -> list[Problem]:
+    """Many differently named rows at exactly one point: likely a geocoder's fallback.
+
+    A geocoder that cannot place an address often returns a fixed point (a city centre, a
+    district office). Such rows would all count for the 街镇 around that point. A point shared
+    by at least ``SHARED_POINT_MIN_ROWS`` rows, ``SHARED_POINT_SHARE`` of the layer, with at
+    least three different names is reported, with the ``exclude_points`` entry that sets
+    those rows aside (in the source's coordinates).
+    """
+    points = layer.points
+    if len(points) < SHARED_POINT_MIN_ROWS:
+        return []
+    table = "src_x" in points
+    if table:
+        x = pd.to_numeric(points["src_x"], errors="coerce").to_numpy(dtype=float)
+        y = pd.to_numeric(points["src_y"], errors="coerce").to_numpy(dtype=float)
+    else:
+        x, y = shapely.get_coordinates(points.geometry.to_numpy()).T
+    frame = pd.DataFrame({"x": np.round(x, 7), "y": np.round(y, 7),
+                          "name": points["name"].astype(str).to_numpy()})
+    counts = frame.groupby(["x", "y"])["name"].agg(["size", "nunique"])
+    least = max(SHARED_POINT_MIN_ROWS, math.ceil(SHARED_POINT_SHARE * len(points)))
+    suspect = counts[(counts["size"] >= least) & (counts["nunique"] >= 3)]
+    problems = []
+    for (px, py), row in suspect.sort_values("size", ascending=False).iterrows():
+        names = frame.loc[(frame["x"] == px) & (frame["y"] == py), "name"].head(3).tolist()
+        at = f"{float(px)!r}, {float(py)!r}"  # every digit: exclude_points match exactly
+        advice = (f"if so, add exclude_points = [[{at}]] to [layers.{layer.spec.key}]"
+                  if table else "if so, remove those rows or fix their coordinates")
+        problems.append(Problem(
+            "warning", layer.spec.key,
+            f"{int(row['size'])} rows with different names lie exactly at one point "
+            f"({at}; e.g. {', '.join(names)}): a geocoding fallback? {advice}",
+            int(row["size"])))
+    return problems
+
+
+OVERLAP_MIN_SHARE = 0.01
+"""Two units overlapping by more than this share of the smaller one are reported..."""
+OVERLAP_MIN_M2 = 10_000.0
+"""...if the overlap is also larger than this (slivers along shared borders are not)."""
+
+
+def overlap_problems(units: gpd.GeoDataFrame, working_crs: str) -> list[Problem]:
+    """Units (街镇) that overlap: a point in both counts for the first one only.
+
+    Parameters
+    ----------
+    units
+        Unit polygons with ``unit`` and ``district`` columns.
+    working_crs
+        A projected CRS in metres, for the areas.
+
+    Returns
+    -------
+    list of Problem
+        At most one warning, naming the largest overlaps.
+    """
+    shapes = shapely.make_valid(units.geometry.to_crs(working_crs).to_numpy())
+    left, right = shapely.STRtree(shapes).query(shapes, predicate="intersects")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    if len(left) == 0:
+        return []
+    overlap = shapely.area(shapely.intersection(shapes[left], shapes[right]))
+    smaller = np.minimum(shapely.area(shapes[left]), shapely.area(shapes[right]))
+    big = (overlap > OVERLAP_MIN_M2) & (overlap > OVERLAP_MIN_SHARE * smaller)
+    if not big.any():
+        return []
+    names = units["unit"].astype(str).to_numpy()
+    order = np.argsort(-overlap[big])
+    pairs = [f"{names[a]} / {names[b]} {o / 1e6:.2f} km² ({o / s:.0%} of the smaller)"
+             for a, b, o, s in zip(left[big][order], right[big][order], overlap[big][order],
+                                   smaller[big][order], strict=True)]
+    return [Problem(
+        "warning", "units", f"{len(pairs)} pair(s) of 街镇 overlap, so a point in both counts "
+        f"for the first in the file only: {'; '.join(pairs[:5])}", len(pairs))]
+
+
+def snap_problems(key: str, points: gpd.GeoDataFrame, snap_m: npt.NDArray[np.float64],
+                  extent: shapely.Geometry, working_crs: str,
+                  *, snap_max_m: float = settings.snap_max_m) -> list[Problem]:
+    """Facilities inside the network's extent but farther than the snap limit from a street.
+
+    Such a point is a bad geocode or a street missing from the data; it is reported, and
+    counts for the 街镇 it lies in, but reaches nobody on foot.
+    """
+    inside = shapely.contains_xy(extent, *shapely.get_coordinates(
+        points.geometry.to_crs(working_crs).to_numpy()).T)
+    far = inside & np.isnan(snap_m)
+    if not far.any():
+        return []
+    names = points.loc[far, "name"].astype(str).head(5).tolist()
+    return [Problem(
+        "warning", key,
+        f"{int(far.sum())} point(s) inside the network's extent are more than {snap_max_m:.0f} m "
+        f"from any street and are not used for walking (e.g. {', '.join(names)})",
+        int(far.sum()),
+    )]
+
+
+SPARSE_STREETS_MEDIAN_M = 100.0
+"""A judged 街镇 whose residential points lie a median of more than this from the nearest
+street is warned about: streets are probably missing from the network there. (In the central
+data the other judged 街镇 have medians of 11-49 m; 平凉路街道, at the extract's north-east
+edge where it lacks many streets, 138 m.)"""
+SPARSE_STREETS_MIN_POINTS = 10
+"""Fewer residential points in a 街镇 than this say too little to warn about."""
+
+
+def sparse_street_units(judged: npt.NDArray[np.bool_], demand_unit: npt.NDArray[np.int64],
+                        snap_m: npt.NDArray[np.float64]) -> tuple[pd.Series, float]:
+    """Judged 街镇 whose residents are unusually far from any street in the network.
+
+    A resident's walk starts with the leg to the nearest street, so where streets are missing
+    from the data residents are reported uncovered for want of streets, not of services.
+
+    Parameters
+    ----------
+    judged
+        Per unit, whether its walking rules are judged (wholly inside the network).
+    demand_unit
+        Each demand point's unit position (-1: none).
+    snap_m
+        Each demand point's distance to the nearest street (NaN: beyond the snap limit,
+        counted here as farther than any).
+
+    Returns
+    -------
+    flagged : pandas.Series
+        Unit position → its points' median distance to a street (inf: half or more beyond
+        the snap limit), for units with at least ``SPARSE_STREETS_MIN_POINTS`` points and a
+        median above ``SPARSE_STREETS_MEDIAN_M``; largest first.
+    overall : float
+        The median over every point in a judged unit (NaN if there is none).
+    """
+    unit = np.asarray(demand_unit)
+    inside = unit >= 0
+    inside[inside] = np.asarray(judged)[unit[inside]]
+    far = pd.Series(np.nan_to_num(np.asarray(snap_m)[inside], nan=np.inf))
+    by_unit = far.groupby(unit[inside])
+    median = by_unit.median()[by_unit.size() >= SPARSE_STREETS_MIN_POINTS]
+    flagged = median[median > SPARSE_STREETS_MEDIAN_M].sort_values(ascending=False)
+    return flagged, float(far.median()) if len(far) else float("nan")
+
+
+def _metres(value: float) -> str:
+    return f"{value:.0f} m" if np.isfinite(value) else "half or more beyond the snap limit"
+
+
+def sparse_street_problems(names: Sequence[str], flagged: pd.Series,
+                           overall: float) -> list[Problem]:
+    """One warning naming the :func:`sparse_street_units` (``names``: unit names by position).
+
+    The results stand; the warning says which 街镇 to check before acting on them.
+    """
+    if flagged.empty:
+        return []
+    one = len(flagged) == 1
+    listed = ", ".join(f"{names[int(u)]} {_metres(m)}" for u, m in flagged.items())
+    return [Problem(
+        "warning", "network",
+        f"{len(flagged)} 街镇 inside the network {'has its' if one else 'have their'} "
+        f"residential points a median of more than {SPARSE_STREETS_MEDIAN_M:.0f} m from the "
+        f"nearest street (all 街镇 inside the network: {_metres(overall)}), so streets are "
+        f"probably missing from the network there and {'its' if one else 'their'} walking "
+        f"shares may be too low: {listed}; check the network there before acting on "
+        f"{'its' if one else 'their'} results", len(flagged))]
+
+
+def sparse_street_reason(median_m: float) -> tuple[str, str]:
+    """The caution added to such a 街镇's reason in the gap report: (English, Chinese)."""
+    if np.isfinite(median_m):
+        return (f"streets probably missing from the network here (residents a median "
+                f"{median_m:.0f} m from a street): check before acting",
+                f"路网此处可能缺少道路（居民点距最近道路中位数 {median_m:.0f} 米），请先核实")
+    return ("streets probably missing from the network here (half or more of the residents "
+            "beyond the snap limit): check before acting",
+            "路网此处可能缺少道路（半数以上居民点离道路过远），请先核实")
+
+
+def scale_problems(net: WalkNetwork, tolerance: float = 0.005) -> list[Problem]:
+    """Warn when the working CRS stretches lengths here (e.g. Web Mercator: +17 % in Shanghai).
+
+    Every walking distance is measured in the working CRS, so its scale error shifts the 15
+    minutes; a UTM zone is within 0.1 % near its centre.
+    """
+    import pyproj
+
+    centre = shapely.centroid(net.extent)
+    to_lonlat = pyproj.Transformer.from_crs(net.crs, "EPSG:4326", always_xy=True)
+    lon, lat = to_lonlat.transform(centre.x, centre.y)
+    factors = pyproj.Proj(pyproj.CRS.from_user_input(net.crs)).get_factors(lon, lat)
+    error = max(abs(factors.meridional_scale - 1), abs(factors.parallel_scale - 1))
+    if error <= tolerance:
+        return []
+    return [Problem("warning", "analysis", f"working_crs {net.crs} stretches lengths by "
+                    f"{error:.1%} here, so the walking limit is off by as much; use the local "
+                    "UTM zone (EPSG:32651 for Shanghai)", 1)]
+
+
+def input_problems(config: RunConfig, units: gpd.GeoDataFrame, layers: dict[str, Layer],
+                   demand: Layer | None) -> list[Problem]:
+    """Every check across a run's loaded inputs, and counts of the rows set aside.
+
+    The units (repaired, dropped, overlapping, off the official list), the basemap and the
+    layers' colours, and per layer: rows set aside, CRS fit, geocoding fallbacks and rows
+    that were not points.
+    """
+    problems: list[Problem] = []
+    repaired = int(units["repaired"].sum()) if "repaired" in units else 0
+    if repaired:
+        names = ", ".join(units.loc[units["repaired"], "unit"].head(5))
+        problems.append(Problem("warning", "units", f"{repaired} invalid polygon(s) repaired "
+                                f"with make_valid: {names}", repaired))
+    dropped = units.attrs.get("dropped_empty", [])
+    if dropped:
+        problems.append(Problem("warning", "units", f"{len(dropped)} empty geometries dropped: "
+                                f"{', '.join(dropped[:5])}", len(dropped)))
+    problems += overlap_problems(units, config.analysis.working_crs)
+    if config.official_names is not None:
+        problems += official_name_problems(units, config.official_names)
+    tiles = config.map.tiles.lower()
+    if any(name in tiles for name in ("gaode", "amap", "autonavi", "tencent", "baidu", "bdimg")):
+        problems.append(Problem(
+            "warning", "map", f"tiles {config.map.tiles!r} are drawn in a Chinese map "
+            "provider's offset coordinates (GCJ-02/BD-09), the map's data in WGS84: streets "
+            "and points will sit hundreds of metres apart; use OpenStreetMap tiles", 1))
+    by_colour: dict[str, list[str]] = {}
+    for key, colour in layer_colours(config.layers).items():
+        by_colour.setdefault(colour, []).append(key)
+    for colour, keys in by_colour.items():
+        if len(keys) > 1:
+            why = ("" if any(config.layers[k].colour for k in keys)
+                   else " (more layers than the palette's ten colours)")
+            problems.append(Problem(
+                "warning", "map", f"layers {', '.join(keys)} are drawn in the same colour "
+                f"{colour}{why}: set colour = \"#rrggbb\" in the [layers.KEY] table of one "
+                "of them", len(keys)))
+    everything = list(layers.values()) + ([demand] if demand is not None else [])
+    for layer in everything:
+        for reason, count in layer.set_aside_counts().items():
+            problems.append(Problem("info", layer.spec.key, f"{count} row(s) set aside: "
+                                    f"{reason}", int(count)))
+        problems += crs_fit_problems(layer, units)
+        problems += shared_point_problems(layer)
+        moved = int(layer.points.attrs.get("not_point", 0))
+        if moved:
+            problems.append(Problem("warning", layer.spec.key, f"{moved} row(s) are polygons, "
+                                    "lines or multipoints: each counts as one site at a point "
+                                    "inside it", moved))
+    return problems

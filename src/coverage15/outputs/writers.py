@@ -1,0 +1,318 @@
+"""Result formats beyond the default GeoPackage: GeoParquet, Excel, PostGIS.
+
+* :func:`write_geoparquet` — one ``.parquet`` file per output layer (GeoParquet 1.x, CRS kept).
+* :func:`write_excel` — the gap report as a workbook civil-affairs staff open: a summary sheet
+  (districts and citywide rules) and one sheet per district, with Chinese column labels.
+* :func:`write_postgis` / :func:`read_postgis` — results to, and layers from, a
+  PostgreSQL/PostGIS database given as ``postgresql://user:pass@host:port/db``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio.errors
+
+from coverage15._errors import InputFileError
+from coverage15.reach.gaps import NETWORK_ZH, bool_columns_to_text, column_label_zh
+
+if TYPE_CHECKING:
+    from coverage15.pipeline import RunResult
+
+__all__ = [
+    "check_database",
+    "gis_ready",
+    "output_layers",
+    "read_postgis",
+    "write_csv",
+    "write_excel",
+    "write_geopackage",
+    "write_geoparquet",
+    "write_postgis",
+]
+
+log = logging.getLogger(__name__)
+
+_SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
+
+
+def output_layers(result: RunResult) -> dict[str, gpd.GeoDataFrame]:
+    """Every spatial output of a run, by layer name, in EPSG:4326.
+
+    Booleans with missing values become 0/1 integers with NULL, which every format and GIS
+    reads.
+    """
+    layers: dict[str, gpd.GeoDataFrame] = {
+        "service_areas": result.service_areas,
+        "units": result.units_gdf(),
+        "facilities": _facilities_table(result),
+    }
+    if result.demand is not None:
+        layers["demand"] = result.demand
+    if result.district_areas is not None and result.district_report is not None:
+        # each district as the union of its 街镇: the area its figures describe
+        shapes = result.district_areas.set_index("unit").geometry
+        layers["districts"] = gpd.GeoDataFrame(
+            result.district_report.copy(),
+            geometry=shapes.reindex(result.district_report["district"]).to_numpy(),
+            crs=result.district_areas.crs)
+    return {name: gis_ready(frame) for name, frame in layers.items()}
+
+
+FACILITY_COLUMNS = ["facility_id", "name", "layer", "jiezhen", "district", "snap_m",
+                    "on_network", "reach_m"]
+
+
+def _facilities_table(result: RunResult) -> gpd.GeoDataFrame:
+    """All layers' facilities in one table: coverage15's columns, then each source's own.
+
+    A source column that only some layers have is empty (NULL) for the others'. (One that
+    holds numbers in one layer and text in another becomes text in :func:`gis_ready`.)
+    """
+    frames = []
+    for f in result.facilities.values():
+        frame = pd.DataFrame(f.drop(columns=f.geometry.name))
+        for column in frame.columns:  # whole numbers stay whole where a layer lacks them
+            if column not in FACILITY_COLUMNS and frame[column].dtype.kind in "iu":
+                frame[column] = frame[column].astype("Int64")
+        frames.append(frame.assign(geometry=f.geometry.to_numpy()))
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=[*FACILITY_COLUMNS, "geometry"])
+    source = [c for c in table.columns if c not in FACILITY_COLUMNS and c != "geometry"]
+    return gpd.GeoDataFrame(table[[*FACILITY_COLUMNS, *source, "geometry"]],
+                            geometry="geometry", crs="EPSG:4326")
+
+
+def gis_ready(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A copy that every GIS format takes and every GIS reads.
+
+    - (Nullable) booleans become 0/1 integers with NULL.
+    - A column mixing numbers and text (a JSON source) becomes text.
+    - Column names are made unique regardless of case (``District`` after ``district``
+      becomes ``District_2``: a GeoPackage cannot hold both), and a source column ``fid``
+      (the GeoPackage's own row key, found in QGIS exports) becomes ``src_fid``, and ``geom``
+      (its geometry column) ``src_geom``; a new name never takes one the frame already has.
+    """
+    out = frame.copy()
+    geometry = out.geometry.name
+    for column in out.columns:
+        if isinstance(out[column].dtype, pd.BooleanDtype) or out[column].dtype == bool:
+            out[column] = out[column].astype("Int8")
+        elif (out[column].dtype == object and column != geometry
+              and len({type(v) for v in out[column].dropna()}) > 1):
+            out[column] = out[column].map(_as_text)
+    # names as they are where possible; a clash gets the first free "_2", "_3"... suffix
+    given = {str(c).lower() for c in out.columns}
+    taken = {str(geometry).lower()}  # the geometry keeps its name
+    names = {}
+    for column in out.columns:
+        if column == geometry:
+            continue
+        name = str(column)
+        if name.lower() in _GPKG_OWN:  # the GeoPackage's own row key and geometry column
+            name = f"src_{name}"
+        base, i = name, 2
+        while name.lower() in taken or (name != str(column) and name.lower() in given):
+            name, i = f"{base}_{i}", i + 1
+        taken.add(name.lower())
+        names[column] = name
+    return out.rename(columns=names)
+
+
+_GPKG_OWN = {"fid", "geom"}
+
+
+def _as_text(value: object) -> str | None:
+    """A value of a column mixing types as text (missing stays missing)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
+def write_csv(table: pd.DataFrame, path: Path) -> Path:
+    """Write a table as UTF-8 CSV, Unix line ends, booleans as ``true``/``false``/empty.
+
+    The file starts with a byte-order mark, so Excel (which otherwise assumes the local code
+    page) shows the Chinese names when the file is double-clicked; pandas, QGIS and
+    coverage15 itself skip the mark. The same table always gives the same bytes, whatever the
+    platform.
+    """
+    bool_columns_to_text(table).to_csv(path, index=False, encoding="utf-8-sig",
+                                       lineterminator="\n")
+    return path
+
+
+def write_geopackage(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> Path:
+    """Write each layer into one GeoPackage (layers as :func:`gis_ready` makes them)."""
+    for name, frame in layers.items():
+        try:
+            frame.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+            # GDAL's write errors (e.g. the disk is full) as the OSError they are
+            msg = f"{path.name}, layer {name}: {exc}"
+            raise OSError(msg) from exc
+    return path
+
+
+def write_geoparquet(layers: Mapping[str, gpd.GeoDataFrame], folder: Path) -> list[Path]:
+    """Write each layer to ``folder/{name}.parquet`` (GeoParquet)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, frame in layers.items():
+        path = folder / f"{name}.parquet"
+        frame.to_parquet(path, index=False)
+        paths.append(path)
+    return paths
+
+
+def _sheet_name(text: str, used: set[str]) -> str:
+    name = _SHEET_BAD.sub("_", text)[:31] or "sheet"
+    base, i = name, 2
+    while name in used:
+        name = f"{base[:28]}~{i}"
+        i += 1
+    used.add(name)
+    return name
+
+
+def write_excel(result: RunResult, path: Path) -> Path:
+    """Write the gap report as an Excel workbook with Chinese column labels.
+
+    Sheets: ``汇总`` (one row per district, then the citywide rules), then one sheet per
+    district with its 街镇 rows, then ``说明`` (column names and their labels).
+
+    Parameters
+    ----------
+    result
+        A finished run.
+    path
+        The ``.xlsx`` file to write.
+    """
+    layer_labels = {k: s.label for k, s in result.config.layers.items()}
+    rule_labels = {r.id: r.label for r in result.rules}
+
+    def zh(frame: pd.DataFrame) -> pd.DataFrame:
+        shown = bool_columns_to_text(frame).replace({"true": "是", "false": "否"})
+        if "network" in shown:
+            shown["network"] = shown["network"].map(NETWORK_ZH).fillna(shown["network"])
+        shown = shown.drop(columns=["reason"], errors="ignore")  # 原因 (reason_zh) is shown
+        return shown.rename(columns={c: column_label_zh(c, layer_labels, rule_labels)
+                                     for c in frame.columns})
+
+    used: set[str] = set()
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        summary = (result.district_report if result.district_report is not None
+                   else result.gap_report.groupby("district", as_index=False).size())
+        zh(summary).to_excel(writer, sheet_name=_sheet_name("汇总", used), index=False)
+        citywide = pd.DataFrame(
+            [{"规则": c.rule.label, "数值": c.value, "达标": "是" if c.passed else "否",
+              "说明": c.reason} for c in result.check.citywide]
+            + [{"规则": rid, "数值": None, "达标": "未评估", "说明": why}
+               for rid, why in result.check.skipped.items()])
+        if not citywide.empty:
+            citywide.to_excel(writer, sheet_name="汇总", index=False,
+                              startrow=len(summary) + 2)
+        for district, rows in result.gap_report.groupby("district", sort=True):
+            zh(rows.drop(columns=["district"])).to_excel(
+                writer, sheet_name=_sheet_name(str(district), used), index=False)
+        legend = pd.DataFrame(
+            [(c, column_label_zh(c, layer_labels, rule_labels))
+             for c in result.gap_report.columns if c != "reason"], columns=["column", "说明"])
+        legend.to_excel(writer, sheet_name=_sheet_name("说明", used), index=False)
+        shares = {column_label_zh(c, layer_labels, rule_labels)
+                  for c in (*result.gap_report.columns, *summary.columns)
+                  if str(c).endswith("_share")}
+        for sheet in writer.book.worksheets:
+            sheet.freeze_panes = "B2"
+            for column in sheet.columns:
+                width = max(len(str(c.value or "")) for c in column[:50])
+                sheet.column_dimensions[column[0].column_letter].width = min(
+                    max(8, width * 1.6), 60)
+                if column[0].value in shares:  # 0–1 shares shown as percentages
+                    for cell in column[1:]:
+                        cell.number_format = "0%"
+            if sheet.title not in ("汇总", "说明"):  # one table per sheet: filterable
+                sheet.auto_filter.ref = sheet.dimensions
+    return path
+
+
+def _engine(url: str) -> Any:
+    import sqlalchemy
+
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    try:
+        engine = sqlalchemy.create_engine(url)
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT postgis_version()"))
+    except Exception as exc:
+        first = str(exc).splitlines()[0]
+        safe = re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+        msg = f"database {safe}: cannot connect or PostGIS is missing ({first})"
+        raise InputFileError(msg) from exc
+    return engine
+
+
+def check_database(url: str) -> None:
+    """Connect once to fail early (before a long run) when the database is unusable."""
+    _engine(url).dispose()
+
+
+def write_postgis(layers: Mapping[str, gpd.GeoDataFrame], url: str, *,
+                  schema: str = "public", prefix: str = "coverage15_") -> list[str]:
+    """Write each layer to a PostGIS table ``{schema}.{prefix}{name}``, replacing it.
+
+    All tables are written in one transaction: readers never see a table half-written or a
+    mix of two runs' tables, and an interrupted or failed write leaves the previous tables.
+
+    Returns
+    -------
+    list of str
+        The table names written.
+    """
+    import sqlalchemy
+
+    engine = _engine(url)
+    tables = []
+    try:
+        with engine.begin() as connection:  # PostgreSQL's DDL is transactional too
+            connection.execute(sqlalchemy.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            for name, frame in layers.items():
+                table = f"{prefix}{name}"
+                frame.to_postgis(table, connection, schema=schema, if_exists="replace",
+                                 index=False)
+                tables.append(f"{schema}.{table}")
+                log.info("wrote %d rows to %s.%s", len(frame), schema, table)
+    finally:
+        engine.dispose()
+    return tables
+
+
+def read_postgis(url: str, *, table: str | None = None, sql: str | None = None,
+                 geometry_column: str = "geometry") -> gpd.GeoDataFrame:
+    """Read a PostGIS table (``schema.table``) or query as a GeoDataFrame, CRS included."""
+    if (table is None) == (sql is None):
+        msg = "read_postgis: give either table= or sql="
+        raise ValueError(msg)
+    engine = _engine(url)
+    if sql is None:
+        assert table is not None
+        parts = [f'"{p}"' for p in table.split(".")]
+        sql = f"SELECT * FROM {'.'.join(parts)}"
+    import sqlalchemy
+
+    try:
+        return gpd.read_postgis(sqlalchemy.text(sql), engine, geom_col=geometry_column)
+    except Exception as exc:
+        first = str(exc).splitlines()[0]
+        msg = f"database table/query {table or sql!r}: cannot read ({first})"
+        raise InputFileError(msg) from exc
+    finally:
+        engine.dispose()

@@ -1,0 +1,1 @@
+"""Planning: site recommendations and what-if scenarios on top of a finished analysis."""

@@ -1,0 +1,189 @@
+"""Who and what each service area covers, per demand point and per unit (街镇, district).
+
+Point coverage comes from network distances (:func:`coverage15.reach.distances.point_distances`),
+never from polygons; polygons only give the share of a unit's land inside the union of
+service areas. Units are classified by how much of them lies inside the network's extent, so
+that a unit without streets in the data is reported as "no network", not as uncovered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final, Literal
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+
+__all__ = [
+    "FULL_NETWORK_SHARE",
+    "NetworkStatus",
+    "assign_units",
+    "coverage_by_unit",
+    "demand_coverage",
+    "network_status",
+]
+
+NetworkStatus = Literal["full", "partial", "none"]
+FULL_NETWORK_SHARE: Final = 0.95
+"""A unit counts as inside the network when this share of its area is (boundaries are
+simplified by ~60 m, so exact containment is too strict)."""
+
+
+def assign_units(points: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> pd.Series:
+    """The unit each point lies in.
+
+    Parameters
+    ----------
+    points
+        Points in any CRS.
+    units
+        Polygons with a ``unit`` column.
+
+    Returns
+    -------
+    pandas.Series
+        Position of the containing unit in ``units`` (``-1`` when in none), indexed like
+        ``points``. A point on a shared border goes to the first unit.
+    """
+    out = pd.Series(-1, index=points.index, dtype="int64")
+    if len(points) == 0:
+        return out
+    pts = points.geometry.to_crs(units.crs).to_numpy()
+    tree = shapely.STRtree(units.geometry.to_numpy())
+    pt_idx, unit_idx = tree.query(pts, predicate="within")
+    order = np.lexsort((unit_idx, pt_idx))
+    pt_idx, unit_idx = pt_idx[order], unit_idx[order]
+    first = np.ones(len(pt_idx), dtype=bool)
+    first[1:] = pt_idx[1:] != pt_idx[:-1]
+    values = out.to_numpy().copy()
+    values[pt_idx[first]] = unit_idx[first]
+    return pd.Series(values, index=points.index, dtype="int64")
+
+
+def demand_coverage(
+    n_demand: int,
+    pairs: Mapping[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
+                              npt.NDArray[np.float64]]],
+) -> pd.DataFrame:
+    """Per demand point and layer: facilities within the limit and the nearest distance.
+
+    Parameters
+    ----------
+    n_demand
+        Number of demand points.
+    pairs
+        For each layer key, ``(facility, demand, dist_m)`` arrays within the limit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per demand point, columns ``{key}_n`` (count) and ``{key}_m`` (metres to the
+        nearest, NaN when none is within reach).
+    """
+    columns: dict[str, npt.NDArray[np.generic]] = {}
+    for key, (_, target, dist) in pairs.items():
+        columns[f"{key}_n"] = np.bincount(target, minlength=n_demand).astype(np.int64)
+        nearest = np.full(n_demand, np.inf)
+        np.minimum.at(nearest, target, dist)
+        nearest[np.isinf(nearest)] = np.nan
+        columns[f"{key}_m"] = nearest
+    return pd.DataFrame(columns, index=pd.RangeIndex(n_demand))
+
+
+def network_status(share: pd.Series) -> pd.Series:
+    """Classify units by the share of their area inside the network extent."""
+    status = np.where(share >= FULL_NETWORK_SHARE, "full",
+                      np.where(share > 0.0, "partial", "none"))
+    return pd.Series(status, index=share.index, dtype="object")
+
+
+def coverage_by_unit(
+    units: gpd.GeoDataFrame,
+    *,
+    facility_units: Mapping[str, npt.NDArray[np.int64]],
+    demand_unit: npt.NDArray[np.int64] | None,
+    demand_cover: pd.DataFrame | None,
+    unions: Mapping[str, shapely.Geometry],
+    extent: shapely.Geometry,
+    working_crs: str,
+) -> pd.DataFrame:
+    """Counts and coverage shares for every unit.
+
+    Parameters
+    ----------
+    units
+        Polygons with ``unit`` and ``district`` columns.
+    facility_units
+        Per layer key, the :func:`assign_units` position of each of its facilities (all of
+        them, on the network or not: the count of facilities in a unit needs no network).
+    demand_unit
+        :func:`assign_units` position of each demand point, or None.
+    demand_cover
+        :func:`demand_coverage` of the demand points (same row order), or None.
+    unions
+        Union of service areas per layer key, in ``working_crs``.
+    extent
+        The network's extent, in ``working_crs``.
+    working_crs
+        Metric CRS for areas.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``units``: ``area_km2``, ``network_share``, ``network``
+        (full/partial/none), ``demand_points``, and per layer ``{key}_count``,
+        ``{key}_demand_share`` (share of the unit's demand points within reach of at least
+        one facility; NaN without demand) and ``{key}_area_share``.
+    """
+    metric = units.geometry.to_crs(working_crs).to_numpy()
+    area = shapely.area(metric)
+    inside = shapely.area(shapely.intersection(metric, extent))
+    table = pd.DataFrame(index=units.index)
+    table["area_km2"] = area / 1e6
+    table["network_share"] = np.clip(np.divide(inside, area, out=np.zeros_like(area),
+                                               where=area > 0), 0.0, 1.0)
+    table["network"] = network_status(table["network_share"])
+    n_units = len(units)
+    if demand_unit is not None and demand_cover is not None:
+        where = np.asarray(demand_unit)
+        located = where >= 0
+        n_points = np.bincount(where[located], minlength=n_units)
+        table["demand_points"] = n_points
+    else:
+        located = np.array([], dtype=bool)
+        where = np.array([], dtype=np.int64)
+        n_points = np.zeros(n_units, dtype=np.int64)
+        table["demand_points"] = n_points
+    for key, inside_unit in facility_units.items():
+        table[f"{key}_count"] = np.bincount(inside_unit[inside_unit >= 0], minlength=n_units)
+        if demand_cover is not None and f"{key}_n" in demand_cover:
+            covered = demand_cover[f"{key}_n"].to_numpy() > 0
+            n_cov = np.bincount(where[located], weights=covered[located], minlength=n_units)
+            table[f"{key}_demand_share"] = np.where(n_points > 0, n_cov / np.maximum(n_points, 1),
+                                                    np.nan)
+        union = unions.get(key)
+        if union is None or union.is_empty:
+            table[f"{key}_area_share"] = 0.0
+        else:
+            covered_area = _area_inside(metric, union)
+            table[f"{key}_area_share"] = np.clip(
+                np.divide(covered_area, area, out=np.zeros_like(area), where=area > 0), 0.0, 1.0
+            )
+    return table
+
+
+def _area_inside(polygons: npt.NDArray[np.object_], cover: shapely.Geometry,
+                 ) -> npt.NDArray[np.float64]:
+    """Area of each polygon inside ``cover``.
+
+    ``cover`` is intersected part by part, each part only with the polygons it touches: one
+    overlay of every unit with a city-wide union is far slower. The parts of a union are
+    disjoint, so their areas add up.
+    """
+    parts = shapely.get_parts(cover)
+    left, right = shapely.STRtree(parts).query(polygons, predicate="intersects")
+    inside = shapely.area(shapely.intersection(polygons[left], parts[right]))
+    return np.bincount(left, weights=inside, minlength=len(polygons)).astype(np.float64)

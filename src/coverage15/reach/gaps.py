@@ -1,0 +1,251 @@
+"""Gap-report tables and the run summary.
+
+Column names are stable (documented in the README); shares are 0–1, never percentages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from coverage15.reach.targets import TargetCheck
+
+__all__ = [
+    "COLUMN_LABELS_ZH",
+    "bool_columns_to_text",
+    "column_label_zh",
+    "gap_report",
+    "summary_lines",
+    "units_by_district",
+]
+
+SHARE_DIGITS = 4
+
+
+def gap_report(
+    names: pd.DataFrame,
+    table: pd.DataFrame,
+    check: TargetCheck,
+    layer_keys: Sequence[str],
+    *,
+    unit_column: str = "jiezhen",
+) -> pd.DataFrame:
+    """One row per unit: identity, network status, counts and shares per layer, rule flags.
+
+    Parameters
+    ----------
+    names
+        ``unit`` and ``district`` columns, indexed like ``table``.
+    table
+        :func:`coverage15.reach.coverage.coverage_by_unit` output.
+    check
+        :func:`coverage15.reach.targets.check_targets` output.
+    layer_keys
+        Facility layer keys, in config order.
+    unit_column
+        Name of the unit column (``jiezhen`` for 街镇, ``district`` for districts).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: ``district``, ``{unit_column}``, ``network``, ``network_share``,
+        ``area_km2``, ``demand_points``, per layer ``{key}_count``, ``{key}_demand_share``,
+        ``{key}_area_share``, per share rule ``{rule}_share``, per rule ``pass_{rule}``,
+        ``uncovered`` and ``reason``; sorted by district then unit name.
+    """
+    out = pd.DataFrame(index=table.index)
+    if unit_column != "district":
+        out["district"] = names["district"]
+    out[unit_column] = names["unit"]
+    out["network"] = table["network"]
+    out["network_share"] = table["network_share"].round(SHARE_DIGITS)
+    out["area_km2"] = table["area_km2"].round(3)
+    out["demand_points"] = table["demand_points"].astype("int64")
+    for key in layer_keys:
+        out[f"{key}_count"] = table[f"{key}_count"].astype("int64")
+        for what in ("demand_share", "area_share"):
+            column = f"{key}_{what}"
+            if column in table:
+                out[column] = table[column].round(SHARE_DIGITS)
+    flags = check.flags
+    for column in flags.columns:
+        if column.endswith("_share"):
+            out[column] = flags[column].round(SHARE_DIGITS)
+    # walking shares are only judged where the unit is wholly inside the network: elsewhere
+    # residents beyond the network's streets would count as unserved, so leave them empty
+    outside = (table["network"] != "full").to_numpy()
+    walking = [c for c in out.columns if c.endswith(("_demand_share", "_area_share"))
+               or (c.endswith("_share") and c in flags.columns)]
+    out.loc[outside, walking] = np.nan
+    for column in flags.columns:
+        if column.startswith("pass_"):
+            out[column] = flags[column]
+    out["uncovered"] = flags["uncovered"]
+    out["reason"] = flags["reason"]
+    if "reason_zh" in flags:
+        out["reason_zh"] = flags["reason_zh"]
+    sort_by = ["district", unit_column] if unit_column != "district" else [unit_column]
+    return out.sort_values(sort_by, kind="stable").reset_index(drop=True)
+
+
+def add_caution(gap: pd.DataFrame, cautions: Mapping[str, tuple[str, str]],
+                unit_column: str = "jiezhen") -> None:
+    """Append a caution to named units' ``reason`` (and ``reason_zh``), in place.
+
+    For what the rule checks cannot see, e.g. streets missing from the network: the verdict
+    stands, and the reader of the report is told to check it.
+    """
+    for name, (english, chinese) in cautions.items():
+        rows = gap[unit_column] == name
+        gap.loc[rows, "reason"] = gap.loc[rows, "reason"].astype(str) + f"; {english}"
+        if "reason_zh" in gap:
+            gap.loc[rows, "reason_zh"] = gap.loc[rows, "reason_zh"].astype(str) + f"；{chinese}"
+
+
+def units_by_district(district_report: pd.DataFrame, unit_report: pd.DataFrame,
+                      unit_column: str = "jiezhen") -> pd.DataFrame:
+    """Add to a district report how many of each district's 街镇 there are, and which fail.
+
+    A district's own rule checks run on its totals (e.g. its centres summed over its 街镇),
+    so a district can pass while several of its 街镇 fail; these columns say so.
+
+    Parameters
+    ----------
+    district_report
+        :func:`gap_report` per district (column ``district``).
+    unit_report
+        :func:`gap_report` per 街镇 (columns ``district``, ``unit_column``, ``uncovered``).
+    unit_column
+        The 街镇 name column of ``unit_report``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``district_report`` with ``jiezhen_count`` (its 街镇), ``jiezhen_uncovered`` (how
+        many are flagged uncovered) and ``uncovered_jiezhen`` (their names, joined by 、,
+        in the 街镇 report's order; missing when there are none, so that every format,
+        PostGIS included, reads it back the same), inserted before ``uncovered``.
+    """
+    flagged = unit_report["uncovered"].fillna(False).astype(bool)
+    by = unit_report.groupby("district", sort=False)
+    count = by.size()
+    failing = unit_report.loc[flagged].groupby("district", sort=False)
+    names = failing[unit_column].agg("、".join)
+    out = district_report.copy()
+    at = out.columns.get_loc("uncovered")
+    districts = out["district"]
+    out.insert(at, "jiezhen_count", districts.map(count).fillna(0).astype("int64"))
+    out.insert(at + 1, "jiezhen_uncovered",
+               districts.map(failing.size()).fillna(0).astype("int64"))
+    out.insert(at + 2, "uncovered_jiezhen", districts.map(names))  # none: empty (NULL)
+    return out
+
+
+def summary_lines(
+    report: pd.DataFrame,
+    check: TargetCheck,
+    *,
+    layer_counts: dict[str, tuple[str, int, int, int]],
+    unit_word: str = "街镇",
+) -> list[str]:
+    """Short human summary of a run for the terminal.
+
+    Parameters
+    ----------
+    report
+        :func:`gap_report` of the 街镇.
+    check
+        The target check.
+    layer_counts
+        Per layer key: ``(label, loaded, rejected, on network)``.
+    unit_word
+        What a unit is called.
+    """
+    lines = []
+    for key, (label, loaded, rejected, on_net) in layer_counts.items():
+        lines.append(f"layer {key} ({label}): {loaded} loaded, {rejected} set aside, "
+                     f"{on_net} on the network")
+    status = report["network"].value_counts()
+    lines.append(
+        f"{unit_word}: {len(report)} in all; {status.get('full', 0)} inside the network, "
+        f"{status.get('partial', 0)} partly, {status.get('none', 0)} outside "
+        "(count rules only)"
+    )
+    uncovered = report.loc[report["uncovered"].fillna(False).astype(bool)]
+    inside = uncovered["network"] == "full"
+    lines.append(f"uncovered {unit_word} (fail at least one rule): {len(uncovered)} "
+                 f"({int(inside.sum())} inside the network, {int((~inside).sum())} on count "
+                 "rules beyond it)")
+    # those judged on every rule first, then those judged on count rules only
+    uncovered = pd.concat([uncovered.loc[inside], uncovered.loc[~inside]])
+    for _, row in uncovered.head(15).iterrows():
+        lines.append(f"  {row.get('district', '')} {row.iloc[1]}: {row['reason']}")
+    if len(uncovered) > 15:
+        lines.append(f"  ... and {len(uncovered) - 15} more (see gap_report.csv)")
+    for result in check.citywide:
+        verdict = "pass" if result.passed else "FAIL"
+        lines.append(f"citywide {result.rule.id}: {verdict}: {result.reason}")
+    for rid, why in check.skipped.items():
+        lines.append(f"rule {rid}: not evaluated ({why})")
+    return lines
+
+
+def bool_columns_to_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Nullable booleans as ``true``/``false``/empty, for CSV that reads the same everywhere."""
+    out = frame.copy()
+    for column in out.columns:
+        if isinstance(out[column].dtype, pd.BooleanDtype) or out[column].dtype == bool:
+            values = out[column].astype("boolean")
+            out[column] = np.where(values.isna(), "", np.where(values.fillna(False),
+                                                                 "true", "false"))
+    return out
+
+
+COLUMN_LABELS_ZH = {
+    "district": "区",
+    "jiezhen": "街镇",
+    "network": "路网覆盖",
+    "network_share": "路网覆盖比例",
+    "area_km2": "面积 (km²)",
+    "demand_points": "居住点数",
+    "uncovered": "未达标",
+    "jiezhen_count": "街镇数",
+    "jiezhen_uncovered": "未达标街镇数",
+    "uncovered_jiezhen": "未达标街镇",
+    "reason": "原因（英文）",
+    "reason_zh": "原因",
+}
+NETWORK_ZH = {"full": "完整", "partial": "部分", "none": "无"}  # values of ``network``
+_LAYER_SUFFIXES_ZH = (("_count", "数量"), ("_demand_share", "居住点覆盖率"),
+                      ("_area_share", "面积覆盖率"))
+
+
+def column_label_zh(column: str, layer_labels: dict[str, str],
+                    rule_labels: dict[str, str]) -> str:
+    """Chinese label of a gap-report column (the column name itself when unknown).
+
+    Parameters
+    ----------
+    column
+        A gap-report column name.
+    layer_labels
+        Layer key → label (e.g. ``centre`` → 社区综合为老服务中心).
+    rule_labels
+        Rule id → label.
+    """
+    if column in COLUMN_LABELS_ZH:
+        return COLUMN_LABELS_ZH[column]
+    for key, label in layer_labels.items():
+        for suffix, zh in _LAYER_SUFFIXES_ZH:
+            if column == f"{key}{suffix}":
+                return f"{label}{zh}"
+    for rid, label in rule_labels.items():
+        if column == f"pass_{rid}":
+            return f"达标：{label}"
+        if column == f"{rid}_share":
+            return f"{label} 达标居民比例"
+    return column

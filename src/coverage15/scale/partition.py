@@ -1,0 +1,446 @@
+"""Where the distance work runs: in this process, or split into partitions on Dask.
+
+:func:`compute_layers` is the one entry point the pipeline uses. With one partition it runs
+the kernel (:mod:`coverage15.reach.service_areas`) on the whole network. With more, the study area
+is cut into square tiles over the network's bounds; each tile's task gets the sub-network
+within a halo of ``limit + 3 × snap_max`` around the tile, the facilities that could reach into
+it and its own demand points. A facility's service area is computed in the tile holding the
+facility and a demand point's distances in the tile holding the point, so every answer is
+computed once and exactly as a single run would (every path within the walking limit stays
+inside the halo).
+
+Tasks run on a ``dask.distributed`` cluster: a new ``LocalCluster`` for
+``scheduler="local"`` or an existing one at ``tcp://host:port``. A failed partition is
+resubmitted up to ``retries`` times and reported; it is never dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache, partial
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+
+from coverage15 import settings
+from coverage15._errors import Coverage15Error
+from coverage15._types import FloatArray, IntArray
+from coverage15.inputs.config import AnalysisSpec
+from coverage15.network import _cache
+from coverage15.network.graph import Snap, WalkNetwork, snap_points
+from coverage15.reach import distances, service_areas
+
+__all__ = [
+    "LayerAreas",
+    "PartitionError",
+    "RunLog",
+    "compute_layers",
+    "subnetwork",
+    "tile_partitions",
+]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+T = TypeVar("T")
+
+
+class PartitionError(RuntimeError, Coverage15Error):
+    """A partition failed on every attempt."""
+
+
+@dataclass
+class LayerAreas:
+    """Per-layer results of the distance work, indexed like the layer's points.
+
+    Attributes
+    ----------
+    snap_m : numpy.ndarray
+        Snap distance of each facility (NaN: not on the network).
+    on_network : numpy.ndarray
+        Whether the facility reaches the network within the walking limit.
+    polygons : numpy.ndarray
+        Service-area polygon per facility (empty when off the network), working CRS.
+    reached_m : numpy.ndarray
+        Street metres within the limit per facility.
+    pairs : tuple of numpy.ndarray
+        ``(facility, demand, dist_m)`` for every pair within the limit.
+    """
+
+    snap_m: FloatArray
+    on_network: npt.NDArray[np.bool_]
+    polygons: npt.NDArray[np.object_]
+    reached_m: FloatArray
+    pairs: tuple[IntArray, IntArray, FloatArray]
+
+
+@dataclass
+class RunLog:
+    """What happened to the partitions of a run."""
+
+    partitions: int = 1
+    retried: dict[int, list[str]] = field(default_factory=dict)
+    scheduler: str = "in process"
+    cached: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Task:
+    """The inputs of one partition's work (small enough to ship to a worker)."""
+
+    index: int
+    net: WalkNetwork
+    facility_xy: dict[str, FloatArray]
+    facility_ids: dict[str, IntArray]
+    core_facility: dict[str, npt.NDArray[np.bool_]]
+    demand_xy: FloatArray | None
+    demand_ids: IntArray
+    analysis: AnalysisSpec
+
+
+def tile_partitions(bounds: tuple[float, float, float, float], n: int,
+                    ) -> tuple[FloatArray, float, tuple[int, int]]:
+    """Square tiles covering ``bounds`` (minx, miny, maxx, maxy), at least ``n`` of them.
+
+    Returns
+    -------
+    tuple
+        ``(origin, size, (cols, rows))``: tile ``(i, j)`` spans ``origin + (i, j) * size``.
+    """
+    lo = np.array(bounds[:2], dtype=float)
+    span = np.maximum(np.array(bounds[2:], dtype=float) - lo, 1.0)
+    size = float(math.sqrt(span[0] * span[1] / max(n, 1)))
+    cols, rows = max(1, math.ceil(span[0] / size)), max(1, math.ceil(span[1] / size))
+    while cols * rows < n:
+        size *= 0.95
+        cols, rows = math.ceil(span[0] / size), math.ceil(span[1] / size)
+    return lo, size, (cols, rows)
+
+
+def subnetwork(net: WalkNetwork, box: shapely.Geometry) -> WalkNetwork:
+    """The edges touching ``box`` (and their end nodes) as a network of its own."""
+    edges = np.sort(net.tree.query(box, predicate="intersects"))
+    nodes = np.unique(np.concatenate([net.edge_u[edges], net.edge_v[edges]]))
+    local = np.full(net.n_nodes, -1, dtype=np.int64)
+    local[nodes] = np.arange(len(nodes))
+    return WalkNetwork(
+        crs=net.crs,
+        node_ids=net.node_ids[nodes],
+        node_xy=net.node_xy[nodes],
+        edge_u=local[net.edge_u[edges]].astype(np.int32),
+        edge_v=local[net.edge_v[edges]].astype(np.int32),
+        edge_length=net.edge_length[edges],
+        edge_geometry=net.edge_geometry[edges],
+        extent=net.extent,
+    )
+
+
+def _layer_kernel(net: WalkNetwork, facilities: Any, demand_snap: Any,
+                  analysis: AnalysisSpec, tick: Callable[[int], None] | None = None,
+                  *, threads: int | None = None) -> LayerAreas:
+    """Distances, polygons and demand pairs for one layer on one network."""
+    limit = analysis.limit_m
+    snap = snap_points(net, facilities, snap_max_m=analysis.snap_max_m)
+    reach, polygons, reached = service_areas.facility_areas(
+        net, snap, limit_m=limit, buffer_m=analysis.buffer_m, access_leg=analysis.access_leg,
+        threads=threads, progress=tick)
+    if demand_snap is not None:
+        pairs = distances.point_distances(net, reach, demand_snap,
+                                              access_leg=analysis.access_leg)
+    else:
+        empty = np.array([], dtype=np.int64)
+        pairs = (empty, empty, np.array([]))
+    return LayerAreas(snap_m=snap.snap_m, on_network=snap.snapped & (reach.access_m <= limit),
+                      polygons=polygons, reached_m=reached, pairs=pairs)
+
+
+def _points(xy: FloatArray, crs: str) -> Any:
+    import geopandas as gpd
+
+    return gpd.GeoSeries(shapely.points(xy), crs=crs)
+
+
+def _run_task(task: _Task) -> tuple[dict[str, LayerAreas], FloatArray, npt.NDArray[np.bool_]]:
+    """One partition: its core facilities' areas and its core demand's distances."""
+    demand_snap = None
+    if task.demand_xy is not None:
+        demand_snap = snap_points(task.net, _points(task.demand_xy, task.net.crs),
+                                  snap_max_m=task.analysis.snap_max_m)
+    out = {}
+    for key, xy in task.facility_xy.items():
+        # one thread per task: the cluster already runs one task per core
+        result = _layer_kernel(task.net, _points(xy, task.net.crs), demand_snap, task.analysis,
+                               threads=1)
+        core = task.core_facility[key]
+        # areas only for the partition's own facilities (others are done elsewhere)
+        result.polygons[~core] = shapely.Polygon()
+        result.reached_m[~core] = 0.0
+        out[key] = result
+    if demand_snap is None:
+        return out, np.array([]), np.array([], dtype=bool)
+    return out, demand_snap.snap_m, demand_snap.snapped
+
+
+def _make_tasks(net: WalkNetwork, facility_xy: dict[str, FloatArray],
+                demand_xy: FloatArray | None, analysis: AnalysisSpec,
+                n: int) -> list[_Task]:
+    bounds = tuple(shapely.total_bounds(net.edge_geometry))
+    origin, size, (cols, rows) = tile_partitions(bounds, n)
+
+    def tile_of(xy: FloatArray) -> npt.NDArray[np.int64]:
+        # points beyond the network's bounds go to the nearest edge tile
+        ij = np.floor((xy - origin) / size).astype(np.int64).reshape(-1, 2)
+        return np.column_stack([np.clip(ij[:, 0], 0, cols - 1), np.clip(ij[:, 1], 0, rows - 1)])
+
+    fac_tile = {k: tile_of(xy) for k, xy in facility_xy.items()}
+    dem_tile = (tile_of(demand_xy) if demand_xy is not None
+                else np.zeros((0, 2), dtype=np.int64))
+    tiles = np.unique(np.concatenate([*fac_tile.values(), dem_tile]), axis=0)
+    limit, snap = analysis.limit_m, analysis.snap_max_m
+    tasks = []
+    for index, tile in enumerate(tiles):
+        x0, y0 = origin + tile * size
+        core = shapely.box(x0, y0, x0 + size, y0 + size)
+        # a tile's demand lies in its core or (edge tiles) beyond the network's bounds, where
+        # only points within `snap` of a street matter; every path within the limit from
+        # such a point, and every facility that can reach it, lies inside these margins
+        net_box = core.buffer(limit + 3 * snap + 1.0, join_style="mitre")
+        fac_box = core.buffer(limit + 2 * snap + 1.0, join_style="mitre")
+        sub = subnetwork(net, net_box)
+        xy_k, ids_k, core_k = {}, {}, {}
+        for key, xy in facility_xy.items():
+            near = shapely.contains_xy(fac_box, xy[:, 0], xy[:, 1])
+            xy_k[key] = xy[near]
+            ids_k[key] = np.flatnonzero(near)
+            core_k[key] = np.all(fac_tile[key][near] == tile, axis=1)
+        if demand_xy is not None:
+            mine = np.flatnonzero(np.all(dem_tile == tile, axis=1))
+            d_xy = demand_xy[mine]
+        else:
+            mine, d_xy = np.array([], dtype=np.int64), None
+        if sub.n_edges == 0:
+            continue
+        tasks.append(_Task(index, sub, xy_k, ids_k, core_k, d_xy, mine, analysis))
+    return tasks
+
+
+def _client(scheduler: str) -> Any:
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                               dashboard_address=":0")
+        return Client(cluster)
+    return Client(scheduler)
+
+
+def compute_layers(
+    net: WalkNetwork,
+    facility_points: dict[str, Any],
+    demand_points: Any | None,
+    analysis: AnalysisSpec,
+    *,
+    partitions: int = 1,
+    scheduler: str | Any | None = None,
+    retries: int = 2,
+    progress: Progress | None = None,
+) -> tuple[dict[str, LayerAreas], FloatArray, npt.NDArray[np.bool_], RunLog]:
+    """Run the distance work for every layer, here or on a Dask cluster.
+
+    Parameters
+    ----------
+    net
+        The network.
+    facility_points
+        Layer key → point GeoSeries/GeoDataFrame (any CRS).
+    demand_points
+        Demand points or None.
+    analysis
+        Walking budget and geometry options.
+    partitions
+        Number of tiles; 1 runs in this process without Dask.
+    scheduler
+        ``"local"`` (a new 2-worker ``LocalCluster``), a ``tcp://host:port`` address, or a
+        ``dask.distributed.Client``. Ignored for one partition.
+    retries
+        Times a failed partition is resubmitted before the run fails.
+    progress
+        ``progress(step, done, total)`` callback.
+
+    Returns
+    -------
+    tuple
+        Per-layer :class:`LayerAreas`, demand snap distances, demand on-network flags, and a
+        :class:`RunLog`.
+    """
+    if partitions <= 1 or scheduler is None:
+        return _in_process(net, facility_points, demand_points, analysis, progress)
+    crs = net.crs
+    facility_xy = {k: shapely.get_coordinates(p.geometry.to_crs(crs).to_numpy())
+                   for k, p in facility_points.items()}
+    demand_xy = (shapely.get_coordinates(demand_points.geometry.to_crs(crs).to_numpy())
+                 if demand_points is not None else None)
+    tasks = _make_tasks(net, facility_xy, demand_xy, analysis, partitions)
+    own_client = isinstance(scheduler, str)
+    client = _client(scheduler) if isinstance(scheduler, str) else scheduler
+    runlog = RunLog(partitions=len(tasks), scheduler=str(getattr(client, "scheduler", "")))
+    try:
+        results = _gather_with_retries(client, tasks, retries, runlog, progress)
+    finally:
+        if own_client:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    return (*_stitch(tasks, results, facility_xy, demand_xy), runlog)
+
+
+def _gather_with_retries(client: Any, tasks: list[_Task], retries: int, runlog: RunLog,
+                         progress: Progress | None) -> list[Any]:
+    from dask.distributed import as_completed
+
+    futures = {client.submit(_run_task, t, pure=False, key=f"c15-part-{t.index}-0"): t
+               for t in tasks}
+    attempts = dict.fromkeys(range(len(tasks)), 0)
+    results: dict[int, Any] = {}
+    position = {t.index: i for i, t in enumerate(tasks)}
+    queue = as_completed(list(futures))
+    for future in queue:
+        task = futures.pop(future)
+        i = position[task.index]
+        if future.status == "finished":
+            results[i] = future.result()
+            if progress is not None:
+                progress("service areas", len(results), len(tasks))
+            continue
+        error = repr(future.exception())
+        runlog.retried.setdefault(task.index, []).append(error)
+        attempts[i] += 1
+        log.warning("partition %d failed (%s); attempt %d of %d", task.index, error,
+                    attempts[i] + 1, retries + 1)
+        if attempts[i] > retries:
+            msg = (f"partition {task.index} failed {attempts[i]} times; last error: {error}")
+            raise PartitionError(msg)
+        again = client.submit(_run_task, task, pure=False,
+                              key=f"c15-part-{task.index}-{attempts[i]}")
+        futures[again] = task
+        queue.add(again)
+    return [results[i] for i in range(len(tasks))]
+
+
+def _stitch(tasks: list[_Task], results: list[Any], facility_xy: dict[str, FloatArray],
+            demand_xy: FloatArray | None) -> tuple[dict[str, LayerAreas], FloatArray,
+                                                    npt.NDArray[np.bool_]]:
+    n_dem = 0 if demand_xy is None else len(demand_xy)
+    demand_snap_m = np.full(n_dem, np.nan)
+    demand_on = np.zeros(n_dem, dtype=bool)
+    out: dict[str, LayerAreas] = {}
+    for key, xy in facility_xy.items():
+        n = len(xy)
+        areas = LayerAreas(snap_m=np.full(n, np.nan), on_network=np.zeros(n, dtype=bool),
+                           polygons=np.array([shapely.Polygon()] * n, dtype=object),
+                           reached_m=np.zeros(n), pairs=(np.array([], dtype=np.int64),
+                                                         np.array([], dtype=np.int64),
+                                                         np.array([])))
+        src, tgt, dist = [], [], []
+        for task, (layers, _, _) in zip(tasks, results, strict=True):
+            part = layers[key]
+            ids = task.facility_ids[key]
+            core = task.core_facility[key]
+            areas.snap_m[ids[core]] = part.snap_m[core]
+            areas.on_network[ids[core]] = part.on_network[core]
+            areas.polygons[ids[core]] = part.polygons[core]
+            areas.reached_m[ids[core]] = part.reached_m[core]
+            s, t, d = part.pairs
+            src.append(ids[s])
+            tgt.append(task.demand_ids[t])
+            dist.append(d)
+        if src:
+            source = np.concatenate(src)
+            target = np.concatenate(tgt)
+            order = np.lexsort((target, source))
+            areas.pairs = (source[order], target[order], np.concatenate(dist)[order])
+        out[key] = areas
+    for task, (_, snap_m, snapped) in zip(tasks, results, strict=True):
+        if len(task.demand_ids):
+            demand_snap_m[task.demand_ids] = snap_m
+            demand_on[task.demand_ids] = snapped
+    return out, demand_snap_m, demand_on
+
+
+def _cached(kind: str, net: WalkNetwork, parts: Callable[[], tuple[Any, ...]],
+            expected: type[T], compute: Callable[[], T]) -> tuple[T, bool]:
+    """``compute()``, or its result from an earlier run on the same network and inputs.
+
+    Only for networks that :func:`coverage15.network.graph.build_walk_network` made (their
+    ``source`` is a digest of their content) and while ``settings.reuse_results`` and
+    ``settings.use_cache`` are on. The key is ``parts()`` (everything else the result depends
+    on) and the package's code digest, so a result is never reused across code changes.
+    Returns the result and whether it came from the cache.
+    """
+    if net.source is None or not (settings.reuse_results and settings.use_cache):
+        return compute(), False
+    path = _cache.path_for(kind, _cache.key_of(net.source, _cache.code_digest(), *parts()))
+    hit = _cache.load(path)
+    if isinstance(hit, expected):
+        return hit, True
+    value = compute()
+    _cache.save(path, value)
+    _cache.prune(keep=path)  # within settings.results_cache_mb, least recently used first
+    return value, False
+
+
+def _points_key(points: Any) -> tuple[str, str]:
+    return _cache.geometry_digest(points.geometry.to_numpy()), str(points.crs)
+
+
+def _layer_key(points: Any, demand_key: Callable[[], tuple[str, str]] | None,
+               settings_key: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (*_points_key(points), demand_key() if demand_key else None, *settings_key)
+
+
+def _in_process(net: WalkNetwork, facility_points: dict[str, Any], demand_points: Any | None,
+                analysis: AnalysisSpec, progress: Progress | None,
+                ) -> tuple[dict[str, LayerAreas], FloatArray, npt.NDArray[np.bool_], RunLog]:
+    runlog = RunLog()
+    demand_snap = None
+    demand_key = None
+    if demand_points is not None:
+        demand_key = cache(partial(_points_key, demand_points))  # digested once, if at all
+        demand_snap, hit = _cached(
+            "snaps", net, lambda: (*demand_key(), analysis.snap_max_m), Snap,
+            lambda: snap_points(net, demand_points, snap_max_m=analysis.snap_max_m))
+        if hit:
+            runlog.cached.append("demand snaps")
+    total = sum(len(p) for p in facility_points.values())
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress("service areas", done, total)
+
+    out = {}
+    finished = 0
+    settings_key = (analysis.limit_m, analysis.buffer_m, analysis.snap_max_m,
+                    analysis.access_leg)
+    for key, points in facility_points.items():
+        out[key], hit = _cached(
+            "layers", net,
+            partial(_layer_key, points, demand_key, settings_key), LayerAreas,
+            partial(_layer_kernel, net, points, demand_snap, analysis, tick))
+        if hit:
+            runlog.cached.append(key)
+            log.info("service areas: layer %s reused from the cache", key)
+        # the kernel ticks only facilities on the network: count the layer's others too
+        finished += len(points)
+        tick(finished - done)
+    if demand_snap is None:
+        return out, np.array([]), np.array([], dtype=bool), runlog
+    return out, demand_snap.snap_m, demand_snap.snapped, runlog
