@@ -116,7 +116,14 @@ def postgis_url() -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``web`` need the internet: skipped unless COVERAGE15_WEB=1."""
+    """Mark the tests that need the shared data; skip the ``web`` ones unless COVERAGE15_WEB=1.
+
+    A test needs the data when it uses the ``data_dir`` fixture, directly or through another
+    fixture: ``pytest -m "not data"`` runs the fast, self-contained tests alone.
+    """
+    for item in items:
+        if "data_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.data)
     if os.environ.get("COVERAGE15_WEB") == "1":
         return
     skip = pytest.mark.skip(reason="needs internet; set COVERAGE15_WEB=1 to run")

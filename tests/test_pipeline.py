@@ -16,7 +16,7 @@ import shapely
 from coverage15 import settings
 from coverage15.inputs.config import load_config
 from coverage15.pipeline import run, write_outputs
-from coverage15.reach.service_areas import service_areas
+from coverage15.reach.kernel import service_areas
 
 
 def _row(report: pd.DataFrame, name: str) -> pd.Series:
@@ -358,7 +358,7 @@ def test_jiezhen_without_district_names_take_the_district_they_lie_in(central_ru
 def test_a_stretching_working_crs_is_warned():
     import networkx as nx
 
-    from coverage15.inputs.checks import scale_problems
+    from coverage15.network.checks import scale_problems
     from coverage15.network.graph import network_from_graph
 
     g = nx.MultiGraph(crs="EPSG:4326")

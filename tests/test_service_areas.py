@@ -20,15 +20,14 @@ from hypothesis import strategies as st
 from coverage15.inputs.config import AnalysisSpec
 from coverage15.network.graph import WalkNetwork, snap_points
 from coverage15.reach import _bands
-from coverage15.reach import service_areas as service_areas_mod
 from coverage15.reach._bands import bands_by_group, chain_lines, group_blocks, same_groups
 from coverage15.reach.distances import nearest_facility, network_reach, point_distances
+from coverage15.reach.kernel import layer_reach, service_areas
 from coverage15.reach.service_areas import (
     Intervals,
     interval_lines,
     reached_intervals,
     service_area_polygons,
-    service_areas,
     union_areas,
 )
 from hand_networks import (
@@ -266,7 +265,7 @@ def facilities(*offsets: tuple[float, float]) -> gpd.GeoDataFrame:
 def test_polygon_area_of_one_fully_reached_edge():
     net = make_net({0: (0, 0), 1: (500, 0)}, [(0, 1)])
     b, length = 50.0, 500.0
-    out = service_areas(net, facilities((0, 0)), minutes=15, speed_kmh=4, buffer_m=b,
+    out = service_areas(net, facilities((0, 0)), minutes=15, walk_speed_kmh=4, buffer_m=b,
                         snap_max_m=100, access_leg=False)
     assert out.crs == CRS
     assert out["reach_m"].iloc[0] == pytest.approx(length)
@@ -275,23 +274,27 @@ def test_polygon_area_of_one_fully_reached_edge():
     assert out.geometry.iloc[0].area == pytest.approx(want, rel=0.01)
 
 
-def test_facility_areas_gives_reach_polygon_and_street_length_per_facility():
+def test_the_kernel_gives_reach_polygon_and_street_length_per_facility():
     net = path_net()  # 0 -- 250 -- 500 -- 750 -- 1000 m along x
     # from x = 0 and from x = 600, 300 m each way along the street; a point 400 m off the
     # street is not snapped and reaches nothing
-    s = snap(net, (0, 0), (600, 0), (600, 400), snap_max_m=100.0)
-    reach, polygons, reached = service_areas_mod.facility_areas(
-        net, s, limit_m=300.0, buffer_m=10.0, access_leg=False, threads=1)
-    assert reached.tolist() == pytest.approx([300.0, 600.0, 0.0])
-    assert sorted(reach.node[reach.source == 1].tolist()) == [2, 3]  # nodes at 500, 750
-    assert polygons[0].area == pytest.approx(300 * 20 + math.pi * 100, rel=0.01)
-    assert polygons[2].is_empty
+    s = points((0, 0), (600, 0), (600, 400))
+    spec = AnalysisSpec(minutes=4.5, walk_speed_kmh=4.0, buffer_m=10.0, snap_max_m=100.0,
+                        access_leg=False)  # 300 m
+    out = layer_reach(net, s, spec, threads=1)
+    assert out.reached_m.tolist() == pytest.approx([300.0, 600.0, 0.0])
+    assert out.on_network.tolist() == [True, True, False]
+    assert out.polygons[0].area == pytest.approx(300 * 20 + math.pi * 100, rel=0.01)
+    assert out.polygons[2].is_empty
+    bare = layer_reach(net, s, spec, polygons=False)  # the candidates' way: no polygons
+    assert bare.reached_m.tolist() == out.reached_m.tolist()
+    assert all(p.is_empty for p in bare.polygons)
 
 
 def test_polygon_is_a_band_around_reached_streets_only():
     net = path_net()
     # 500 m from node 0: streets x in [0, 500] reached, [500, 1000] not
-    out = service_areas(net, facilities((0, 0)), minutes=7.5, speed_kmh=4, buffer_m=50,
+    out = service_areas(net, facilities((0, 0)), minutes=7.5, walk_speed_kmh=4, buffer_m=50,
                         snap_max_m=100, access_leg=False)
     poly = out.geometry.iloc[0]
     assert out["reach_m"].iloc[0] == pytest.approx(500.0)
@@ -307,7 +310,7 @@ def test_polygon_is_a_band_around_reached_streets_only():
 def test_polygons_grow_with_minutes():
     net = square_net()
     fac = facilities((50, 0), (250, 120))
-    areas = [service_areas(net, fac, minutes=m, speed_kmh=4, buffer_m=30, snap_max_m=100,
+    areas = [service_areas(net, fac, minutes=m, walk_speed_kmh=4, buffer_m=30, snap_max_m=100,
                            access_leg=True) for m in (2, 5, 8, 20)]
     for small, big in itertools.pairwise(areas):
         for i in range(2):
@@ -322,7 +325,7 @@ def test_polygons_grow_with_minutes():
 def test_facility_off_the_network_gets_an_empty_polygon():
     net = path_net()
     fac = facilities((500, 300), (500, 0))
-    out = service_areas(net, fac, minutes=15, speed_kmh=4, buffer_m=50, snap_max_m=100)
+    out = service_areas(net, fac, minutes=15, walk_speed_kmh=4, buffer_m=50, snap_max_m=100)
     assert out.geometry.iloc[0].is_empty
     assert np.isnan(out["snap_m"].iloc[0])
     assert out["reach_m"].iloc[0] == 0.0
@@ -357,8 +360,8 @@ def test_service_area_polygons_by_group():
 def test_property_polygons_nest(shape, fac, minutes):
     net = grid_net(*shape)
     f = facilities(fac)
-    small = service_areas(net, f, minutes=minutes[0], speed_kmh=4, buffer_m=20, snap_max_m=80)
-    big = service_areas(net, f, minutes=sum(minutes), speed_kmh=4, buffer_m=20, snap_max_m=80)
+    small = service_areas(net, f, minutes=minutes[0], walk_speed_kmh=4, buffer_m=20, snap_max_m=80)
+    big = service_areas(net, f, minutes=sum(minutes), walk_speed_kmh=4, buffer_m=20, snap_max_m=80)
     assert big["reach_m"].iloc[0] >= small["reach_m"].iloc[0] - 1e-6
     if not small.geometry.iloc[0].is_empty:  # (an empty geometry is "covered" by nothing)
         assert big.geometry.iloc[0].buffer(1e-6).covers(small.geometry.iloc[0])

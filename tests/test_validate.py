@@ -24,11 +24,10 @@ from coverage15.inputs.checks import (
     official_name_problems,
     overlap_problems,
     shared_point_problems,
-    sparse_street_problems,
-    sparse_street_units,
 )
 from coverage15.inputs.config import LayerSpec, load_config
 from coverage15.inputs.layers import load_layer
+from coverage15.network.checks import sparse_street_problems, sparse_street_units
 from coverage15.pipeline import run
 
 

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from coverage15 import __version__, settings
+from coverage15 import settings
 from coverage15._errors import ConfigError, Coverage15Error, unknown_district
+from coverage15._version import __version__
 from coverage15.inputs.config import MapSpec, load_config
 from coverage15.outputs._staging import write_count, written_since
 

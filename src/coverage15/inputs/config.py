@@ -117,7 +117,7 @@ class LayerSpec:
             return f"table {self.table}" if self.table else "SQL query"
         if self.osm_tags:
             return f"OpenStreetMap {dict(self.osm_tags)} in {self.place}"
-        return self.path.name if self.path else "?"
+        return self.path.name if self.path else "a GeoDataFrame"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -257,13 +256,16 @@ def _read_source(spec: LayerSpec, what: str) -> pd.DataFrame:
     return read_table(spec.path, encoding=spec.encoding, layer=spec.layer, what=what)
 
 
-def load_layer(spec: LayerSpec) -> Layer:
+def load_layer(spec: LayerSpec, *, frame: pd.DataFrame | None = None) -> Layer:
     """Load a facility or demand point layer as described by its spec.
 
     Parameters
     ----------
     spec
         The layer's configuration.
+    frame
+        The rows themselves (a DataFrame with ``spec.x``/``spec.y`` columns, or a
+        GeoDataFrame) instead of the file, database or OSM query ``spec`` names.
 
     Returns
     -------
@@ -276,7 +278,7 @@ def load_layer(spec: LayerSpec) -> Layer:
         When the file cannot be read, a named column is missing, or no CRS is known.
     """
     what = f"layer {spec.key!r}"
-    frame = _read_source(spec, what)
+    frame = _read_source(spec, what) if frame is None else frame.copy()
     _require_columns(frame, [spec.x, spec.y, spec.name_field, spec.id_field, spec.unit_field],
                      f"{what} ({spec.source_name})")
     frame = _apply_filter(frame, spec).reset_index(drop=True)
@@ -411,7 +413,8 @@ def _numbers_as_numbers(gdf: gpd.GeoDataFrame, *, keep: set[str | None]) -> gpd.
     return gdf
 
 
-def load_units(spec: UnitSpec, *, what: str = "units") -> gpd.GeoDataFrame:
+def load_units(spec: UnitSpec, *, what: str = "units",
+               frame: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     """Load analysis unit polygons (街镇 or districts).
 
     Parameters
@@ -420,6 +423,8 @@ def load_units(spec: UnitSpec, *, what: str = "units") -> gpd.GeoDataFrame:
         The unit layer's configuration.
     what
         Name of the input, for messages.
+    frame
+        The polygons themselves instead of the file ``spec.path`` names.
 
     Returns
     -------
@@ -427,7 +432,8 @@ def load_units(spec: UnitSpec, *, what: str = "units") -> gpd.GeoDataFrame:
         Columns ``unit`` (name), ``district`` (when configured) and polygon ``geometry`` in
         EPSG:4326; invalid polygons are repaired with ``make_valid``.
     """
-    frame: Any = read_table(spec.path, encoding=spec.encoding, layer=spec.layer, what=what)
+    if frame is None:
+        frame = read_table(spec.path, encoding=spec.encoding, layer=spec.layer, what=what)
     if not isinstance(frame, gpd.GeoDataFrame):
         msg = f"{what} {spec.path}: no geometry; use a polygon file (GeoJSON, GeoPackage...)"
         raise LayerError(msg)

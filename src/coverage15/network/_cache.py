@@ -91,7 +91,7 @@ def _code_digest() -> str:
     import pyproj
     import scipy
 
-    from coverage15 import __version__
+    from coverage15._version import __version__
 
     h = hashlib.blake2b(digest_size=12)
     libraries = (__version__, np.__version__, scipy.__version__, shapely.__version__,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -401,7 +402,7 @@ def _online_graph(spec: NetworkSpec) -> tuple[nx.MultiDiGraph, shapely.Geometry]
 
 
 def build_walk_network(
-    spec: NetworkSpec,
+    spec: NetworkSpec | str | os.PathLike[str],
     *,
     working_crs: str | None = None,
     log_step: Callable[[str], None] | None = None,
@@ -412,7 +413,8 @@ def build_walk_network(
     ----------
     spec
         ``osm_file`` (OSM XML: every street in it is walkable), ``graphml`` (osmnx GraphML),
-        or online ``place``/``polygon``/``bbox`` queries through osmnx (with its HTTP cache).
+        or online ``place``/``polygon``/``bbox`` queries through osmnx (with its HTTP cache);
+        or the path of an OSM XML or GraphML file (by its suffix).
     working_crs
         Metric CRS to project to (a run's ``[analysis] working_crs``); default
         :data:`settings.working_crs`.
@@ -424,6 +426,10 @@ def build_walk_network(
     WalkNetwork
         Projected to ``working_crs``.
     """
+    if not isinstance(spec, NetworkSpec):
+        path = Path(spec)
+        spec = NetworkSpec(source="graphml" if path.suffix.lower() == ".graphml" else "osm_file",
+                           path=path)
     say = log_step or log.info
     crs = working_crs or settings.working_crs
     if spec.source in ("osm_file", "graphml"):

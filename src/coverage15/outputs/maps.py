@@ -27,13 +27,14 @@ from jinja2 import Template
 
 from coverage15._errors import ConfigError, unknown_district
 from coverage15.inputs._palette import LAYER_COLOURS, layer_colours
+from coverage15.inputs.config import MapSpec
 from coverage15.inputs.layers import polygonal_part
 from coverage15.outputs._map_assets import AssetMode, RawHTML, check_tiles, use_assets
 from coverage15.reach.gaps import NETWORK_ZH as _NETWORK_WORKBOOK
 from coverage15.reach.gaps import column_label_zh
 
 if TYPE_CHECKING:
-    from coverage15.pipeline import RunResult
+    from coverage15.result import Result
 
 __all__ = [
     "FLAG_COLOUR",
@@ -112,6 +113,17 @@ class MapOptions:
     district: str | None = None
     assets: AssetMode = "inline"
 
+    @classmethod
+    def from_config(cls, spec: MapSpec, **overrides: Any) -> MapOptions:
+        """The options a config's ``[map]`` table gives (``tiles = "none"``: no basemap).
+
+        The one place where a run's default map options are decided; ``overrides`` (e.g.
+        the command line's ``district``) replace fields.
+        """
+        tiles = None if spec.tiles.lower() == "none" else spec.tiles
+        return cls(**{"tiles": tiles, "tiles_attribution": spec.tiles_attribution,
+                      **overrides})
+
 
 @dataclass(frozen=True)
 class MapData:
@@ -178,7 +190,7 @@ def _label(column: str, layer_labels: dict[str, str], rule_labels: dict[str, str
                            {rid: _short(label) for rid, label in rule_labels.items()})
 
 
-def _share_rule(result: RunResult) -> tuple[str, float | None]:
+def _share_rule(result: Result) -> tuple[str, float | None]:
     """The first share rule in the gap report (e.g. ``one_plus_n_share``) and its target."""
     for rule in result.rules:
         if f"{rule.id}_share" in result.gap_report.columns:
@@ -187,7 +199,7 @@ def _share_rule(result: RunResult) -> tuple[str, float | None]:
     return f"{first}_demand_share", None
 
 
-def check_district(result: RunResult, district: str) -> None:
+def check_district(result: Result, district: str) -> None:
     """Raise :class:`ConfigError` naming the known districts if ``district`` is not one."""
     known = set(result.units["district"].dropna())
     if result.districts_gdf is not None:
@@ -197,7 +209,7 @@ def check_district(result: RunResult, district: str) -> None:
 
 
 def map_data(
-    result: RunResult,
+    result: Result,
     *,
     district: str | None = None,
     simplify_m: float = 10.0,
@@ -300,7 +312,7 @@ def map_data(
                    bounds=(west, south, east, north), district=district, labels=labels)
 
 
-def overlay_names(result: RunResult) -> list[str]:
+def overlay_names(result: Result) -> list[str]:
     """Names of the overlays in the map's layer control, in order."""
     share_label = _label(_share_rule(result)[0], {k: s.label for k, s in
                                                    result.config.layers.items()},
@@ -329,7 +341,7 @@ def _geojson(geom: shapely.Geometry) -> Any:
     return json.loads(shapely.to_geojson(geom))
 
 
-def _payload(result: RunResult, data: MapData) -> dict[str, Any]:
+def _payload(result: Result, data: MapData) -> dict[str, Any]:
     """The data the page's script draws (see ``_static/coverage15-map.js``)."""
     columns = [c for c in data.units.columns  # the popup gives the reason in Chinese
                if c not in ("geometry", "fill", "flag", "assessed", "reason")]
@@ -408,13 +420,13 @@ def _payload(result: RunResult, data: MapData) -> dict[str, Any]:
     }
 
 
-def config_file(result: RunResult) -> str:
+def config_file(result: Result) -> str:
     """The name of the config file that produced a run (for titles)."""
     source = result.config.source
     return source.name if source is not None else "（未保存的配置）"
 
 
-def _title_html(result: RunResult, data: MapData) -> str:
+def _title_html(result: Result, data: MapData) -> str:
     a = result.config.analysis
     where = f" · {data.district}" if data.district else ""
     return (f"<h1>{html.escape(result.config.name + where)}：{a.minutes:g} 分钟步行服务圈</h1>"
@@ -437,7 +449,7 @@ def facility_count_text(data: MapData, key: str) -> str:
             f" 处），另有邻区服务本区的 {int((~own).sum())} 处")
 
 
-def _legend_html(result: RunResult, data: MapData, colours: list[str]) -> str:
+def _legend_html(result: Result, data: MapData, colours: list[str]) -> str:
     esc = html.escape
     rows = []
     for colour, lo, hi in zip(SHARE_COLOURS, SHARE_BINS[:-1], SHARE_BINS[1:], strict=True):
@@ -497,7 +509,7 @@ class _CoverageLayers(MacroElement):
         self.payload = payload
 
 
-def render_map(result: RunResult, *, options: MapOptions | None = None) -> folium.Map:
+def render_map(result: Result, *, options: MapOptions | None = None) -> folium.Map:
     """Build the interactive coverage map of a run.
 
     Parameters
@@ -521,7 +533,7 @@ def render_map(result: RunResult, *, options: MapOptions | None = None) -> foliu
     ConfigError
         For an unknown district or a tile URL without attribution.
     """
-    opts = options or MapOptions()
+    opts = options or MapOptions.from_config(result.config.map)
     data = map_data(result, district=opts.district, simplify_m=opts.simplify_m,
                     area_simplify_m=opts.area_simplify_m)
     west, south, east, north = data.bounds

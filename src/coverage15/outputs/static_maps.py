@@ -44,7 +44,7 @@ from coverage15.outputs.maps import (
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from coverage15.pipeline import RunResult
+    from coverage15.result import Result
 
 __all__ = ["cjk_font", "png_districts", "render_png", "write_pngs"]
 
@@ -90,7 +90,7 @@ def cjk_font() -> str | None:
     return _font
 
 
-def png_districts(result: RunResult) -> list[str]:
+def png_districts(result: Result) -> list[str]:
     """Districts that get their own PNG: those with any 街镇 inside the walk network.
 
     A district whose 街镇 all lie outside the network has nothing assessed to show.
@@ -114,7 +114,7 @@ def _scale_bar(ax: Axes, west: float, south: float, east: float, north: float) -
             va="bottom", fontsize=8, zorder=20)
 
 
-def _draw(fig: Figure, result: RunResult, data: MapData, *, label_all: bool) -> None:
+def _draw(fig: Figure, result: Result, data: MapData, *, label_all: bool) -> None:
     a = result.config.analysis
     ax = fig.add_axes((0.01, 0.06, 0.68, 0.84))
     units = data.units
@@ -189,7 +189,7 @@ def _draw(fig: Figure, result: RunResult, data: MapData, *, label_all: bool) -> 
     _legend(fig, result, data)
 
 
-def _legend(fig: Figure, result: RunResult, data: MapData) -> None:
+def _legend(fig: Figure, result: Result, data: MapData) -> None:
     handles: list[Patch | Line2D] = []
     for colour, lo, hi in zip(SHARE_COLOURS, SHARE_BINS[:-1], SHARE_BINS[1:], strict=True):
         note = "（达到目标）" if data.target is not None and lo >= data.target - 1e-9 else ""
@@ -237,7 +237,7 @@ def _legend(fig: Figure, result: RunResult, data: MapData) -> None:
 
 
 def render_png(
-    result: RunResult,
+    result: Result,
     path: str | Path,
     *,
     district: str | None = None,
@@ -287,7 +287,7 @@ def render_png(
 
 
 def write_pngs(
-    result: RunResult,
+    result: Result,
     out_dir: str | Path,
     *,
     districts: Sequence[str] | None = None,

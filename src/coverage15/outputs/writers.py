@@ -24,7 +24,7 @@ from coverage15._errors import InputFileError
 from coverage15.reach.gaps import NETWORK_ZH, bool_columns_to_text, column_label_zh
 
 if TYPE_CHECKING:
-    from coverage15.pipeline import RunResult
+    from coverage15.result import Result
 
 __all__ = [
     "check_database",
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 
 
-def output_layers(result: RunResult) -> dict[str, gpd.GeoDataFrame]:
+def output_layers(result: Result) -> dict[str, gpd.GeoDataFrame]:
     """Every spatial output of a run, by layer name, in EPSG:4326.
 
     Booleans with missing values become 0/1 integers with NULL, which every format and GIS
@@ -70,7 +70,7 @@ FACILITY_COLUMNS = ["facility_id", "name", "layer", "jiezhen", "district", "snap
                     "on_network", "reach_m"]
 
 
-def _facilities_table(result: RunResult) -> gpd.GeoDataFrame:
+def _facilities_table(result: Result) -> gpd.GeoDataFrame:
     """All layers' facilities in one table: coverage15's columns, then each source's own.
 
     A source column that only some layers have is empty (NULL) for the others'. (One that
@@ -182,7 +182,7 @@ def _sheet_name(text: str, used: set[str]) -> str:
     return name
 
 
-def write_excel(result: RunResult, path: Path) -> Path:
+def write_excel(result: Result, path: Path) -> Path:
     """Write the gap report as an Excel workbook with Chinese column labels.
 
     Sheets: ``汇总`` (one row per district, then the citywide rules), then one sheet per

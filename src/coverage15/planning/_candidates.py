@@ -18,15 +18,15 @@ from coverage15._types import IntArray
 from coverage15.inputs.layers import load_layer
 from coverage15.network.graph import snap_points
 from coverage15.planning.scenarios import load_sites
-from coverage15.reach import distances
+from coverage15.reach.kernel import layer_reach
 
 if TYPE_CHECKING:
-    from coverage15.pipeline import RunResult
+    from coverage15.result import Result
 
 __all__ = ["candidate_sites", "coverage_sets"]
 
 
-def candidate_sites(result: RunResult, source: str = "nodes", *, spacing_m: float = 0.0,
+def candidate_sites(result: Result, source: str = "nodes", *, spacing_m: float = 0.0,
                     **file_options: Any) -> gpd.GeoDataFrame:
     """Candidate sites for new facilities, in EPSG:4326.
 
@@ -79,7 +79,7 @@ def candidate_sites(result: RunResult, source: str = "nodes", *, spacing_m: floa
     return out
 
 
-def coverage_sets(result: RunResult, candidates: gpd.GeoDataFrame,
+def coverage_sets(result: Result, candidates: gpd.GeoDataFrame,
               rows: IntArray) -> sp.csr_matrix:
     """Boolean matrix: candidate x demand row (of ``rows``) within the walking limit."""
     a, net = result.config.analysis, result.network
@@ -93,9 +93,8 @@ def coverage_sets(result: RunResult, candidates: gpd.GeoDataFrame,
     tree = shapely.STRtree(demand.geometry.to_crs(net.crs).to_numpy())
     near = np.unique(tree.query(candidates.geometry.to_crs(net.crs).to_numpy(),
                                 predicate="dwithin", distance=reach_m)[0])
-    snap = snap_points(net, candidates.iloc[near], snap_max_m=a.snap_max_m)
-    reach = distances.network_reach(net, snap, limit_m=a.limit_m, access_leg=a.access_leg)
-    source, target, _ = distances.point_distances(
-        net, reach, snap_points(net, demand, snap_max_m=a.snap_max_m), access_leg=a.access_leg)
+    areas = layer_reach(net, candidates.iloc[near], a, polygons=False,
+                        demand_snap=snap_points(net, demand, snap_max_m=a.snap_max_m))
+    source, target, _ = areas.pairs
     return sp.csr_matrix((np.ones(len(source), bool), (near[source], target)),
                          shape=out.shape)

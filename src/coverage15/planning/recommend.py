@@ -33,7 +33,6 @@ import shapely
 
 from coverage15._errors import ConfigError
 from coverage15._types import FloatArray, IntArray
-from coverage15.pipeline import RunResult
 from coverage15.planning._candidates import candidate_sites, coverage_sets
 from coverage15.planning._covering import (
     EXACT_MAX_CANDIDATES,
@@ -43,8 +42,9 @@ from coverage15.planning._covering import (
     greedy_cover,
 )
 from coverage15.planning.scenarios import KEYS, WhatIf, write_bundle
-from coverage15.reach import service_areas as sa
 from coverage15.reach.coverage import assign_units
+from coverage15.reach.kernel import service_areas
+from coverage15.result import Result
 
 __all__ = [
     "EXACT_MAX_CANDIDATES",
@@ -67,7 +67,7 @@ Progress = Callable[[str, int, int], None]
 # --- scope and rules ------------------------------------------------------------------------
 
 
-def _unit_table(result: RunResult) -> tuple[IntArray, pd.DataFrame]:
+def _unit_table(result: Result) -> tuple[IntArray, pd.DataFrame]:
     """Each demand point's unit position, and the gap report in unit-position order."""
     if result.demand is None:
         msg = f"{result.config.source}: recommending sites needs a [demand] layer"
@@ -78,7 +78,7 @@ def _unit_table(result: RunResult) -> tuple[IntArray, pd.DataFrame]:
     return assign_units(result.demand, result.units).to_numpy(), table.reset_index()
 
 
-def _rule(result: RunResult, rule_id: str, layer: str) -> Any:
+def _rule(result: Result, rule_id: str, layer: str) -> Any:
     rule = next((r for r in result.rules if r.id == rule_id), None)
     if rule is None or rule.id in result.check.skipped:
         why = "not in the targets" if rule is None else result.check.skipped[rule.id]
@@ -90,7 +90,7 @@ def _rule(result: RunResult, rule_id: str, layer: str) -> Any:
     return rule
 
 
-def _passing(result: RunResult, layer: str, rule_id: str | None) -> tuple[Any, Any]:
+def _passing(result: Result, layer: str, rule_id: str | None) -> tuple[Any, Any]:
     """Per demand point: already passing, and would pass with one more site of ``layer``."""
     d = result.demand
     assert d is not None
@@ -222,7 +222,7 @@ def _solve(sets: sp.csr_matrix, weight: FloatArray, *, method: Method, k: int | 
     return greedy, exact, exact if better or method == "exact" else greedy
 
 
-def _finish(result: RunResult, layer: str, *, form: Literal["max_cover", "min_cover"],
+def _finish(result: Result, layer: str, *, form: Literal["max_cover", "min_cover"],
             candidates: gpd.GeoDataFrame, by_site: sp.csr_matrix, rows: IntArray,
             solutions: tuple[Solution, Solution | None, Solution], stats: dict[str, Any],
             requirements: pd.DataFrame | None = None) -> Recommendation:
@@ -247,9 +247,7 @@ def _finish(result: RunResult, layer: str, *, form: Literal["max_cover", "min_co
     props["cumulative"] = np.cumsum(props["newly_covered"]).astype(np.int64)
     points = max(int(stats["scope_points"]), 1)
     props["cumulative_share"] = ((stats["before"] + props["cumulative"]) / points).round(4)
-    areas = sa.service_areas(result.network, props, minutes=a.minutes,
-                             speed_kmh=a.walk_speed_kmh, buffer_m=a.buffer_m,
-                             snap_max_m=a.snap_max_m, access_leg=a.access_leg)
+    areas = service_areas(result.network, props, a)
     props["snap_m"] = areas["snap_m"].round(1).to_numpy()
     areas = gpd.GeoDataFrame(
         props[["rank", "facility_id", "name", "newly_covered"]].assign(
@@ -279,7 +277,7 @@ def _finish(result: RunResult, layer: str, *, form: Literal["max_cover", "min_co
                           requirements)
 
 
-def _check_layer(result: RunResult, layer: str) -> None:
+def _check_layer(result: Result, layer: str) -> None:
     if layer not in result.layers:
         msg = (f"layer {layer!r} is not in this run ({result.config.source}); "
                f"layers: {', '.join(result.layers)}")
@@ -287,7 +285,7 @@ def _check_layer(result: RunResult, layer: str) -> None:
 
 
 def recommend(
-    result: RunResult, *, layer: str, k: int = 10, candidates: str = "nodes",
+    result: Result, *, layer: str, k: int = 10, candidates: str = "nodes",
     objective: str | None = None, scope: Scope = "assessed", method: Method = "greedy",
     spacing_m: float = 0.0, time_limit_s: float = 60.0, progress: Progress | None = None,
     **file_options: Any,
@@ -350,7 +348,7 @@ def recommend(
 
 
 def cover(
-    result: RunResult, *, layer: str, rules: Sequence[str] | None = None,
+    result: Result, *, layer: str, rules: Sequence[str] | None = None,
     candidates: str = "nodes", method: Method = "greedy", spacing_m: float = 0.0,
     time_limit_s: float = 60.0, progress: Progress | None = None, **file_options: Any,
 ) -> Recommendation:
@@ -471,7 +469,7 @@ def _points_csv(frame: gpd.GeoDataFrame) -> pd.DataFrame:
         lon=xy[:, 0].round(6), lat=xy[:, 1].round(6))
 
 
-def _confirmed(rec: Recommendation, after: RunResult) -> int:
+def _confirmed(rec: Recommendation, after: Result) -> int:
     """How many promised points the re-run finds covered (or passing the objective)."""
     assert after.demand is not None
     rows = rec.newly_covered["row"].to_numpy()
@@ -482,7 +480,7 @@ def _confirmed(rec: Recommendation, after: RunResult) -> int:
 
 
 def write_recommendation(
-    rec: Recommendation, result: RunResult, out_dir: str | Path, *,
+    rec: Recommendation, result: Result, out_dir: str | Path, *,
     after: WhatIf | None = None, map_html: bool = True, map_options: object | None = None,
 ) -> dict[str, Path]:
     """Write proposals, atomically, into ``out_dir``.

@@ -25,7 +25,8 @@ from coverage15.inputs.config import LayerSpec
 from coverage15.inputs.layers import load_layer
 from coverage15.outputs._staging import staged_outputs
 from coverage15.outputs.writers import gis_ready, write_csv, write_geopackage
-from coverage15.pipeline import RunResult, run
+from coverage15.pipeline import run
+from coverage15.result import Result
 
 __all__ = ["WhatIf", "load_sites", "whatif", "write_bundle", "write_whatif"]
 
@@ -44,7 +45,7 @@ class WhatIf:
         Sites added (EPSG:4326), shown on the after-run's map as layer ``{layer}_added``.
     removed : list of str
         Facility ids removed.
-    before, after : RunResult
+    before, after : Result
     diff : pandas.DataFrame
         Per 街镇: ``{column}_before``/``_after`` for the layer's count and demand share, every
         rule share and flag and ``uncovered``; ``{layer}_demand_share_change`` and ``change``
@@ -54,8 +55,8 @@ class WhatIf:
     layer: str
     added: gpd.GeoDataFrame
     removed: list[str]
-    before: RunResult
-    after: RunResult
+    before: Result
+    after: Result
     diff: pd.DataFrame
 
     def summary(self) -> list[str]:
@@ -124,7 +125,7 @@ def _file_layer(points: gpd.GeoDataFrame, path: Path, key: str, label: str,
                      id_field="facility_id", layer=key)
 
 
-def _diff(before: RunResult, after: RunResult, layer: str) -> pd.DataFrame:
+def _diff(before: Result, after: Result, layer: str) -> pd.DataFrame:
     b = before.gap_report
     a = after.gap_report.drop_duplicates(KEYS).set_index(KEYS).reindex(
         pd.MultiIndex.from_frame(b[KEYS]))
@@ -152,7 +153,7 @@ def _diff(before: RunResult, after: RunResult, layer: str) -> pd.DataFrame:
 
 
 def whatif(
-    result: RunResult, *, layer: str, add: gpd.GeoDataFrame | None = None,
+    result: Result, *, layer: str, add: gpd.GeoDataFrame | None = None,
     remove: Sequence[str] = (), added_label: str = "新增", progress: Progress | None = None,
 ) -> WhatIf:
     """Re-run with sites added to and/or removed from a layer; compare per 街镇.
@@ -233,7 +234,7 @@ def whatif(
 
 def write_bundle(out_dir: str | Path, *, tables: dict[str, pd.DataFrame],
                  layers: dict[str, gpd.GeoDataFrame], gpkg: str, summary: dict[str, Any],
-                 map_result: RunResult | None, map_options: object | None) -> dict[str, Path]:
+                 map_result: Result | None, map_options: object | None) -> dict[str, Path]:
     """Write CSV tables, GeoPackage layers, ``summary.json`` and a map, atomically.
 
     Parameters

@@ -14,11 +14,9 @@ expensive part, are built once and vectorised:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
 import shapely
@@ -26,17 +24,15 @@ import shapely
 from coverage15 import settings
 from coverage15._types import FloatArray, IntArray
 from coverage15.network import _tiles
-from coverage15.network.graph import Snap, WalkNetwork, snap_points
+from coverage15.network.graph import WalkNetwork
 from coverage15.reach import _bands
-from coverage15.reach.distances import Reach, network_reach
+from coverage15.reach.distances import Reach
 
 __all__ = [
     "Intervals",
-    "facility_areas",
     "interval_lines",
     "reached_intervals",
     "service_area_polygons",
-    "service_areas",
     "union_areas",
 ]
 
@@ -277,95 +273,3 @@ def union_areas(polygons: npt.NDArray[np.object_]) -> shapely.Geometry:
     union = getattr(shapely, "disjoint_subset_union_all", shapely.union_all)  # shapely >= 2.1
     united: shapely.Geometry = union(present)
     return united
-
-
-def facility_areas(
-    net: WalkNetwork,
-    snap: Snap,
-    *,
-    limit_m: float,
-    buffer_m: float = settings.buffer_m,
-    access_leg: bool = settings.access_leg,
-    threads: int | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> tuple[Reach, npt.NDArray[np.object_], FloatArray]:
-    """Reach, polygon and reached street length of every snapped facility.
-
-    The one sequence behind :func:`service_areas` and the partitioned runs:
-    :func:`network_reach`, :func:`reached_intervals`, :func:`service_area_polygons`.
-
-    Parameters
-    ----------
-    net
-        The network.
-    snap
-        Where the facilities meet the network.
-    limit_m
-        Walking limit in metres.
-    buffer_m
-        Half-width of the band around reachable streets.
-    access_leg
-        Count the facility's walk to the street against the limit.
-    threads
-        Worker threads for the polygons (default: the usable CPUs, at most 4).
-    progress
-        Called with the number of facilities whose distances are done, as they finish.
-
-    Returns
-    -------
-    tuple
-        ``(reach, polygons, reached_m)``, the last two indexed like ``snap``.
-    """
-    n = len(snap)
-    reach = network_reach(net, snap, limit_m=limit_m, access_leg=access_leg, progress=progress)
-    intervals = reached_intervals(net, reach)
-    polygons = service_area_polygons(net, intervals, n_groups=n, buffer_m=buffer_m,
-                                     threads=threads)
-    reached = np.bincount(intervals.group, weights=intervals.end_m - intervals.start_m,
-                          minlength=n).astype(float)
-    return reach, polygons, reached
-
-
-def service_areas(
-    net: WalkNetwork,
-    facilities: gpd.GeoDataFrame,
-    *,
-    minutes: float = settings.minutes,
-    speed_kmh: float = settings.walk_speed_kmh,
-    buffer_m: float = settings.buffer_m,
-    snap_max_m: float = settings.snap_max_m,
-    access_leg: bool = settings.access_leg,
-) -> gpd.GeoDataFrame:
-    """Walking service-area polygons of facilities, one per facility.
-
-    Parameters
-    ----------
-    net
-        The network.
-    facilities
-        Point facilities in any CRS.
-    minutes, speed_kmh
-        The time budget and walking speed (15 min at 4 km/h reaches 1,000 m).
-    buffer_m
-        Half-width of the band around reachable streets.
-    snap_max_m
-        Facilities farther than this from a street get an empty area.
-    access_leg
-        Count the facility's walk to the street against the budget.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        Indexed like ``facilities``, with ``snap_m``, ``reach_m`` (street length reached)
-        and the polygon in the network's CRS.
-    """
-    limit = speed_kmh * minutes * 1000.0 / 60.0
-    snap = snap_points(net, facilities, snap_max_m=snap_max_m)
-    _, polygons, reached = facility_areas(net, snap, limit_m=limit, buffer_m=buffer_m,
-                                          access_leg=access_leg)
-    return gpd.GeoDataFrame(
-        {"snap_m": snap.snap_m, "reach_m": reached},
-        geometry=polygons,
-        crs=net.crs,
-        index=facilities.index,
-    )

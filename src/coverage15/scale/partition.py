@@ -1,13 +1,13 @@
 """Where the distance work runs: in this process, or split into partitions on Dask.
 
-:func:`compute_layers` is the one entry point the pipeline uses. With one partition it runs
-the kernel (:mod:`coverage15.reach.service_areas`) on the whole network. With more, the study area
-is cut into square tiles over the network's bounds; each tile's task gets the sub-network
-within a halo of ``limit + 3 × snap_max`` around the tile, the facilities that could reach into
-it and its own demand points. A facility's service area is computed in the tile holding the
-facility and a demand point's distances in the tile holding the point, so every answer is
-computed once and exactly as a single run would (every path within the walking limit stays
-inside the halo).
+:func:`compute_layers` is the one entry point the analysis uses. With one partition it runs
+the kernel (:func:`~coverage15.reach.kernel.layer_reach`) on the whole network. With more,
+the study area is cut into square tiles over the network's bounds; each tile's task gets the
+sub-network within a halo of ``limit + 3 × snap_max`` around the tile, the facilities that
+could reach into it and its own demand points. A facility's service area is computed in the
+tile holding the facility and a demand point's distances in the tile holding the point, so
+every answer is computed once and exactly as a single run would (every path within the
+walking limit stays inside the halo).
 
 Tasks run on a ``dask.distributed`` cluster: a new ``LocalCluster`` for
 ``scheduler="local"`` or an existing one at ``tcp://host:port``. A failed partition is
@@ -33,7 +33,7 @@ from coverage15._types import FloatArray, IntArray
 from coverage15.inputs.config import AnalysisSpec
 from coverage15.network import _cache
 from coverage15.network.graph import Snap, WalkNetwork, snap_points
-from coverage15.reach import distances, service_areas
+from coverage15.reach.kernel import LayerAreas, layer_reach
 
 __all__ = [
     "LayerAreas",
@@ -52,31 +52,6 @@ T = TypeVar("T")
 
 class PartitionError(RuntimeError, Coverage15Error):
     """A partition failed on every attempt."""
-
-
-@dataclass
-class LayerAreas:
-    """Per-layer results of the distance work, indexed like the layer's points.
-
-    Attributes
-    ----------
-    snap_m : numpy.ndarray
-        Snap distance of each facility (NaN: not on the network).
-    on_network : numpy.ndarray
-        Whether the facility reaches the network within the walking limit.
-    polygons : numpy.ndarray
-        Service-area polygon per facility (empty when off the network), working CRS.
-    reached_m : numpy.ndarray
-        Street metres within the limit per facility.
-    pairs : tuple of numpy.ndarray
-        ``(facility, demand, dist_m)`` for every pair within the limit.
-    """
-
-    snap_m: FloatArray
-    on_network: npt.NDArray[np.bool_]
-    polygons: npt.NDArray[np.object_]
-    reached_m: FloatArray
-    pairs: tuple[IntArray, IntArray, FloatArray]
 
 
 @dataclass
@@ -143,20 +118,9 @@ def subnetwork(net: WalkNetwork, box: shapely.Geometry) -> WalkNetwork:
 def _layer_kernel(net: WalkNetwork, facilities: Any, demand_snap: Any,
                   analysis: AnalysisSpec, tick: Callable[[int], None] | None = None,
                   *, threads: int | None = None) -> LayerAreas:
-    """Distances, polygons and demand pairs for one layer on one network."""
-    limit = analysis.limit_m
-    snap = snap_points(net, facilities, snap_max_m=analysis.snap_max_m)
-    reach, polygons, reached = service_areas.facility_areas(
-        net, snap, limit_m=limit, buffer_m=analysis.buffer_m, access_leg=analysis.access_leg,
-        threads=threads, progress=tick)
-    if demand_snap is not None:
-        pairs = distances.point_distances(net, reach, demand_snap,
-                                              access_leg=analysis.access_leg)
-    else:
-        empty = np.array([], dtype=np.int64)
-        pairs = (empty, empty, np.array([]))
-    return LayerAreas(snap_m=snap.snap_m, on_network=snap.snapped & (reach.access_m <= limit),
-                      polygons=polygons, reached_m=reached, pairs=pairs)
+    """The reach kernel for one layer on one network (a seam for the tests)."""
+    return layer_reach(net, facilities, analysis, demand_snap=demand_snap, threads=threads,
+                       progress=tick)
 
 
 def _points(xy: FloatArray, crs: str) -> Any:

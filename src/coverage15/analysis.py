@@ -1,0 +1,426 @@
+"""The analysis in memory: GeoDataFrames and a walk network in, a :class:`Result` out.
+
+:func:`analyse` is what every front door calls: :func:`coverage15.pipeline.run` (a config
+file), notebooks and scripts (GeoDataFrames), the planning tools. Its steps, each a function
+of its own below, are: check the inputs → reach (the one kernel, here or per tile) →
+facility tables → demand coverage → per-街镇 table and targets → gap and district reports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+
+from coverage15.inputs.checks import Problem, input_problems, outside_problems
+from coverage15.inputs.config import (
+    AnalysisSpec,
+    NetworkSpec,
+    RunConfig,
+    UnitSpec,
+)
+from coverage15.inputs.layers import Layer
+from coverage15.inputs.readers import FRAME_SOURCE, layer_of, read_units
+from coverage15.network.checks import (
+    scale_problems,
+    snap_problems,
+    sparse_street_problems,
+    sparse_street_reason,
+    sparse_street_units,
+)
+from coverage15.network.graph import WalkNetwork
+from coverage15.reach import coverage, gaps, service_areas, targets
+from coverage15.reach.kernel import LayerAreas
+from coverage15.result import Result
+from coverage15.scale.partition import RunLog, compute_layers
+
+__all__ = ["ADDED_COLUMNS", "Progress", "analyse", "timed"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+ADDED_COLUMNS = ("jiezhen", "district", "snap_m", "on_network", "reach_m")
+"""Columns the analysis adds to facilities and demand points (a source column of the same
+name is kept as ``src_{name}``)."""
+
+
+@contextmanager
+def timed(timings: dict[str, float], name: str, progress: Progress | None) -> Iterator[None]:
+    """Time a step into ``timings[name]`` and tell ``progress`` that it starts."""
+    if progress is not None:
+        progress(name, 0, 0)
+    start = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - start
+    log.info("%s: %.2f s", name, timings[name])
+
+
+def analyse(
+    network: WalkNetwork,
+    facilities: Mapping[str, gpd.GeoDataFrame | Layer],
+    units: gpd.GeoDataFrame,
+    *,
+    demand: gpd.GeoDataFrame | Layer | None = None,
+    districts: gpd.GeoDataFrame | None = None,
+    rules: Sequence[targets.Rule] = (),
+    analysis: AnalysisSpec | None = None,
+    config: RunConfig | None = None,
+    name: str = "coverage15 analysis",
+    partitions: int = 1,
+    scheduler: str | Any | None = None,
+    progress: Progress | None = None,
+    timings: dict[str, float] | None = None,
+) -> Result:
+    """Walking coverage of facilities per 街镇 and district, checked against the plan's rules.
+
+    Parameters
+    ----------
+    network
+        The walk network (:func:`coverage15.build_walk_network`, or
+        :func:`coverage15.network_from_graph` for a networkx/osmnx graph).
+    facilities
+        Layer key → points (from :func:`coverage15.read_points`, any GeoDataFrame of points,
+        or a loaded :class:`~coverage15.inputs.layers.Layer`). The keys are the layer names
+        that the rules use.
+    units
+        街镇 polygons: from :func:`coverage15.read_units`, or any polygon GeoDataFrame with a
+        ``name`` (and, optionally, ``district``) column.
+    demand
+        Residential points; without them, shares of residents are not computed.
+    districts
+        District polygons (from :func:`coverage15.read_units`, or with a ``name`` column):
+        adds the district report, each district being the union of its 街镇.
+    rules
+        Target rules (:func:`coverage15.load_targets`).
+    analysis
+        Walking limit and geometry options (default: ``config.analysis``, else
+        :class:`AnalysisSpec`'s defaults: 15 minutes at 4 km/h).
+    config
+        The run config, when there is one (kept in the result for the outputs).
+    name
+        The analysis' name in outputs and maps, without a config.
+    partitions, scheduler
+        Split the reach work into tiles, on a Dask cluster (see
+        :mod:`coverage15.scale.partition`).
+    progress
+        ``progress(step, done, total)`` during long steps.
+    timings
+        A dict to add the seconds per step to.
+
+    Returns
+    -------
+    Result
+        Facilities, service areas, demand, the gap report and district report, the rule
+        checks and every input problem.
+    """
+    timings = {} if timings is None else timings
+    layers = {key: layer_of(key, points) for key, points in facilities.items()}
+    demand_layer = layer_of("demand", demand) if demand is not None else None
+    unit_table = _as_units(units, "units")
+    district_table = _as_units(districts, "districts") if districts is not None else None
+    if config is None:
+        config = _config_for(name, layers, demand_layer, analysis or AnalysisSpec())
+    elif analysis is not None and analysis != config.analysis:
+        config = dataclasses.replace(config, analysis=analysis)  # the outputs say what ran
+    a = config.analysis
+    rules = list(rules)
+
+    with timed(timings, "check inputs", progress):
+        problems: list[Problem] = []
+        if district_table is not None:
+            unit_table, named = _name_districts(unit_table, district_table)
+            problems += named
+        problems += input_problems(config, unit_table, layers, demand_layer)
+        problems += scale_problems(network)
+
+    with timed(timings, "service areas", progress):
+        areas, demand_snap_m, demand_snapped, runlog = compute_layers(
+            network, {key: layer.points for key, layer in layers.items()},
+            demand_layer.points if demand_layer is not None else None, a,
+            partitions=partitions, scheduler=scheduler, progress=progress)
+        placed = _place_facilities(network, layers, areas, unit_table, a)
+        problems += placed.problems + _partition_problems(runlog)
+
+    with timed(timings, "coverage", progress):
+        reached = _reach_demand(demand_layer, areas, unit_table, demand_snap_m, demand_snapped)
+        table = coverage.coverage_by_unit(
+            unit_table, facility_units=placed.unit_of, demand_unit=reached.unit_of,
+            demand_cover=reached.cover, unions=placed.unions, extent=network.extent,
+            working_crs=a.working_crs)
+        labels = {key: layer.spec.label for key, layer in layers.items()}
+        totals = {key: len(layer.points) for key, layer in layers.items()}
+        check = targets.check_targets(table, rules, demand_cover=reached.cover,
+                                      demand_unit=reached.unit_of, layer_labels=labels,
+                                      layer_totals=totals)
+        problems += _coverage_problems(table, check, placed.unit_of, reached.unit_of)
+        sparse = _sparse_streets(table, unit_table, reached, problems)
+        _add_pass_columns(table, check, reached)
+        gap = gaps.gap_report(unit_table[["unit", "district"]], table, check, list(layers))
+        gaps.add_caution(gap, {unit_table["unit"].iloc[int(u)]: sparse_street_reason(m)
+                               for u, m in sparse.items()})
+        district_report, district_areas = (None, None)
+        if district_table is not None:
+            district_report, district_areas = _district_report(
+                unit_table, district_table, placed=placed, reached=reached, gap=gap,
+                rules=rules, net=network, a=a, labels=labels, totals=totals,
+                keys=list(layers))
+
+    rejected = pd.concat([layer.rejected for layer in layers.values()]
+                         + ([demand_layer.rejected] if demand_layer is not None else []),
+                         ignore_index=True)
+    return Result(
+        config=config, network=network, layers=layers, facilities=placed.tables,
+        service_areas=placed.service_areas, unions=placed.unions, demand=reached.table,
+        units=unit_table, gap_report=gap, district_report=district_report,
+        districts_gdf=district_table, district_areas=district_areas, check=check,
+        rules=rules, rejected=rejected, problems=problems, timings=timings,
+        reused=runlog.cached)
+
+
+def _as_units(frame: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
+    """Units as :func:`read_units` gives them (a frame that already has ``unit`` is kept)."""
+    if "unit" in frame.columns:
+        out = frame if "district" in frame.columns else frame.assign(district="")
+        return out.to_crs("EPSG:4326") if out.crs is not None else out
+    district = "district" if "district" in frame.columns else None
+    return read_units(frame, name_field="name", district_field=district, what=what)
+
+
+def _config_for(name: str, layers: dict[str, Layer], demand: Layer | None,
+                analysis: AnalysisSpec) -> RunConfig:
+    """The config an in-memory analysis would have had: its layers' specs, no files."""
+    return RunConfig(name=name, source=None, network=NetworkSpec(source="memory"),
+                     units=UnitSpec(path=FRAME_SOURCE, name_field="unit"),
+                     layers={key: layer.spec for key, layer in layers.items()},
+                     analysis=analysis, demand=demand.spec if demand is not None else None)
+
+
+def _name_districts(units: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
+                    ) -> tuple[gpd.GeoDataFrame, list[Problem]]:
+    """Give every 街镇 a district of the districts layer.
+
+    A 街镇 whose district name is missing (no ``district_field``) or not in the districts
+    layer takes the district its interior point lies in, and the run says how many did.
+    """
+    names = districts["unit"].astype(str)
+    unknown = ~units["district"].astype(str).isin(set(names)).to_numpy()
+    if not unknown.any():
+        return units, []
+    inside = gpd.GeoDataFrame(geometry=units.geometry.representative_point()[unknown],
+                              crs=units.crs)
+    where = coverage.assign_units(inside, districts.to_crs(units.crs)).to_numpy()
+    units = units.copy()
+    found = np.where(where >= 0, names.to_numpy(dtype=object)[np.maximum(where, 0)], "")
+    units.loc[unknown, "district"] = found
+    lost = int((where < 0).sum())
+    message = (f"{int(unknown.sum())} 街镇 without a district name of the districts layer took "
+               "the district they lie in" + (f"; {lost} lie in none" if lost else ""))
+    return units, [Problem("warning" if lost else "info", "units", message,
+                           int(unknown.sum()))]
+
+
+def _with_unit(points: gpd.GeoDataFrame, units: gpd.GeoDataFrame,
+               where: npt.NDArray[np.int64]) -> gpd.GeoDataFrame:
+    """A copy of ``points`` with the 街镇 and district at positions ``where`` (-1: none).
+
+    A source column of the same name as one coverage15 adds (:data:`ADDED_COLUMNS`) is kept
+    as ``src_{name}``: the source's claim next to what coverage15 found.
+    """
+    names = np.append(units["unit"].to_numpy(dtype=object), [None])
+    districts = np.append(units["district"].to_numpy(dtype=object), [None])
+    out = points.rename(columns={c: f"src_{c}" for c in ADDED_COLUMNS
+                                 if c in points.columns and f"src_{c}" not in points.columns})
+    out = out.drop(columns=[c for c in ADDED_COLUMNS if c in out.columns])
+    out["jiezhen"] = names[where]
+    out["district"] = districts[where]
+    return out
+
+
+@dataclass
+class _Placed:
+    """Facilities placed in their 街镇, with what they reach."""
+
+    tables: dict[str, gpd.GeoDataFrame]
+    unit_of: dict[str, npt.NDArray[np.int64]]
+    unions: dict[str, shapely.Geometry]
+    service_areas: gpd.GeoDataFrame
+    pairs: dict[str, tuple[Any, Any, Any]]
+    problems: list[Problem]
+
+
+def _place_facilities(net: WalkNetwork, layers: dict[str, Layer],
+                      areas: dict[str, LayerAreas], units: gpd.GeoDataFrame,
+                      a: AnalysisSpec) -> _Placed:
+    """Per layer: the facility table, its 街镇, its service areas and their union."""
+    placed = _Placed({}, {}, {}, gpd.GeoDataFrame(), {}, [])
+    frames = []
+    for key, layer in layers.items():
+        result = areas[key]
+        placed.pairs[key] = result.pairs
+        placed.problems += snap_problems(key, layer.points, result.snap_m, net.extent,
+                                         a.working_crs, snap_max_m=a.snap_max_m)
+        polygons = result.polygons
+        placed.unions[key] = service_areas.union_areas(polygons)
+        placed.unit_of[key] = coverage.assign_units(layer.points, units).to_numpy()
+        points = _with_unit(layer.points, units, placed.unit_of[key])
+        points["snap_m"] = result.snap_m
+        points["on_network"] = result.on_network
+        points["reach_m"] = result.reached_m
+        placed.tables[key] = points
+        frames.append(gpd.GeoDataFrame(
+            {"layer": key, "label": layer.spec.label,
+             "facility_id": points["facility_id"].to_numpy(),
+             "name": points["name"].to_numpy(), "reach_m": result.reached_m,
+             "area_km2": shapely.area(polygons) / 1e6},
+            geometry=polygons, crs=net.crs).loc[~shapely.is_empty(polygons)])
+    sa = (pd.concat(frames, ignore_index=True) if frames
+          else gpd.GeoDataFrame(geometry=[], crs=net.crs))
+    placed.service_areas = gpd.GeoDataFrame(sa, geometry="geometry", crs=net.crs).to_crs(
+        "EPSG:4326")
+    return placed
+
+
+def _partition_problems(runlog: RunLog) -> list[Problem]:
+    return [Problem("warning", "partitions", f"partition {retried} failed {len(errors)} "
+                    f"time(s) and was retried: {errors[-1]}", len(errors))
+            for retried, errors in runlog.retried.items()]
+
+
+@dataclass
+class _Reached:
+    """The demand points, the layers that reach each, and their 街镇."""
+
+    table: gpd.GeoDataFrame | None = None
+    cover: pd.DataFrame | None = None
+    unit_of: npt.NDArray[np.int64] | None = None
+    snap_m: npt.NDArray[np.float64] | None = None
+
+
+def _reach_demand(demand: Layer | None, areas: dict[str, LayerAreas], units: gpd.GeoDataFrame,
+                  snap_m: npt.NDArray[np.float64], snapped: npt.NDArray[np.bool_]) -> _Reached:
+    """Each demand point with its 街镇, snap and per-layer nearest distances and counts."""
+    if demand is None:
+        return _Reached()
+    cover = coverage.demand_coverage(len(demand.points),
+                                     {key: result.pairs for key, result in areas.items()})
+    unit_of = coverage.assign_units(demand.points, units).to_numpy()
+    table = _with_unit(demand.points, units, unit_of)
+    table["snap_m"] = snap_m
+    table["on_network"] = snapped
+    for column in cover.columns:
+        table[column] = cover[column].to_numpy()
+    return _Reached(table, cover, unit_of, snap_m)
+
+
+def _coverage_problems(table: pd.DataFrame, check: targets.TargetCheck,
+                       facility_unit: dict[str, npt.NDArray[np.int64]],
+                       demand_unit: npt.NDArray[np.int64] | None) -> list[Problem]:
+    """Points in no 街镇, no 街镇 judged on walking, rules not evaluated for a likely typo."""
+    problems = []
+    if len(table) and (table["network"] == "none").all():
+        problems.append(Problem(
+            "warning", "units", "no 街镇 lies inside the network's extent, so walking rules "
+            "are judged nowhere: check the units file, its CRS and [analysis] working_crs",
+            len(table)))
+    placed = {**facility_unit, **({"demand": demand_unit} if demand_unit is not None else {})}
+    for key, where in placed.items():
+        problems += outside_problems(key, where)
+    for rid, why in check.skipped.items():
+        if "did you mean" in why:  # a likely typo in the targets file, not a choice
+            problems.append(Problem("warning", "targets", f"rule {rid} not evaluated: {why}",
+                                    1))
+    return problems
+
+
+def _judged(table: pd.DataFrame, reached: _Reached) -> npt.NDArray[np.bool_]:
+    """Demand points whose 街镇 is wholly inside the network (judged on walking rules)."""
+    assert reached.unit_of is not None
+    full = (table["network"] == "full").to_numpy()
+    judged: npt.NDArray[np.bool_] = (reached.unit_of >= 0) & full[np.maximum(reached.unit_of, 0)]
+    return judged
+
+
+def _sparse_streets(table: pd.DataFrame, units: gpd.GeoDataFrame, reached: _Reached,
+                    problems: list[Problem]) -> pd.Series:
+    """街镇 whose residents are unusually far from a street (streets probably missing)."""
+    if reached.unit_of is None or reached.snap_m is None:
+        return pd.Series(dtype="float64")
+    full = (table["network"] == "full").to_numpy()
+    sparse, overall = sparse_street_units(full, reached.unit_of, reached.snap_m)
+    problems += sparse_street_problems(units["unit"].tolist(), sparse, overall)
+    return sparse
+
+
+def _add_pass_columns(table: pd.DataFrame, check: targets.TargetCheck,
+                      reached: _Reached) -> None:
+    """``pass_{rule}`` per demand point: whether it meets each demand rule (NA: not judged)."""
+    if reached.table is None:
+        return
+    judged = _judged(table, reached)
+    for rid, passing in check.demand_pass.items():
+        column = pd.array(passing, dtype="boolean")
+        column[~judged] = pd.NA
+        reached.table[f"pass_{rid}"] = column
+
+
+def _districts_of(units: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
+                  ) -> tuple[gpd.GeoDataFrame, Callable[[np.ndarray], np.ndarray]]:
+    """Each district as the union of its 街镇, and a map from 街镇 position to district position.
+
+    Districts are listed as in ``districts`` (a district without 街镇 keeps its own outline);
+    a 街镇 whose district is not listed maps to ``-1``, like a point outside every 街镇.
+    """
+    names = districts["unit"].astype(str).to_numpy()
+    position = {name: i for i, name in enumerate(names)}
+    of_unit = np.array([position.get(str(d), -1) for d in units["district"]], dtype=np.int64)
+    shapes = districts.geometry.to_crs(units.crs).to_numpy().copy()
+    unit_shapes = shapely.make_valid(units.geometry.to_numpy())
+    for i in np.unique(of_unit[of_unit >= 0]):
+        shapes[i] = shapely.union_all(unit_shapes[of_unit == i])
+    areas = gpd.GeoDataFrame({"unit": names, "district": names}, geometry=shapes,
+                             crs=units.crs)
+
+    def in_district(unit_position: np.ndarray) -> np.ndarray:
+        where = np.asarray(unit_position, dtype=np.int64)
+        return np.where(where >= 0, of_unit[np.maximum(where, 0)], -1)
+
+    return areas, in_district
+
+
+def _district_report(units: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *,
+                     placed: _Placed, reached: _Reached, gap: pd.DataFrame,
+                     rules: list[targets.Rule], net: WalkNetwork, a: AnalysisSpec,
+                     labels: dict[str, str], totals: dict[str, int], keys: list[str],
+                     ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """One row per district, the sum of its 街镇.
+
+    Points count in their 街镇's district and the area is that of its 街镇 merged (an overlap
+    of two counted once), so a district's counts add up to its 街镇 rows (the district
+    outlines, from another source, only draw the map's boundaries).
+    """
+    district_areas, in_district = _districts_of(units, districts)
+    d_unit = in_district(reached.unit_of) if reached.unit_of is not None else None
+    d_table = coverage.coverage_by_unit(
+        district_areas, facility_units={key: in_district(u)
+                                        for key, u in placed.unit_of.items()},
+        demand_unit=d_unit, demand_cover=reached.cover, unions=placed.unions,
+        extent=net.extent, working_crs=a.working_crs)
+    d_check = targets.check_targets(
+        d_table, [r for r in rules if r.kind != "full_coverage"],
+        demand_cover=reached.cover, demand_unit=d_unit, layer_labels=labels,
+        layer_totals=totals)
+    report = gaps.units_by_district(
+        gaps.gap_report(districts[["unit", "district"]], d_table, d_check, keys,
+                        unit_column="district"), gap)
+    return report, district_areas
+

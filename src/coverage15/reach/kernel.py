@@ -1,0 +1,160 @@
+"""The one reach kernel: snap → network distances → reached stretches → polygons.
+
+Every caller that turns facilities into what they reach goes through :func:`layer_reach`:
+the analysis (:func:`coverage15.analysis.analyse`, in this process or per tile through
+:mod:`coverage15.scale.partition`), the public :func:`~.service_areas.service_areas`, and the
+site candidates of :mod:`coverage15.planning` (without polygons). So a facility's
+``snap_m``, ``on_network``, ``reach_m`` and polygon mean the same everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import shapely
+
+from coverage15._types import FloatArray, IntArray
+from coverage15.inputs.config import AnalysisSpec
+from coverage15.network.graph import Snap, WalkNetwork, snap_points
+from coverage15.reach import distances
+from coverage15.reach.service_areas import reached_intervals, service_area_polygons
+
+__all__ = ["LayerAreas", "layer_reach", "service_areas"]
+
+
+@dataclass
+class LayerAreas:
+    """What one layer's facilities reach, indexed like the layer's points.
+
+    Attributes
+    ----------
+    snap_m : numpy.ndarray
+        Snap distance of each facility (NaN: not on the network).
+    on_network : numpy.ndarray
+        Whether the facility reaches the network within the walking limit.
+    polygons : numpy.ndarray
+        Service-area polygon per facility (empty when off the network or when polygons were
+        not asked for), in the network's CRS.
+    reached_m : numpy.ndarray
+        Street metres within the limit per facility.
+    pairs : tuple of numpy.ndarray
+        ``(facility, demand, dist_m)`` for every facility–demand pair within the limit
+        (empty without demand).
+    """
+
+    snap_m: FloatArray
+    on_network: npt.NDArray[np.bool_]
+    polygons: npt.NDArray[np.object_]
+    reached_m: FloatArray
+    pairs: tuple[IntArray, IntArray, FloatArray]
+
+
+def layer_reach(
+    net: WalkNetwork,
+    facilities: Any,
+    analysis: AnalysisSpec,
+    *,
+    demand_snap: Snap | None = None,
+    polygons: bool = True,
+    threads: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> LayerAreas:
+    """Snap, distances, reached streets, polygons and demand pairs of one layer.
+
+    Parameters
+    ----------
+    net
+        The network.
+    facilities
+        Points (GeoSeries or GeoDataFrame, any CRS).
+    analysis
+        The walking limit (``analysis.limit_m``), band width, snap limit and access leg.
+    demand_snap
+        Demand points snapped to ``net``: their pairs within the limit are returned.
+    polygons
+        Build the service-area polygons (the expensive part); without them ``polygons`` are
+        empty and ``reached_m`` still counts the street metres reached.
+    threads
+        Worker threads for the polygons (default: the usable CPUs, at most 4).
+    progress
+        Called with the number of facilities whose distances are done, as they finish.
+
+    Returns
+    -------
+    LayerAreas
+    """
+    limit = analysis.limit_m
+    snap = snap_points(net, facilities, snap_max_m=analysis.snap_max_m)
+    reach = distances.network_reach(net, snap, limit_m=limit, access_leg=analysis.access_leg,
+                                    progress=progress)
+    intervals = reached_intervals(net, reach)
+    n = len(snap)
+    if polygons:
+        shapes = service_area_polygons(net, intervals, n_groups=n, buffer_m=analysis.buffer_m,
+                                       threads=threads)
+    else:
+        shapes = np.array([shapely.Polygon()] * n, dtype=object)
+    reached = np.bincount(intervals.group, weights=intervals.end_m - intervals.start_m,
+                          minlength=n).astype(float)
+    if demand_snap is not None:
+        pairs = distances.point_distances(net, reach, demand_snap,
+                                          access_leg=analysis.access_leg)
+    else:
+        empty = np.array([], dtype=np.int64)
+        pairs = (empty, empty, np.array([]))
+    return LayerAreas(snap_m=snap.snap_m, on_network=snap.snapped & (reach.access_m <= limit),
+                      polygons=shapes, reached_m=reached, pairs=pairs)
+
+
+def service_areas(
+    net: WalkNetwork,
+    facilities: gpd.GeoDataFrame | gpd.GeoSeries,
+    analysis: AnalysisSpec | None = None,
+    *,
+    minutes: float | None = None,
+    walk_speed_kmh: float | None = None,
+    buffer_m: float | None = None,
+    snap_max_m: float | None = None,
+    access_leg: bool | None = None,
+) -> gpd.GeoDataFrame:
+    """Walking service-area polygons of facilities, one per facility.
+
+    Parameters
+    ----------
+    net
+        The network.
+    facilities
+        Point facilities in any CRS.
+    analysis
+        The walking limit and geometry options (default: :class:`AnalysisSpec`'s, 15
+        minutes at 4 km/h = 1,000 m).
+    minutes, walk_speed_kmh, buffer_m, snap_max_m, access_leg
+        Replace that field of ``analysis``.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Indexed like ``facilities``: ``snap_m``, ``on_network``, ``reach_m`` (street length
+        reached) and the polygon, in the network's CRS; the same columns a run's facilities
+        carry.
+
+    Examples
+    --------
+    >>> from coverage15 import AnalysisSpec
+    >>> AnalysisSpec(minutes=15, walk_speed_kmh=4).limit_m
+    1000.0
+    """
+    overrides: dict[str, Any] = {name: value for name, value in (
+        ("minutes", minutes), ("walk_speed_kmh", walk_speed_kmh), ("buffer_m", buffer_m),
+        ("snap_max_m", snap_max_m), ("access_leg", access_leg)) if value is not None}
+    spec = dataclasses.replace(analysis or AnalysisSpec(), **overrides)
+    areas = layer_reach(net, facilities, spec)
+    return gpd.GeoDataFrame(
+        {"snap_m": areas.snap_m, "on_network": areas.on_network, "reach_m": areas.reached_m},
+        geometry=areas.polygons, crs=net.crs, index=facilities.index)
