@@ -30,7 +30,9 @@ __all__ = ["ALLOWED", "MAX_DEPTH", "MAX_LENGTH", "evaluate_filter"]
 MAX_LENGTH = 2_000
 """Longest filter expression accepted, in characters."""
 MAX_DEPTH = 40
-"""Deepest nesting accepted (parentheses, ``not``, ``&``/``|`` chains count)."""
+"""Deepest nesting of operators accepted (``not``, ``~``, ``&``/``|`` inside one another).
+
+Parentheses alone add none; Python's parser refuses more than 200 of them."""
 ALLOWED = (
     "a filter may use column names (`quoted name` for one with spaces), numbers, 'text', True, "
     "False, None, comparisons == != < <= > >=, in / not in [list of literals], & | ~ and or "
@@ -145,7 +147,7 @@ def evaluate_filter(expression: str, frame: pd.DataFrame, *, text: pd.DataFrame 
 
 
 def _prepare(expression: str) -> _Source:
-    """Replace `quoted names` by placeholders and ``&``/``|`` by ``and``/``or``.
+    """Replace `quoted names` by placeholders, ``&``/``|`` by ``and``/``or``, line ends by spaces.
 
     Text in quotes is copied as it is. ``@`` outside quotes is refused here: in pandas it
     reaches the caller's Python variables.
@@ -184,6 +186,9 @@ def _prepare(expression: str) -> _Source:
             raise _Refused("@ (a reference to a Python variable) is not allowed", i)
         elif char in "&|":
             emit(" and " if char == "&" else " or ", i)
+            i += 1
+        elif char in "\r\n":  # a multi-line TOML string: one expression
+            emit(" ", i)
             i += 1
         else:
             emit(char, i)
