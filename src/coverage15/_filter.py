@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from ._errors import ConfigError, LayerError
+from coverage15._errors import ConfigError, LayerError
 
 __all__ = ["ALLOWED", "MAX_DEPTH", "MAX_LENGTH", "evaluate_filter"]
 
