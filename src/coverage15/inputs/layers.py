@@ -19,9 +19,10 @@ import pyproj
 import shapely
 
 from coverage15 import settings
-from coverage15._errors import CRSError, LayerError
+from coverage15._errors import Coverage15Error, CRSError, LayerError
 from coverage15.inputs import coords
 from coverage15.inputs._files import check_file, read_table
+from coverage15.inputs._filter import evaluate_filter
 from coverage15.inputs.config import LayerSpec, UnitSpec
 
 __all__ = [
@@ -139,8 +140,11 @@ def _apply_filter(frame: pd.DataFrame, spec: LayerSpec) -> pd.DataFrame:
                     numbers = converted
             if numbers is not None:
                 typed[column] = numbers
-    try:
-        mask = typed.eval(spec.filter, engine="python")
+    try:  # parsed and evaluated by coverage15 itself: pandas.eval would run Python (@name)
+        mask = evaluate_filter(spec.filter, typed, text=frame,
+                               where=f"layer {spec.key!r} ({spec.source_name})")
+    except Coverage15Error:
+        raise
     except Exception as exc:
         msg = (
             f"layer {spec.key!r} ({spec.source_name}): filter {spec.filter!r} failed ({exc}); "
