@@ -21,6 +21,7 @@ import pandas as pd
 import pyogrio.errors
 
 from ._errors import InputFileError
+from ._sql import check_identifier, check_table_name, check_url, mask_url, scrub
 from .report import NETWORK_ZH, bool_columns_to_text, column_label_zh
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check_database",
+    "check_postgis_names",
     "gis_ready",
     "output_layers",
     "read_postgis",
@@ -244,19 +246,21 @@ def write_excel(result: RunResult, path: Path) -> Path:
 
 
 def _engine(url: str) -> Any:
+    """A connected engine for ``url``; errors name the database with its password masked."""
     import sqlalchemy
 
+    check_url(url)
+    driver_url = url
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        driver_url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     try:
-        engine = sqlalchemy.create_engine(url)
+        engine = sqlalchemy.create_engine(driver_url)
         with engine.connect() as connection:
             connection.execute(sqlalchemy.text("SELECT postgis_version()"))
     except Exception as exc:
-        first = str(exc).splitlines()[0]
-        safe = re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
-        msg = f"database {safe}: cannot connect or PostGIS is missing ({first})"
-        raise InputFileError(msg) from exc
+        first = scrub(scrub(str(exc).splitlines()[0], driver_url), url)
+        msg = f"database {mask_url(url)}: cannot connect or PostGIS is missing ({first})"
+        raise InputFileError(msg) from None  # the driver's own message may hold the URL
     return engine
 
 
@@ -271,6 +275,9 @@ def write_postgis(layers: Mapping[str, gpd.GeoDataFrame], url: str, *,
 
     All tables are written in one transaction: readers never see a table half-written or a
     mix of two runs' tables, and an interrupted or failed write leaves the previous tables.
+    ``schema``, ``prefix`` and each name are checked first (letters, digits, ``_``; see
+    :func:`coverage15._sql.check_identifier`): a bad one is a :class:`ConfigError` before
+    the database is touched.
 
     Returns
     -------
@@ -278,41 +285,69 @@ def write_postgis(layers: Mapping[str, gpd.GeoDataFrame], url: str, *,
         The table names written.
     """
     import sqlalchemy
+    from sqlalchemy.schema import CreateSchema
 
+    tables = check_postgis_names(layers, schema=schema, prefix=prefix)
     engine = _engine(url)
-    tables = []
+    written = []
     try:
         with engine.begin() as connection:  # PostgreSQL's DDL is transactional too
-            connection.execute(sqlalchemy.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-            for name, frame in layers.items():
-                table = f"{prefix}{name}"
+            # an existing schema needs no CREATE privilege on the database
+            if not sqlalchemy.inspect(connection).has_schema(schema):
+                connection.execute(CreateSchema(schema, if_not_exists=True))
+            for frame, table in zip(layers.values(), tables, strict=True):
                 frame.to_postgis(table, connection, schema=schema, if_exists="replace",
                                  index=False)
-                tables.append(f"{schema}.{table}")
+                written.append(f"{schema}.{table}")
                 log.info("wrote %d rows to %s.%s", len(frame), schema, table)
     finally:
         engine.dispose()
-    return tables
+    return written
+
+
+def check_postgis_names(layers: Mapping[str, object] | list[str], *, schema: str,
+                        prefix: str = "coverage15_") -> list[str]:
+    """The table names :func:`write_postgis` would write, after checking every name.
+
+    Raises a one-line :class:`ConfigError` for a schema, prefix or table name that is not a
+    plain identifier (see :func:`coverage15._sql.check_identifier`).
+    """
+    check_identifier(schema, what="schema")
+    if prefix:
+        check_identifier(prefix, what="table prefix")
+    return [check_identifier(f"{prefix}{name}", what=f"table for layer {name!r}")
+            for name in layers]
 
 
 def read_postgis(url: str, *, table: str | None = None, sql: str | None = None,
                  geometry_column: str = "geometry") -> gpd.GeoDataFrame:
-    """Read a PostGIS table (``schema.table``) or query as a GeoDataFrame, CRS included."""
+    """Read a PostGIS table (``schema.table`` or ``table``) or query as a GeoDataFrame.
+
+    The CRS comes along. ``table`` is checked (letters, digits, ``_``) and quoted by
+    SQLAlchemy. ``sql`` is trusted input: the user's own query, run as given with the user's
+    own credentials (the database's permissions are what limit it), never combined with other
+    text.
+    """
     if (table is None) == (sql is None):
         msg = "read_postgis: give either table= or sql="
         raise ValueError(msg)
-    engine = _engine(url)
-    if sql is None:
-        assert table is not None
-        parts = [f'"{p}"' for p in table.split(".")]
-        sql = f"SELECT * FROM {'.'.join(parts)}"
     import sqlalchemy
 
+    query: Any
+    if table is not None:
+        schema, name = check_table_name(table, what="database table")
+        query = sqlalchemy.select(sqlalchemy.literal_column("*")).select_from(
+            sqlalchemy.table(name, schema=schema))
+    else:
+        assert sql is not None
+        query = sqlalchemy.text(sql)
+    engine = _engine(url)
     try:
-        return gpd.read_postgis(sqlalchemy.text(sql), engine, geom_col=geometry_column)
+        return gpd.read_postgis(query, engine, geom_col=geometry_column)
     except Exception as exc:
-        first = str(exc).splitlines()[0]
-        msg = f"database table/query {table or sql!r}: cannot read ({first})"
+        first = scrub(str(exc).splitlines()[0], url)
+        what = f"table {table!r}" if table is not None else "query"
+        msg = f"database {mask_url(url)}, {what}: cannot read ({first})"
         raise InputFileError(msg) from exc
     finally:
         engine.dispose()
