@@ -21,6 +21,7 @@ import pyproj
 
 from . import settings
 from ._errors import ConfigError
+from ._sql import check_table_name, check_url
 
 __all__ = [
     "AnalysisSpec",
@@ -103,7 +104,7 @@ class LayerSpec:
     exclude_points: tuple[tuple[float, float], ...] = ()
     encoding: str = "utf-8"
     unit_field: str | None = None
-    database: str | None = None
+    database: str | None = field(default=None, repr=False)  # may hold a password
     table: str | None = None
     sql: str | None = None
     osm_tags: tuple[tuple[str, str | bool], ...] = ()
@@ -313,10 +314,10 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
     }
     r.known(table, section, known)
     database = r.str_(table, section, "database")
+    db_table = r.str_(table, section, "table")
+    db_sql = r.str_(table, section, "sql")
     if database is not None:
-        database = _expand(database, r.where(section, "database"), r.problems)
-        if not (table.get("table") or table.get("sql")):
-            r.problems.append(f"{r.file.name} [{section}]: a database layer needs table or sql")
+        database = _read_database(r, section, database, db_table, db_sql)
     raw_tags = table.get("osm_tags", {})
     tags: list[tuple[str, str | bool]] = []
     if isinstance(raw_tags, dict):
@@ -377,12 +378,38 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
         encoding=r.str_(table, section, "encoding", default="utf-8") or "utf-8",
         unit_field=r.str_(table, section, "unit_field"),
         database=database,
-        table=r.str_(table, section, "table"),
-        sql=r.str_(table, section, "sql"),
+        table=db_table,
+        sql=db_sql,
         osm_tags=tuple(tags),
         place=r.str_(table, section, "place"),
         colour=colour,
     )
+
+
+def _read_database(r: _Reader, section: str, database: str, table: str | None,
+                   sql: str | None) -> str:
+    """A database layer's URL, ``${VAR}`` expanded, checked with its table; problems to ``r``.
+
+    ``table`` must be ``table`` or ``schema.table`` of plain names (letters, digits, ``_``);
+    ``sql`` is the user's own query, trusted and run as written. A message shows the URL
+    with its password masked.
+    """
+    if not (table or sql) or (table is not None and sql is not None):
+        r.problems.append(f"{r.file.name} [{section}]: a database layer needs table or sql "
+                          "(one of them)")
+    if table is not None:
+        try:
+            check_table_name(table, what=r.where(section, "table"))
+        except ConfigError as exc:
+            r.problems.append(str(exc))
+    before = len(r.problems)
+    url = _expand(database, r.where(section, "database"), r.problems)
+    if len(r.problems) == before:  # (an unset variable is its own problem)
+        try:
+            check_url(url, what=r.where(section, "database"))
+        except ConfigError as exc:
+            r.problems.append(str(exc))
+    return url
 
 
 def _filter(r: _Reader, table: dict[str, Any], section: str) -> str | None:

@@ -37,6 +37,7 @@ from ._validate import (
 )
 from .config import RunConfig
 from .io import (
+    check_postgis_names,
     output_layers,
     write_csv,
     write_excel,
@@ -515,6 +516,8 @@ def write_outputs(
     """
     out = Path(out_dir)
     written: dict[str, Path] = {}
+    if to_database:  # a bad schema name must not wait until the files are replaced
+        check_postgis_names([], schema=schema)
     with staged_outputs(out, written, kind="run") as stage:
         layers = output_layers(result)
         write_geopackage(layers, stage / "coverage.gpkg")
