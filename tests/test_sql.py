@@ -172,6 +172,17 @@ def test_odd_but_valid_names_round_trip_as_a_plain_role(postgis_url):
     assert len(read_postgis(postgis_url, table="规划_2025.Gap")) == 1
 
 
+def test_a_refused_write_is_one_line(postgis_url):
+    from coverage15 import OutputError
+
+    with pytest.raises(OutputError) as excinfo:  # no role may create tables in pg_catalog
+        write_postgis({"units": _points()}, postgis_url, schema="pg_catalog")
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert "cannot write pg_catalog.coverage15_units" in message
+    assert ":coverage15@" not in message  # the test role's password
+
+
 @pytest.mark.parametrize(("url", "password"), [
     ("postgresql://u:p@ssW0rdLeak@host/db", "p@ssW0rdLeak"),
     ("postgresql://u:p%40ss@host/db", "p%40ss"),

@@ -20,7 +20,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio.errors
 
-from ._errors import InputFileError
+from ._errors import InputFileError, OutputError
 from ._sql import check_identifier, check_table_name, check_url, mask_url, scrub
 from .report import NETWORK_ZH, bool_columns_to_text, column_label_zh
 
@@ -290,16 +290,24 @@ def write_postgis(layers: Mapping[str, gpd.GeoDataFrame], url: str, *,
     tables = check_postgis_names(layers, schema=schema, prefix=prefix)
     engine = _engine(url)
     written = []
+    doing = f"create schema {schema}"
     try:
         with engine.begin() as connection:  # PostgreSQL's DDL is transactional too
             # an existing schema needs no CREATE privilege on the database
             if not sqlalchemy.inspect(connection).has_schema(schema):
                 connection.execute(CreateSchema(schema, if_not_exists=True))
             for frame, table in zip(layers.values(), tables, strict=True):
+                doing = f"write {schema}.{table}"
                 frame.to_postgis(table, connection, schema=schema, if_exists="replace",
                                  index=False)
                 written.append(f"{schema}.{table}")
                 log.info("wrote %d rows to %s.%s", len(frame), schema, table)
+    except sqlalchemy.exc.SQLAlchemyError as exc:  # e.g. no privilege: one line, no traceback
+        cause = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
+        first = scrub(str(cause).splitlines()[0], url)
+        msg = (f"database {mask_url(url)}: cannot {doing} ({first}); no table was changed "
+               "(docs/postgis.md lists the privileges needed)")
+        raise OutputError(msg) from exc
     finally:
         engine.dispose()
     return written
