@@ -354,7 +354,7 @@ def read_postgis(url: str, *, table: str | None = None, sql: str | None = None,
         return gpd.read_postgis(query, engine, geom_col=geometry_column)
     except Exception as exc:
         first = scrub(str(exc).splitlines()[0], url)
-        what = f"table {table!r}" if table is not None else "query"
+        what = f"table {table!r}" if table is not None else f"query {' '.join(str(sql).split())!r}"
         msg = f"database {mask_url(url)}, {what}: cannot read ({first})"
         raise InputFileError(msg) from exc
     finally:
