@@ -264,6 +264,21 @@ def _engine(url: str) -> Any:
     return engine
 
 
+def _driver_message(exc: BaseException) -> str:
+    """The first line of the database's own message behind ``exc``, else of ``exc``.
+
+    pandas and SQLAlchemy wrap the database's message with the statement.
+    """
+    import sqlalchemy
+
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, sqlalchemy.exc.DBAPIError) and str(cause.orig).strip():
+            return str(cause.orig).strip().splitlines()[0]
+        cause = cause.__cause__ or cause.__context__
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def check_database(url: str) -> None:
     """Connect once to fail early (before a long run) when the database is unusable."""
     _engine(url).dispose()
@@ -303,8 +318,7 @@ def write_postgis(layers: Mapping[str, gpd.GeoDataFrame], url: str, *,
                 written.append(f"{schema}.{table}")
                 log.info("wrote %d rows to %s.%s", len(frame), schema, table)
     except sqlalchemy.exc.SQLAlchemyError as exc:  # e.g. no privilege: one line, no traceback
-        cause = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
-        first = scrub(str(cause).splitlines()[0], url)
+        first = scrub(_driver_message(exc), url)
         msg = (f"database {mask_url(url)}: cannot {doing} ({first}); no table was changed "
                "(docs/postgis.md lists the privileges needed)")
         raise OutputError(msg) from exc
@@ -353,7 +367,7 @@ def read_postgis(url: str, *, table: str | None = None, sql: str | None = None,
     try:
         return gpd.read_postgis(query, engine, geom_col=geometry_column)
     except Exception as exc:
-        first = scrub(str(exc).splitlines()[0], url)
+        first = scrub(_driver_message(exc), url)
         what = f"table {table!r}" if table is not None else f"query {' '.join(str(sql).split())!r}"
         msg = f"database {mask_url(url)}, {what}: cannot read ({first})"
         raise InputFileError(msg) from exc
