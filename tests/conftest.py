@@ -104,10 +104,10 @@ def straight_street():
 def postgis_url() -> str:
     """A PostGIS database for round trips (.ci/run starts one on loopback)."""
     from coverage15 import Coverage15Error
-    from coverage15.outputs.writers import _engine
+    from coverage15.inputs.postgis import connect
 
     try:
-        _engine(POSTGIS_URL).dispose()
+        connect(POSTGIS_URL).dispose()
     except Coverage15Error as exc:
         if os.environ.get("CI"):
             pytest.fail(f"PostGIS test database not reachable under CI: {exc}")

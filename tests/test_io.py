@@ -12,11 +12,11 @@ from geopandas.testing import assert_geodataframe_equal
 from coverage15 import NetworkError, settings
 from coverage15.inputs.config import LayerSpec, NetworkSpec
 from coverage15.inputs.layers import load_layer
+from coverage15.inputs.postgis import read_postgis
 from coverage15.network.graph import build_walk_network
 from coverage15.outputs.writers import (
     gis_ready,
     output_layers,
-    read_postgis,
     write_excel,
     write_geopackage,
     write_geoparquet,

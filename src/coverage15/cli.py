@@ -239,8 +239,10 @@ def _run_and_write(args: argparse.Namespace, *, map_only: bool) -> int:
     config, options = _before_the_run(args, load_config(args.config),
                                       gpkg=None if map_only else "coverage.gpkg")
     if getattr(args, "to_database", None):
-        from coverage15.outputs.writers import check_database
+        from coverage15.inputs._sql import check_identifier
+        from coverage15.inputs.postgis import check_database
 
+        check_identifier(args.schema, what="--schema")  # before any output is replaced
         check_database(args.to_database)  # fail now, not after the run
     start = time.perf_counter()
     progress = _Progress(enabled=not args.quiet)

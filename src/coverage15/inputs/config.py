@@ -13,189 +13,40 @@ import difflib
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pyproj
 
 from coverage15 import settings
 from coverage15._errors import ConfigError
+from coverage15.inputs._sql import check_table_name, check_url
+from coverage15.inputs.specs import (
+    NETWORK_SOURCES,
+    NETWORK_TYPES,
+    ROLES,
+    AnalysisSpec,
+    LayerSpec,
+    MapSpec,
+    NetworkSpec,
+    Role,
+    RunConfig,
+    UnitSpec,
+)
 
 __all__ = [
     "AnalysisSpec",
     "LayerSpec",
     "MapSpec",
     "NetworkSpec",
+    "Role",
     "RunConfig",
     "UnitSpec",
     "load_config",
     "read_toml",
 ]
 
-Role = Literal["centre", "station", "other"]
-ROLES: tuple[str, ...] = ("centre", "station", "other")
-NETWORK_SOURCES: tuple[str, ...] = ("osm_file", "graphml", "place", "polygon", "bbox")
-NETWORK_TYPES: tuple[str, ...] = ("walk", "all", "all_public", "bike", "drive",
-                                  "drive_service")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-@dataclass(frozen=True)
-class LayerSpec:
-    """Where a point layer comes from and how to read it.
-
-    Attributes
-    ----------
-    key : str
-        Short identifier used in column names (``centre``, ``meal_point``...).
-    label : str
-        Human (Chinese) label for reports and maps.
-    path : Path
-        File to read: CSV, JSON (list of records or GeoJSON), GeoJSON, GeoPackage, Shapefile
-        or GeoParquet.
-    role : {"centre", "station", "other"}
-        The layer's part in the "1+N" rule.
-    crs : str
-        ``"gcj02"``, ``"bd09"`` or anything pyproj understands (``"EPSG:4326"``). For files
-        that carry their own CRS, empty means "use the file's".
-    x, y : str or None
-        Coordinate columns of a table (numbers or strings of numbers).
-    filter : str or None
-        A pandas query selecting rows, e.g. ``"agencyType == 6"``.
-    name_field, id_field : str or None
-        Columns holding the facility name and a stable id (default: the row number).
-    layer : str or None
-        Layer name inside a multi-layer file (GeoPackage).
-    exclude_points : tuple of (float, float)
-        Coordinates (in the layer's own CRS) known to be geocoding fallbacks; rows on them
-        are rejected with a reason.
-    encoding : str
-        Text encoding of CSV/JSON files.
-    unit_field : str or None
-        A column naming the 街镇 each row claims to be in; used to check that the declared
-        CRS fits the data (points should land in the 街镇 they name).
-    database, table, sql : str or None
-        Read from PostgreSQL/PostGIS instead of a file: ``database`` is a
-        ``postgresql://user:password@host:port/dbname`` URL, with a ``table``
-        (``schema.table``) or an ``sql`` query.
-    osm_tags : tuple of (str, str or bool)
-        Read from OpenStreetMap instead (online, cached by ``coverage15 fetch``): features
-        with these tags, e.g. ``{ social_facility = "outreach" }``, within ``place``.
-    place : str or None
-        Geocodable place name for ``osm_tags`` queries.
-    colour : str or None
-        The layer's colour on the maps (``"#rrggbb"``); default: the palette colour of the
-        layer's place in the config (:data:`coverage15.outputs.maps.LAYER_COLOURS`).
-    """
-
-    key: str
-    label: str
-    path: Path | None
-    role: Role = "other"
-    crs: str = ""
-    x: str | None = None
-    y: str | None = None
-    filter: str | None = None
-    name_field: str | None = None
-    id_field: str | None = None
-    layer: str | None = None
-    exclude_points: tuple[tuple[float, float], ...] = ()
-    encoding: str = "utf-8"
-    unit_field: str | None = None
-    database: str | None = None
-    table: str | None = None
-    sql: str | None = None
-    osm_tags: tuple[tuple[str, str | bool], ...] = ()
-    place: str | None = None
-    colour: str | None = None
-
-    @property
-    def source_name(self) -> str:
-        """Where the layer comes from, for messages."""
-        if self.database:
-            return f"table {self.table}" if self.table else "SQL query"
-        if self.osm_tags:
-            return f"OpenStreetMap {dict(self.osm_tags)} in {self.place}"
-        return self.path.name if self.path else "a GeoDataFrame"
-
-
-@dataclass(frozen=True)
-class UnitSpec:
-    """A polygon layer of analysis units (街镇 or districts).
-
-    ``aliases`` renames units whose source name differs from the official one
-    (e.g. OSM's 菊园街道 is officially 菊园新区).
-    """
-
-    path: Path
-    name_field: str
-    district_field: str | None = None
-    crs: str = ""
-    layer: str | None = None
-    encoding: str = "utf-8"
-    aliases: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class NetworkSpec:
-    """Where the walking network comes from.
-
-    ``source`` is ``"osm_file"`` (OSM XML), ``"graphml"`` (an osmnx GraphML file), or, online,
-    ``"place"`` (a geocodable name), ``"polygon"`` (a polygon file) or ``"bbox"``.
-    """
-
-    source: str
-    path: Path | None = None
-    place: str | None = None
-    bbox: tuple[float, float, float, float] | None = None
-    network_type: str = "walk"
-
-
-@dataclass(frozen=True)
-class AnalysisSpec:
-    """Walking budget and geometry options of a run."""
-
-    walk_speed_kmh: float = settings.walk_speed_kmh
-    minutes: float = settings.minutes
-    buffer_m: float = settings.buffer_m
-    snap_max_m: float = settings.snap_max_m
-    access_leg: bool = settings.access_leg
-    working_crs: str = settings.working_crs
-
-    @property
-    def limit_m(self) -> float:
-        """Walking distance reached in ``minutes`` at ``walk_speed_kmh``."""
-        return self.walk_speed_kmh * self.minutes * 1000.0 / 60.0
-
-
-@dataclass(frozen=True)
-class MapSpec:
-    """Basemap of the run's maps.
-
-    ``tiles`` is ``"OpenStreetMap"`` (default), another folium/xyzservices name or an XYZ URL
-    template (then with ``tiles_attribution``), or ``"none"`` for no tiles (offline).
-    """
-
-    tiles: str = "OpenStreetMap"
-    tiles_attribution: str | None = None
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything a run needs, read from a TOML file by :func:`load_config`."""
-
-    name: str
-    source: Path | None
-    network: NetworkSpec
-    units: UnitSpec
-    layers: dict[str, LayerSpec]
-    analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
-    districts: UnitSpec | None = None
-    demand: LayerSpec | None = None
-    targets: Path | None = None
-    official_names: Path | None = None
-    map: MapSpec = field(default_factory=MapSpec)
 
 
 def _expand(text: str, where: str, problems: list[str], *, as_path: bool = False) -> str:
@@ -313,10 +164,10 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
     }
     r.known(table, section, known)
     database = r.str_(table, section, "database")
+    db_table = r.str_(table, section, "table")
+    db_sql = r.str_(table, section, "sql")
     if database is not None:
-        database = _expand(database, r.where(section, "database"), r.problems)
-        if not (table.get("table") or table.get("sql")):
-            r.problems.append(f"{r.file.name} [{section}]: a database layer needs table or sql")
+        database = _read_database(r, section, database, db_table, db_sql)
     raw_tags = table.get("osm_tags", {})
     tags: list[tuple[str, str | bool]] = []
     if isinstance(raw_tags, dict):
@@ -377,12 +228,38 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
         encoding=r.str_(table, section, "encoding", default="utf-8") or "utf-8",
         unit_field=r.str_(table, section, "unit_field"),
         database=database,
-        table=r.str_(table, section, "table"),
-        sql=r.str_(table, section, "sql"),
+        table=db_table,
+        sql=db_sql,
         osm_tags=tuple(tags),
         place=r.str_(table, section, "place"),
         colour=colour,
     )
+
+
+def _read_database(r: _Reader, section: str, database: str, table: str | None,
+                   sql: str | None) -> str:
+    """A database layer's URL, ``${VAR}`` expanded, checked with its table; problems to ``r``.
+
+    ``table`` must be ``table`` or ``schema.table`` of plain names (letters, digits, ``_``);
+    ``sql`` is the user's own query, trusted and run as written. A message shows the URL
+    with its password masked.
+    """
+    if not (table or sql) or (table is not None and sql is not None):
+        r.problems.append(f"{r.file.name} [{section}]: a database layer needs table or sql "
+                          "(one of them)")
+    if table is not None:
+        try:
+            check_table_name(table, what=r.where(section, "table"))
+        except ConfigError as exc:
+            r.problems.append(str(exc))
+    before = len(r.problems)
+    url = _expand(database, r.where(section, "database"), r.problems)
+    if len(r.problems) == before:  # (an unset variable is its own problem)
+        try:
+            check_url(url, what=r.where(section, "database"))
+        except ConfigError as exc:
+            r.problems.append(str(exc))
+    return url
 
 
 def _filter(r: _Reader, table: dict[str, Any], section: str) -> str | None:

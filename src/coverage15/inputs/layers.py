@@ -248,7 +248,7 @@ def _find_duplicates(
 def _read_source(spec: LayerSpec, what: str) -> pd.DataFrame:
     """The layer's rows from a file, a PostGIS table or query, or an OSM tag query."""
     if spec.database:
-        from coverage15.outputs.writers import read_postgis
+        from coverage15.inputs.postgis import read_postgis
 
         return read_postgis(spec.database, table=spec.table, sql=spec.sql)
     if spec.osm_tags:

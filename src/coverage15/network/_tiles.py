@@ -8,17 +8,11 @@ out of the network's CSR arrays so that the work per tile does not grow with the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
-import scipy.sparse as sp
 
 from coverage15._types import FloatArray, IntArray
 
-if TYPE_CHECKING:
-    from coverage15.network.graph import WalkNetwork
-
-__all__ = ["MAX_DENSE", "NodeGrid", "index_by", "ragged_join", "ranges", "tile_graph"]
+__all__ = ["MAX_DENSE", "NodeGrid", "index_by", "ragged_join", "ranges"]
 
 
 def ranges(first: IntArray, last: IntArray) -> IntArray:
@@ -59,39 +53,6 @@ class NodeGrid:
         xy = self.xy[cand]
         inside = np.all((xy >= lo) & (xy <= hi), axis=1)
         return np.sort(cand[inside])
-
-
-def tile_graph(
-    net: WalkNetwork, sub_nodes: IntArray, local: IntArray, *, indptr: IntArray,
-    edge: IntArray, start_u: FloatArray, start_v: FloatArray, eps: float,
-) -> sp.csr_matrix:
-    """CSR matrix of the sub-network on ``sub_nodes`` plus one virtual row per source.
-
-    ``local`` maps a node position to its row (``-1`` outside); ``indptr`` is the network
-    CSR's row pointer as int64. Virtual rows ``m..m+k-1`` join each source to both ends of
-    its edge (those inside the tile) at their distances (at least ``eps``, so that a
-    source on a node keeps an explicit edge).
-    """
-    csr = net.csr
-    m, k = len(sub_nodes), len(edge)
-    left, pos = ragged_join(sub_nodes, indptr)
-    cols = local[csr.indices[pos]]
-    keep = cols >= 0
-    counts = np.bincount(left[keep], minlength=m)
-    lu = local[net.edge_u[edge]]
-    lv = local[net.edge_v[edge]]
-    vcols = np.stack([lu, lv], axis=1)
-    vvals = np.maximum(np.stack([start_u, start_v], axis=1), eps)
-    vkeep = vcols >= 0
-    indptr = np.concatenate([[0], np.cumsum(np.concatenate([counts, vkeep.sum(axis=1)]))])
-    return sp.csr_matrix(
-        (
-            np.concatenate([csr.data[pos[keep]], vvals[vkeep]]),
-            np.concatenate([cols[keep], vcols[vkeep]]),
-            indptr,
-        ),
-        shape=(m + k, m + k),
-    )
 
 
 def ragged_join(keys: IntArray, indptr: IntArray) -> tuple[IntArray, IntArray]:

@@ -17,6 +17,7 @@ from coverage15.outputs._staging import staged_outputs
 from coverage15.outputs.maps import MapOptions, render_map
 from coverage15.outputs.static_maps import write_pngs
 from coverage15.outputs.writers import (
+    check_postgis_names,
     output_layers,
     write_csv,
     write_excel,
@@ -76,6 +77,8 @@ def write_outputs(
     """
     out = Path(out_dir)
     written: dict[str, Path] = {}
+    if to_database:  # a bad schema name must not wait until the files are replaced
+        check_postgis_names([], schema=schema)
     with staged_outputs(out, written, kind="run") as stage:
         layers = output_layers(result)
         write_geopackage(layers, stage / "coverage.gpkg")

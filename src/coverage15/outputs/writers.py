@@ -14,23 +14,24 @@ import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import pandas as pd
 import pyogrio.errors
 
-from coverage15._errors import InputFileError
+from coverage15._errors import OutputError
+from coverage15.inputs._sql import check_identifier, mask_url, scrub
+from coverage15.inputs.postgis import connect, driver_message
 from coverage15.reach.gaps import NETWORK_ZH, bool_columns_to_text, column_label_zh
 
 if TYPE_CHECKING:
     from coverage15.result import Result
 
 __all__ = [
-    "check_database",
+    "check_postgis_names",
     "gis_ready",
     "output_layers",
-    "read_postgis",
     "write_csv",
     "write_excel",
     "write_geopackage",
@@ -243,34 +244,15 @@ def write_excel(result: Result, path: Path) -> Path:
     return path
 
 
-def _engine(url: str) -> Any:
-    import sqlalchemy
-
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    try:
-        engine = sqlalchemy.create_engine(url)
-        with engine.connect() as connection:
-            connection.execute(sqlalchemy.text("SELECT postgis_version()"))
-    except Exception as exc:
-        first = str(exc).splitlines()[0]
-        safe = re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
-        msg = f"database {safe}: cannot connect or PostGIS is missing ({first})"
-        raise InputFileError(msg) from exc
-    return engine
-
-
-def check_database(url: str) -> None:
-    """Connect once to fail early (before a long run) when the database is unusable."""
-    _engine(url).dispose()
-
-
 def write_postgis(layers: Mapping[str, gpd.GeoDataFrame], url: str, *,
                   schema: str = "public", prefix: str = "coverage15_") -> list[str]:
     """Write each layer to a PostGIS table ``{schema}.{prefix}{name}``, replacing it.
 
     All tables are written in one transaction: readers never see a table half-written or a
     mix of two runs' tables, and an interrupted or failed write leaves the previous tables.
+    ``schema``, ``prefix`` and each name are checked first (letters, digits, ``_``; see
+    :func:`coverage15.inputs._sql.check_identifier`): a bad one is a :class:`ConfigError` before
+    the database is touched.
 
     Returns
     -------
@@ -278,41 +260,42 @@ def write_postgis(layers: Mapping[str, gpd.GeoDataFrame], url: str, *,
         The table names written.
     """
     import sqlalchemy
+    from sqlalchemy.schema import CreateSchema
 
-    engine = _engine(url)
-    tables = []
+    tables = check_postgis_names(layers, schema=schema, prefix=prefix)
+    engine = connect(url)
+    written = []
+    doing = f"create schema {schema}"
     try:
         with engine.begin() as connection:  # PostgreSQL's DDL is transactional too
-            connection.execute(sqlalchemy.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-            for name, frame in layers.items():
-                table = f"{prefix}{name}"
+            # an existing schema needs no CREATE privilege on the database
+            if not sqlalchemy.inspect(connection).has_schema(schema):
+                connection.execute(CreateSchema(schema, if_not_exists=True))
+            for frame, table in zip(layers.values(), tables, strict=True):
+                doing = f"write {schema}.{table}"
                 frame.to_postgis(table, connection, schema=schema, if_exists="replace",
                                  index=False)
-                tables.append(f"{schema}.{table}")
+                written.append(f"{schema}.{table}")
                 log.info("wrote %d rows to %s.%s", len(frame), schema, table)
+    except sqlalchemy.exc.SQLAlchemyError as exc:  # e.g. no privilege: one line, no traceback
+        first = scrub(driver_message(exc), url)
+        msg = (f"database {mask_url(url)}: cannot {doing} ({first}); no table was changed "
+               "(docs/postgis.md lists the privileges needed)")
+        raise OutputError(msg) from exc
     finally:
         engine.dispose()
-    return tables
+    return written
 
 
-def read_postgis(url: str, *, table: str | None = None, sql: str | None = None,
-                 geometry_column: str = "geometry") -> gpd.GeoDataFrame:
-    """Read a PostGIS table (``schema.table``) or query as a GeoDataFrame, CRS included."""
-    if (table is None) == (sql is None):
-        msg = "read_postgis: give either table= or sql="
-        raise ValueError(msg)
-    engine = _engine(url)
-    if sql is None:
-        assert table is not None
-        parts = [f'"{p}"' for p in table.split(".")]
-        sql = f"SELECT * FROM {'.'.join(parts)}"
-    import sqlalchemy
+def check_postgis_names(layers: Mapping[str, object] | list[str], *, schema: str,
+                        prefix: str = "coverage15_") -> list[str]:
+    """The table names :func:`write_postgis` would write, after checking every name.
 
-    try:
-        return gpd.read_postgis(sqlalchemy.text(sql), engine, geom_col=geometry_column)
-    except Exception as exc:
-        first = str(exc).splitlines()[0]
-        msg = f"database table/query {table or sql!r}: cannot read ({first})"
-        raise InputFileError(msg) from exc
-    finally:
-        engine.dispose()
+    Raises a one-line :class:`ConfigError` for a schema, prefix or table name that is not a
+    plain identifier (see :func:`coverage15.inputs._sql.check_identifier`).
+    """
+    check_identifier(schema, what="schema")
+    if prefix:
+        check_identifier(prefix, what="table prefix")
+    return [check_identifier(f"{prefix}{name}", what=f"table for layer {name!r}")
+            for name in layers]

@@ -135,7 +135,7 @@ def network_reach(
         sub_nodes = grid.within(lo, hi)
         m, k = len(sub_nodes), len(members)
         local[sub_nodes] = np.arange(m)
-        graph = _tiles.tile_graph(net, sub_nodes, local, indptr=indptr, edge=edge[members],
+        graph = _tile_graph(net, sub_nodes, local, indptr=indptr, edge=edge[members],
                                   start_u=start_u[members], start_v=start_v[members],
                                   eps=_EPS)
         local[sub_nodes] = -1
@@ -311,3 +311,36 @@ def nearest_facility(
     best[far] = np.nan
     which[far] = -1
     return which, best
+
+
+def _tile_graph(
+    net: WalkNetwork, sub_nodes: IntArray, local: IntArray, *, indptr: IntArray,
+    edge: IntArray, start_u: FloatArray, start_v: FloatArray, eps: float,
+) -> sp.csr_matrix:
+    """CSR matrix of the sub-network on ``sub_nodes`` plus one virtual row per source.
+
+    ``local`` maps a node position to its row (``-1`` outside); ``indptr`` is the network
+    CSR's row pointer as int64. Virtual rows ``m..m+k-1`` join each source to both ends of
+    its edge (those inside the tile) at their distances (at least ``eps``, so that a
+    source on a node keeps an explicit edge).
+    """
+    csr = net.csr
+    m, k = len(sub_nodes), len(edge)
+    left, pos = _tiles.ragged_join(sub_nodes, indptr)
+    cols = local[csr.indices[pos]]
+    keep = cols >= 0
+    counts = np.bincount(left[keep], minlength=m)
+    lu = local[net.edge_u[edge]]
+    lv = local[net.edge_v[edge]]
+    vcols = np.stack([lu, lv], axis=1)
+    vvals = np.maximum(np.stack([start_u, start_v], axis=1), eps)
+    vkeep = vcols >= 0
+    indptr = np.concatenate([[0], np.cumsum(np.concatenate([counts, vkeep.sum(axis=1)]))])
+    return sp.csr_matrix(
+        (
+            np.concatenate([csr.data[pos[keep]], vvals[vkeep]]),
+            np.concatenate([cols[keep], vcols[vkeep]]),
+            indptr,
+        ),
+        shape=(m + k, m + k),
+    )
