@@ -227,7 +227,7 @@ def write_excel(result: RunResult, path: Path) -> Path:
                for rid, why in result.check.skipped.items()])
         if not citywide.empty:
             neutralise_frame(citywide).to_excel(writer, sheet_name="汇总", index=False,
-                              startrow=len(summary) + 2)
+                                                startrow=len(summary) + 2)
         for district, rows in result.gap_report.groupby("district", sort=True):
             zh(rows.drop(columns=["district"])).to_excel(
                 writer, sheet_name=_sheet_name(str(district), used), index=False)
