@@ -457,3 +457,166 @@ def test_district_map_in_chromium(browser, district_map: Path, tmp_path: Path):
     assert view[0] is True
     assert view[1] >= 13
     assert "黄浦区" in driver.find_element("css selector", ".c15-title").text
+
+
+# --- hostile text is shown, never run ------------------------------------------------------
+
+# 街镇 names come from OpenStreetMap (anyone can edit it), labels and the title from configs
+HOSTILE = {
+    "unit": '<img src=x onerror="window.__pwned=1">外滩街道',
+    "unit2": "<script>window.__pwned2=1</script>南京东路街道",
+    "reason": '<img src=x onerror="window.__pwned3=1">原因',
+    "facility": '<img src=x onerror="window.__pwned4=1">为老服务中心',
+    "layer": ('</script><script>window.__pwned5=1</script>'
+              '<img src=x onerror="window.__pwned6=1">助餐服务点'),
+    "title": '<img src=x onerror="window.__pwned7=1">配置</title><script>window.__pwned8=1'
+             "</script>",
+}
+PWNED = [f"__pwned{i}" for i in ("", *range(2, 9))]
+
+
+@pytest.fixture(scope="module")
+def hostile_map(central_run, tmp_path_factory: pytest.TempPathFactory):
+    """The central map with script in a 街镇's name and reason, a facility, a layer, the title."""
+    import copy
+    import dataclasses
+
+    result = copy.copy(central_run)
+    rename = {"外滩街道": HOSTILE["unit"], "南京东路街道": HOSTILE["unit2"]}
+    gap = central_run.gap_report.copy()
+    gap["jiezhen"] = gap["jiezhen"].replace(rename)
+    gap.loc[gap["jiezhen"] == HOSTILE["unit"], "reason_zh"] = HOSTILE["reason"]
+    result.gap_report = gap
+    units = central_run.units.copy()
+    units["unit"] = units["unit"].replace(rename)
+    result.units = units
+    result.facilities = dict(central_run.facilities)
+    centres = central_run.facilities["centre"].copy()
+    centres["jiezhen"] = centres["jiezhen"].replace(rename)
+    first = centres.index[centres["on_network"].to_numpy()][0]
+    centres.loc[first, "name"] = HOSTILE["facility"]
+    result.facilities["centre"] = centres
+    config = central_run.config
+    layers = {key: dataclasses.replace(spec, label=HOSTILE["layer"]) if key == "meal_point"
+              else spec for key, spec in config.layers.items()}
+    result.config = dataclasses.replace(config, name=HOSTILE["title"], layers=layers)
+    path = tmp_path_factory.mktemp("map-hostile") / "map.html"
+    render_map(result, options=MapOptions(tiles=None)).save(str(path))
+    return result, path
+
+
+def test_hostile_text_does_not_close_the_script(hostile_map):
+    _, path = hostile_map
+    html = path.read_text(encoding="utf-8")
+    for text in HOSTILE.values():
+        assert text not in html
+    # no tag of the data's in the file: escaped for HTML, or \u003c in the script's JSON
+    assert "<img" not in html
+    assert "<script>window" not in html
+    assert "<title>&lt;img" in html
+
+
+def test_a_tile_attribution_is_text(central_run, tmp_path: Path):
+    path = tmp_path / "tiles.html"
+    render_map(central_run, options=MapOptions(
+        tiles="https://tiles.example.org/{z}/{x}/{y}.png", district="黄浦区",
+        tiles_attribution='&copy; <img src=x onerror="window.__pwned=1">Example')).save(str(path))
+    html = path.read_text(encoding="utf-8")
+    assert "<img" not in html
+    # (folium writes the options as JSON with & as \u0026): an entity still names its sign
+    assert "&copy; &lt;img src=x" in html.replace("\\u0026", "&")
+
+
+HOSTILE_TEXTS_JS = """
+var s = window.__c15, out = {tooltips: [], flags: []};
+s.units.eachLayer(function (layer) {
+  var name = layer.feature.properties.name;
+  if (name.indexOf("<") >= 0) {
+    layer.openTooltip(layer.getBounds().getCenter());
+    out.tooltips.push(layer.getTooltip().getElement().textContent);
+  }
+});
+document.querySelectorAll(".c15-flag-label").forEach(function (e) {
+  out.flags.push(e.textContent);
+});
+out.pwned = arguments[0].filter(function (k) { return window[k] !== undefined; });
+out.images = document.querySelectorAll("img[src='x']").length;
+out.scripts = Array.prototype.filter.call(document.scripts, function (e) {
+  return e.textContent.indexOf("__pwned") >= 0 && e.textContent.indexOf("coverage15Map") < 0;
+}).length;
+return out;
+"""
+
+
+@pytest.mark.browser
+def test_hostile_names_are_shown_as_text_in_chromium(browser, hostile_map, tmp_path: Path):
+    import time
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    result, path = hostile_map
+    driver = browser
+    _open(driver, path)
+
+    # the layer list names the hostile layer as text
+    labels = driver.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-overlays label")
+    assert [label.text.strip() for label in labels] == overlay_names(result)
+    assert driver.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers img") == []
+    title = driver.find_element(By.CSS_SELECTOR, ".c15-title").text
+    assert HOSTILE["title"] in title
+    assert driver.title == f"{HOSTILE['title']} — coverage15"
+    assert HOSTILE["layer"] in driver.find_element(By.CSS_SELECTOR, ".c15-legend").text
+
+    # typing part of a name lists the hostile 街镇 as its text
+    box = driver.find_element(By.CSS_SELECTOR, ".leaflet-control-search input")
+    box.send_keys("外滩")
+    tip = WebDriverWait(driver, 10).until(
+        lambda d: next((t for t in d.find_elements(By.CSS_SELECTOR, ".search-tip")
+                        if "外滩街道（黄浦区）" in t.text), None))  # not 北外滩街道
+    assert tip.text == f"{HOSTILE['unit']}（黄浦区）"
+    assert driver.find_elements(By.CSS_SELECTOR, ".search-tip *") == []
+    tip.click()
+    popup = WebDriverWait(driver, 10).until(
+        lambda d: next((p.text for p in d.find_elements(By.CSS_SELECTOR,
+                                                         ".leaflet-popup-content")
+                        if "外滩街道 黄浦区" in p.text), None))
+    assert HOSTILE["unit"] in popup
+    assert HOSTILE["reason"] in popup
+    box.clear()
+    box.send_keys("南京东路")
+    tip = WebDriverWait(driver, 10).until(
+        lambda d: next((t for t in d.find_elements(By.CSS_SELECTOR, ".search-tip")
+                        if "南京东路街道" in t.text), None))
+    assert tip.text == f"{HOSTILE['unit2']}（黄浦区）"
+
+    # the facility's popup and tooltip
+    facility = driver.execute_async_script("""
+      var done = arguments[arguments.length - 1], s = window.__c15;
+      var rows = s.data.layers[0].facilities;
+      var i = rows.findIndex(function (r) { return r[2].indexOf("<img") === 0; });
+      var marker = s.markers[s.data.layers[0].key][i];
+      s.clusters[s.data.layers[0].key].zoomToShowLayer(marker, function () {
+        marker.openTooltip();
+        var tooltip = marker.getTooltip().getElement().textContent;
+        marker.fire("click");
+        marker.openPopup();
+        done([tooltip, marker.getPopup().getElement().textContent]);
+      });
+    """)
+    assert facility[0] == HOSTILE["facility"]
+    assert HOSTILE["facility"] in facility[1]
+
+    # the 街镇's tooltips and flag labels
+    time.sleep(0.5)  # a broken image's onerror would have run by now
+    texts = driver.execute_script(HOSTILE_TEXTS_JS, PWNED)
+    assert len(texts["tooltips"]) == 2
+    assert any(t.startswith(HOSTILE["unit"]) for t in texts["tooltips"])
+    assert any(t.startswith(HOSTILE["unit2"]) for t in texts["tooltips"])
+    for flag in texts["flags"]:
+        assert "<img" not in flag or HOSTILE["unit"] in flag or HOSTILE["unit2"] in flag
+    assert texts["pwned"] == []
+    assert texts["images"] == 0
+    assert texts["scripts"] == 0
+    _screenshot(driver, "map-hostile.png", tmp_path)
+    assert _js_errors(driver) == []

@@ -2,6 +2,11 @@
  * Needs Leaflet 1.9, Leaflet.markercluster 1.5 and leaflet-search (all inlined by coverage15).
  * coverage15Map(map, groups, data) draws the run's data into the folium feature groups and
  * exposes window.__c15 for tests and for planners who want to script the page.
+ *
+ * Every text in data (names of 街镇, districts and facilities come from OpenStreetMap and
+ * colleagues' files; labels from the config) is shown as text: put into the page with
+ * textContent, or through esc() where Leaflet takes HTML (popups, tooltips, icons). Only
+ * data.legend and data.attribution are HTML, written (and escaped) by coverage15 itself.
  */
 (function () {
   "use strict";
@@ -16,7 +21,14 @@
   function esc(value) {
     return String(value === null || value === undefined ? "" : value)
       .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
-      .replace(/"/g, "&quot;");
+      .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+  }
+
+  // one suggestion of the 街镇 search, its text as text (the plugin's own would be HTML)
+  function searchTip(text) {
+    var li = L.DomUtil.create("li", "");
+    li.textContent = text;
+    return li;
   }
 
   function addPanes(map) {
@@ -237,7 +249,7 @@
       var search = new L.Control.Search({
         layer: units, propertyName: "search", initial: false, marker: false,
         collapsed: false, position: "topleft", textPlaceholder: data.text.search,
-        textErr: data.text.notFound, zoom: null,
+        textErr: data.text.notFound, zoom: null, buildTip: searchTip,
         moveToLocation: function (latlng, title, m) {
           // no animation: the popup opened next can then pan itself into view
           m.fitBounds(latlng.layer.getBounds(), {maxZoom: 15, animate: false});
@@ -254,7 +266,8 @@
     }
 
     var title = L.DomUtil.create("div", "c15-title", map.getContainer());
-    title.innerHTML = data.title;
+    L.DomUtil.create("h1", "", title).textContent = data.title.heading;
+    L.DomUtil.create("div", "", title).textContent = data.title.detail;
     L.DomEvent.disableClickPropagation(title);
     var legend = L.control({position: "bottomleft"});
     legend.onAdd = function () {

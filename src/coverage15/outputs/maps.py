@@ -5,13 +5,18 @@ working CRS (the analysis never uses these copies), and coordinates are rounded 
 (about 1 m), so the central-Shanghai map stays a few megabytes. Leaflet and its plugins are
 inlined (see :mod:`coverage15.outputs._map_assets`): a saved ``map.html`` works from disk offline.
 
+Text from the data and the config (names of 街镇, districts, facilities and layers, reasons,
+the config's name) is shown as text, never run: the page's script puts it into the page as
+text, what Python writes as HTML (the legend, the layer list, the page title) is escaped with
+:func:`~._safe_text.html_text`, and the JSON in the page's ``<script>`` is written by
+:func:`~._safe_text.script_json`.
+
 :func:`map_data` selects and simplifies what a map shows; :func:`render_map` draws it with
 folium and :mod:`coverage15.outputs.static_maps` with matplotlib, so both show the same content.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 from dataclasses import dataclass, field
@@ -30,6 +35,7 @@ from coverage15.inputs._palette import LAYER_COLOURS, layer_colours
 from coverage15.inputs.config import MapSpec
 from coverage15.inputs.layers import polygonal_part
 from coverage15.outputs._map_assets import AssetMode, RawHTML, check_tiles, use_assets
+from coverage15.outputs._safe_text import html_text, script_json
 from coverage15.reach.gaps import NETWORK_ZH as _NETWORK_WORKBOOK
 from coverage15.reach.gaps import column_label_zh
 
@@ -415,7 +421,7 @@ def _payload(result: Result, data: MapData) -> dict[str, Any]:
         "bounds": [[south, west], [north, east]],
         "attribution": DATA_ATTRIBUTION,
         "text": _TEXT,
-        "title": _title_html(result, data),
+        "title": _title(result, data),
         "legend": _legend_html(result, data, [str(lyr["colour"]) for lyr in layers]),
     }
 
@@ -426,12 +432,13 @@ def config_file(result: Result) -> str:
     return source.name if source is not None else "（未保存的配置）"
 
 
-def _title_html(result: Result, data: MapData) -> str:
+def _title(result: Result, data: MapData) -> dict[str, str]:
+    """The map's title and the line under it, as text (the page's script shows them so)."""
     a = result.config.analysis
     where = f" · {data.district}" if data.district else ""
-    return (f"<h1>{html.escape(result.config.name + where)}：{a.minutes:g} 分钟步行服务圈</h1>"
-            f"<div>步速 {a.walk_speed_kmh:g} km/h · {a.minutes:g} 分钟 = 路网 {a.limit_m:,.0f} m"
-            f" · 配置 {html.escape(config_file(result))}</div>")
+    return {"heading": f"{result.config.name}{where}：{a.minutes:g} 分钟步行服务圈",
+            "detail": (f"步速 {a.walk_speed_kmh:g} km/h · {a.minutes:g} 分钟 = 路网 "
+                       f"{a.limit_m:,.0f} m · 配置 {config_file(result)}")}
 
 
 def facility_count_text(data: MapData, key: str) -> str:
@@ -450,7 +457,7 @@ def facility_count_text(data: MapData, key: str) -> str:
 
 
 def _legend_html(result: Result, data: MapData, colours: list[str]) -> str:
-    esc = html.escape
+    esc = html_text
     rows = []
     for colour, lo, hi in zip(SHARE_COLOURS, SHARE_BINS[:-1], SHARE_BINS[1:], strict=True):
         note = "（达到目标）" if data.target is not None and lo >= data.target - 1e-9 else ""
@@ -541,7 +548,11 @@ def render_map(result: Result, *, options: MapOptions | None = None) -> folium.M
                       tiles=None, control_scale=False, prefer_canvas=False)
     if opts.tiles:
         try:
-            folium.TileLayer(opts.tiles, attr=opts.tiles_attribution, name="底图",
+            # an attribution is HTML to Leaflet: no tags from the config or the command line
+            # (entities such as &copy; still show as the sign they name)
+            attribution = (None if opts.tiles_attribution is None else
+                           opts.tiles_attribution.replace("<", "&lt;").replace(">", "&gt;"))
+            folium.TileLayer(opts.tiles, attr=attribution, name="底图",
                              control=True).add_to(fmap)
         except ValueError as exc:
             msg = (f"tiles {opts.tiles!r}: {exc} (give a folium/xyzservices name, or a URL "
@@ -551,7 +562,8 @@ def render_map(result: Result, *, options: MapOptions | None = None) -> folium.M
     groups = []
     for i, name in enumerate(names):
         show = i <= 3 or i % 2 == 0  # the first union and every marker layer
-        group = folium.FeatureGroup(name=name, show=show)
+        # the layer list shows its names as HTML: escaped (a layer's label is the config's)
+        group = folium.FeatureGroup(name=html_text(name), show=show)
         group.add_to(fmap)
         groups.append(group)
     # a long list of overlays (five layers or more) folds into its button
@@ -560,10 +572,9 @@ def render_map(result: Result, *, options: MapOptions | None = None) -> folium.M
     markers = ", ".join(g.get_name() for g in groups[4::2])
     js_groups = (f"{{units: {groups[0].get_name()}, flags: {groups[1].get_name()}, "
                  f"districts: {groups[2].get_name()}, areas: [{areas}], markers: [{markers}]}}")
-    js_overlays = "{" + ", ".join(f"{json.dumps(n, ensure_ascii=False)}: {g.get_name()}"
+    js_overlays = "{" + ", ".join(f"{script_json(n)}: {g.get_name()}"
                                   for n, g in zip(names, groups, strict=True)) + "}"
-    payload = json.dumps(_payload(result, data), ensure_ascii=False, separators=(",", ":"))
-    fmap.add_child(_CoverageLayers(js_groups, js_overlays, payload.replace("</", "<\\/")))
+    fmap.add_child(_CoverageLayers(js_groups, js_overlays, script_json(_payload(result, data))))
     a = result.config.analysis
     meta = json.dumps({"config": result.config.name, "minutes": a.minutes,
                        "walk_speed_kmh": a.walk_speed_kmh, "district": opts.district},
@@ -571,7 +582,7 @@ def render_map(result: Result, *, options: MapOptions | None = None) -> folium.M
     root = fmap.get_root()
     assert isinstance(root, Figure)
     root.header.add_child(RawHTML(
-        f"<meta name='coverage15' content='{html.escape(meta, quote=True)}'>"))
-    root.title = html.escape(f"{result.config.name} — coverage15")
+        f"<meta name='coverage15' content='{html_text(meta)}'>"))
+    root.title = html_text(f"{result.config.name} — coverage15")
     use_assets(fmap, mode=opts.assets)
     return fmap

@@ -23,6 +23,7 @@ import pyogrio.errors
 from coverage15._errors import OutputError
 from coverage15.inputs._sql import check_identifier, mask_url, scrub
 from coverage15.inputs.postgis import connect, driver_message
+from coverage15.outputs._safe_text import neutralise_cell, neutralise_frame
 from coverage15.reach.gaps import NETWORK_ZH, bool_columns_to_text, column_label_zh
 
 if TYPE_CHECKING:
@@ -144,9 +145,13 @@ def write_csv(table: pd.DataFrame, path: Path) -> Path:
     page) shows the Chinese names when the file is double-clicked; pandas, QGIS and
     coverage15 itself skip the mark. The same table always gives the same bytes, whatever the
     platform.
+
+    Text a spreadsheet would take as a formula (a cell or column name starting with ``=``,
+    ``+``, ``-``, ``@``, a tab or a carriage return) is written with a ``'`` in front; numbers
+    are written as they are (see :mod:`~coverage15.outputs._safe_text`).
     """
-    bool_columns_to_text(table).to_csv(path, index=False, encoding="utf-8-sig",
-                                       lineterminator="\n")
+    neutralise_frame(bool_columns_to_text(table)).to_csv(
+        path, index=False, encoding="utf-8-sig", lineterminator="\n")
     return path
 
 
@@ -189,6 +194,10 @@ def write_excel(result: Result, path: Path) -> Path:
     Sheets: ``汇总`` (one row per district, then the citywide rules), then one sheet per
     district with its 街镇 rows, then ``说明`` (column names and their labels).
 
+    Every cell is a value, never a formula: text starting with ``=``, ``+``, ``-``, ``@``, a
+    tab or a carriage return gets a ``'`` in front and is stored as text; numbers stay
+    numbers (see :mod:`~coverage15.outputs._safe_text`).
+
     Parameters
     ----------
     result
@@ -204,8 +213,8 @@ def write_excel(result: Result, path: Path) -> Path:
         if "network" in shown:
             shown["network"] = shown["network"].map(NETWORK_ZH).fillna(shown["network"])
         shown = shown.drop(columns=["reason"], errors="ignore")  # 原因 (reason_zh) is shown
-        return shown.rename(columns={c: column_label_zh(c, layer_labels, rule_labels)
-                                     for c in frame.columns})
+        return neutralise_frame(shown.rename(
+            columns={c: column_label_zh(c, layer_labels, rule_labels) for c in frame.columns}))
 
     used: set[str] = set()
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
@@ -218,20 +227,25 @@ def write_excel(result: Result, path: Path) -> Path:
             + [{"规则": rid, "数值": None, "达标": "未评估", "说明": why}
                for rid, why in result.check.skipped.items()])
         if not citywide.empty:
-            citywide.to_excel(writer, sheet_name="汇总", index=False,
-                              startrow=len(summary) + 2)
+            neutralise_frame(citywide).to_excel(writer, sheet_name="汇总", index=False,
+                                                startrow=len(summary) + 2)
         for district, rows in result.gap_report.groupby("district", sort=True):
             zh(rows.drop(columns=["district"])).to_excel(
                 writer, sheet_name=_sheet_name(str(district), used), index=False)
         legend = pd.DataFrame(
             [(c, column_label_zh(c, layer_labels, rule_labels))
              for c in result.gap_report.columns if c != "reason"], columns=["column", "说明"])
-        legend.to_excel(writer, sheet_name=_sheet_name("说明", used), index=False)
-        shares = {column_label_zh(c, layer_labels, rule_labels)
+        neutralise_frame(legend).to_excel(writer, sheet_name=_sheet_name("说明", used),
+                                          index=False)
+        shares = {neutralise_cell(column_label_zh(c, layer_labels, rule_labels))
                   for c in (*result.gap_report.columns, *summary.columns)
                   if str(c).endswith("_share")}
         for sheet in writer.book.worksheets:
             sheet.freeze_panes = "B2"
+            for row in sheet.iter_rows():  # text only, whatever slipped past: never a formula
+                for cell in row:
+                    if cell.data_type == "f":
+                        cell.data_type = "s"
             for column in sheet.columns:
                 width = max(len(str(c.value or "")) for c in column[:50])
                 sheet.column_dimensions[column[0].column_letter].width = min(
