@@ -180,6 +180,11 @@ def test_readme_is_short_and_shows_the_two_commands():
     assert (ROOT / config).is_file(), f"README runs {config}, which does not exist"
 
 
+def test_docs_front_page_shows_the_same_test_command():
+    page = (DOCS / "index.md").read_text(encoding="utf-8")
+    assert _ci_test_command() in page.splitlines()
+
+
 def test_readme_links_resolve():
     text = README.read_text(encoding="utf-8")
     for target in re.findall(r"\]\(([^)\s]+)\)", text):
