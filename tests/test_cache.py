@@ -328,3 +328,14 @@ def test_files_deleted_by_another_run_meanwhile_are_skipped(cache, monkeypatch, 
     assert not caplog.records  # nothing unreadable: just not there
     assert _cache.clear() == 1
     assert not here.exists()
+
+
+def test_the_code_digest_covers_every_subpackage(tmp_path):
+    """A change in any module (here one in a subpackage) changes every result key."""
+    (tmp_path / "reach").mkdir()
+    (tmp_path / "__init__.py").write_text("")
+    (tmp_path / "reach" / "kernel.py").write_text("LIMIT = 1\n")
+    before = _cache._code_digest(tmp_path)
+    assert _cache._code_digest(tmp_path) == before
+    (tmp_path / "reach" / "kernel.py").write_text("LIMIT = 2\n")
+    assert _cache._code_digest(tmp_path) != before

@@ -86,7 +86,8 @@ def geometry_digest(geoms: np.ndarray) -> str:
                   shapely.get_num_geometries(geoms), coords, index)
 
 
-def _code_digest() -> str:
+def _code_digest(package: Path | None = None) -> str:
+    """The digest of every ``*.py`` below ``package`` (default: coverage15's folder)."""
     import geopandas
     import pyproj
     import scipy
@@ -98,8 +99,9 @@ def _code_digest() -> str:
                  shapely.geos_version_string, pyproj.__version__, pyproj.proj_version_str,
                  geopandas.__version__)
     h.update(repr(libraries).encode())
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(path.name.encode())
+    package = package or Path(__file__).parents[1]  # every module, in every subpackage
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()
 
