@@ -353,7 +353,7 @@ def load_layer(spec: LayerSpec, *, frame: pd.DataFrame | None = None) -> Layer:
         if source_geographic and len(source_xy) == len(gdf):
             bad |= (np.abs(source_xy[:, 0]) > 180) | (np.abs(source_xy[:, 1]) > 90)
         kept_rows = np.flatnonzero(~empty)
-        reasons = np.where(empty, "empty geometry", "")
+        reasons = np.where(empty, "empty geometry", "").astype(object)
         reasons[broken] = "non-finite coordinates (NaN or infinity)"
         reasons[kept_rows[bad]] = "coordinates out of range for longitude/latitude"
         gdf = gdf.loc[~bad]
