@@ -120,9 +120,11 @@ def test_layers_list_and_check(data_dir, tmp_path, capsys):
     (tmp_path / "lost.toml").write_text(lost, encoding="utf-8")
     assert main(["layers", "check", str(tmp_path / "lost.toml")]) == 1
     out = capsys.readouterr().out
-    assert "centre\tWARNING\t323 usable of 325\t2 missing coordinates; 323 land more" in out
-    assert ("(flagged); WARNING 323 of 323 point(s) lie in no 街镇: check the layer's "
-            "coordinates and its crs") in out
+    (centre,) = [line for line in out.splitlines() if line.startswith("centre\t")]
+    assert centre.startswith("centre\tSTOP\t323 usable of 325\t2 missing coordinates; ")
+    assert ("WARNING 323 of 323 point(s) lie in no 街镇: check the layer's coordinates and its "
+            "crs") in centre
+    assert "STOP [crs-fit:centre]" in centre
     broken = shipped_config_text().replace("agencyType == 4", "agencyType == 99")
     cfg = tmp_path / "broken.toml"
     cfg.write_text(broken, encoding="utf-8")
