@@ -67,15 +67,20 @@ def test_header_only_demand_stops_the_run(data_dir, tmp_path):
 
 def test_a_layer_losing_most_rows_stops(data_dir, tmp_path):
     path = tmp_path / "few.csv"
-    path.write_text("name,x,y\na,121.47,31.23\nb,,\nc,,\nd,,\n", encoding="utf-8")
+    path.write_text("name,x,y\n" + "".join(f"r{i},121.47,31.{i:02d}\n" for i in range(10))
+                    + "".join(f"m{i},,\n" for i in range(12)), encoding="utf-8")
     layer = load_layer(LayerSpec(key="few", label="f", path=path, x="x", y="y",
                                  crs="EPSG:4326", name_field="name"))
     from coverage15.inputs.checks import set_aside_problems
 
     (problem,) = set_aside_problems(layer)
-    assert (problem.severity, problem.id, problem.count) == ("error", "set-aside:few", 3)
-    with pytest.raises(CheckError, match=r"\[set-aside:few\] few: 3 of 4 rows \(75%\)"):
+    assert (problem.severity, problem.id, problem.count) == ("error", "set-aside:few", 12)
+    with pytest.raises(CheckError, match=r"\[set-aside:few\] few: 12 of 22 rows \(55%\)"):
         enforce([problem], [])
+    # a hand-made list of three losing two is a note, not a stop
+    path.write_text("name,x,y\na,121.47,31.23\nb,,\nc,,\n", encoding="utf-8")
+    assert set_aside_problems(load_layer(LayerSpec(key="few", label="f", path=path, x="x",
+                                                   y="y", crs="EPSG:4326"))) == []
 
 
 # 2. a declared CRS the data contradicts stops, unless accepted ---------------------------

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from coverage15.inputs.config import RunConfig
 
 __all__ = [
+    "SET_ASIDE_STOP_MIN_ROWS",
     "SET_ASIDE_STOP_SHARE",
     "Problem",
     "check_locations",
@@ -140,7 +141,9 @@ def enforce(problems: list[Problem], accept: Sequence[str]) -> list[Problem]:
 
 
 SET_ASIDE_STOP_SHARE = 0.2
-"""A layer losing more than this share of its rows (set aside one by one) stops the run."""
+"""A layer losing more than this share of its rows (set aside one by one) stops the run..."""
+SET_ASIDE_STOP_MIN_ROWS = 10
+"""...when it loses at least this many (a hand-made list of three losing two is a note)."""
 
 
 def set_aside_problems(layer: Layer) -> list[Problem]:
@@ -150,7 +153,8 @@ def set_aside_problems(layer: Layer) -> list[Problem]:
     coordinate order or its file is wrong, and the figures built on the rest would mislead.
     """
     lost = len(layer.rejected)
-    if layer.n_source == 0 or lost <= SET_ASIDE_STOP_SHARE * layer.n_source:
+    if (layer.n_source == 0 or lost <= SET_ASIDE_STOP_SHARE * layer.n_source
+            or lost < SET_ASIDE_STOP_MIN_ROWS):
         return []
     reasons = "; ".join(f"{n} {r}" for r, n in layer.set_aside_counts().head(3).items())
     key = layer.spec.key
