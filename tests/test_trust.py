@@ -376,3 +376,26 @@ def test_a_symlinked_data_folder_works(data_dir, tmp_path, monkeypatch):
     (tmp_path / "linked").symlink_to(folder, target_is_directory=True)
     assert load_config(tmp_path / "linked" / "run.toml").source == (
         tmp_path / "linked" / "run.toml")  # as reached, not resolved to real/
+
+
+def test_an_accepted_problem_is_recorded_in_the_outputs(straight_street):
+    import coverage15 as c15
+    from coverage15.outputs.bundle import summary_json
+
+    x0, y0 = 350_000.0, 3_450_000.0
+    units = gpd.GeoDataFrame({"name": ["甲街道"], "district": ["乙区"]},
+                             geometry=[shapely.box(x0 - 100, y0 - 100, x0 + 2_100, y0 + 100)],
+                             crs="EPSG:32651")
+    centres = gpd.GeoDataFrame({"name": ["中心"]}, geometry=[shapely.Point(x0, y0)],
+                               crs="EPSG:32651")
+    rules = [Rule(id="centre_each", kind="full_coverage", layer="centr", min_count=1)]
+    with pytest.raises(CheckError, match=r"\[rule-layer:centre_each\].*did you mean 'centre'"):
+        c15.analyse(straight_street(8), {"centre": centres}, units, rules=rules)
+    result = c15.analyse(straight_street(8), {"centre": centres}, units, rules=rules,
+                         accept=["rule-layer:centre_each"])
+    (accepted,) = [p for p in result.problems if p.id]
+    assert accepted.message.startswith("ACCEPTED (rule-layer:centre_each): rule centre_each")
+    summary = summary_json(result)
+    assert summary["accepted"] == ["rule-layer:centre_each"]
+    assert "centre_each" in summary["not_evaluated"]
+    json.dumps(summary, allow_nan=False)  # valid JSON: no bare NaN
