@@ -104,22 +104,27 @@ def test_layers_list_and_check(data_dir, tmp_path, capsys):
     assert ("meal_point\tok\t1533 usable of 1561\t18 duplicate of an earlier row (same name "
             "and point); 9 missing coordinates; 1 on excluded point") in out
     assert "demand\tok\t24753 usable of 26105\t1352 duplicate of an earlier row" in out
-    assert "point); 91 in no 街镇\n" in out  # a note, still ok
-    # GCJ-02 centres declared as WGS84: a run would warn, so check says so and exits 1
+    assert "(flagged); 91 in no 街镇\n" in out  # a note, still ok
+    assert "targets\tok\t6 rules\tno problems" in out
+    assert "analysis\tok\t15 min at 4 km/h = 1000 m, working_crs EPSG:32651" in out
+    # GCJ-02 centres declared as WGS84: a run would stop, so check says so and exits 1
     wrong = shipped_config_text().replace('crs = "gcj02"', 'crs = "EPSG:4326"', 1)
     (tmp_path / "wrong.toml").write_text(wrong, encoding="utf-8")
     assert main(["layers", "check", str(tmp_path / "wrong.toml")]) == 1
     (centre,) = [line for line in capsys.readouterr().out.splitlines()
                  if line.startswith("centre\t")]
-    assert centre.startswith("centre\tWARNING\t323 usable of 325\t2 missing coordinates; ")
-    assert "WARNING declared crs 'EPSG:4326' may be wrong" in centre
+    assert centre.startswith("centre\tSTOP\t323 usable of 325\t2 missing coordinates; ")
+    assert "STOP [crs-fit:centre] declared crs 'EPSG:4326' may be wrong" in centre
     # degrees declared as metres (web Mercator) put every canteen near (0, 0)
     lost = shipped_config_text().replace('crs = "gcj02"', 'crs = "EPSG:3857"')
     (tmp_path / "lost.toml").write_text(lost, encoding="utf-8")
     assert main(["layers", "check", str(tmp_path / "lost.toml")]) == 1
-    assert ("centre\tWARNING\t323 usable of 325\t2 missing coordinates; WARNING 323 of 323 "
-            "point(s) lie in no 街镇: check the layer's coordinates and its crs") in \
-        capsys.readouterr().out
+    out = capsys.readouterr().out
+    (centre,) = [line for line in out.splitlines() if line.startswith("centre\t")]
+    assert centre.startswith("centre\tSTOP\t323 usable of 325\t2 missing coordinates; ")
+    assert ("WARNING 323 of 323 point(s) lie in no 街镇: check the layer's coordinates and its "
+            "crs") in centre
+    assert "STOP [crs-fit:centre]" in centre
     broken = shipped_config_text().replace("agencyType == 4", "agencyType == 99")
     cfg = tmp_path / "broken.toml"
     cfg.write_text(broken, encoding="utf-8")

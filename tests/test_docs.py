@@ -32,6 +32,7 @@ CONFIG_HEADINGS = {
     "network": "## `[network]`",
     "units": "## `[units]` and `[districts]`",
     "layers": "## `[demand]` and `[layers.KEY]`",
+    "accept": "## `[accept]`",
 }
 # readers that get their section as an argument -> the section they read
 READER_SECTIONS = {"_read_units": "units", "_read_layer": "layers", "_read_network": "network"}

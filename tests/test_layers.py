@@ -86,6 +86,7 @@ def test_bd09_and_projected_inputs(tmp_path):
             ",".join([f"p{i}"] + [repr(float(v[i])) for v in (bx, by, gx, gy, utm.x, utm.y)])
             for i in range(3)
         )
+        + "\n"
     )
     path = tmp_path / "points.csv"
     path.write_text(table, encoding="utf-8")

@@ -370,3 +370,4 @@ def test_a_stretching_working_crs_is_warned():
     (warning,) = scale_problems(network_from_graph(g, min_component_m=0,
                                                     working_crs="EPSG:3857"))
     assert "stretches lengths by 16.9%" in warning.message
+    assert (warning.severity, warning.id) == ("error", "working-crs")  # a run stops on it

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from coverage15 import settings
 from coverage15._errors import (
+    CheckError,
     ConfigError,
     Coverage15Error,
     CRSError,
@@ -42,6 +43,7 @@ from coverage15.result import Result
 __all__ = [
     "AnalysisSpec",
     "CRSError",
+    "CheckError",
     "ConfigError",
     "Coverage15Error",
     "InputFileError",

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "CRSError",
+    "CheckError",
     "ConfigError",
     "Coverage15Error",
     "InputFileError",
@@ -33,6 +34,14 @@ class ConfigError(ValueError, Coverage15Error):
 
 class CRSError(ValueError, Coverage15Error):
     """A layer has no coordinate system, or an unknown or unfitting one."""
+
+
+class CheckError(ValueError, Coverage15Error):
+    """An input check found a problem that would change a verdict, and it was not accepted.
+
+    The message names each problem's id; ``[accept] warnings = ["ID"]`` in the config, or
+    ``--accept ID`` on the command line, lets the run go ahead and records the acceptance.
+    """
 
 
 class LayerError(ValueError, Coverage15Error):

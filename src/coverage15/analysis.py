@@ -22,7 +22,13 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
-from coverage15.inputs.checks import Problem, input_problems, outside_problems
+from coverage15.inputs.checks import (
+    Problem,
+    check_locations,
+    enforce,
+    input_problems,
+    outside_problems,
+)
 from coverage15.inputs.config import (
     AnalysisSpec,
     NetworkSpec,
@@ -41,10 +47,11 @@ from coverage15.network.checks import (
 from coverage15.network.graph import WalkNetwork
 from coverage15.reach import coverage, gaps, service_areas, targets
 from coverage15.reach.kernel import LayerAreas
+from coverage15.reach.rule_checks import rule_problems
 from coverage15.result import Result
 from coverage15.scale.partition import RunLog, compute_layers
 
-__all__ = ["ADDED_COLUMNS", "Progress", "analyse", "timed"]
+__all__ = ["ADDED_COLUMNS", "Progress", "analyse", "name_districts", "timed"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +87,7 @@ def analyse(
     scheduler: str | Any | None = None,
     progress: Progress | None = None,
     timings: dict[str, float] | None = None,
+    accept: Sequence[str] = (),
 ) -> Result:
     """Walking coverage of facilities per 街镇 and district, checked against the plan's rules.
 
@@ -116,12 +124,21 @@ def analyse(
         ``progress(step, done, total)`` during long steps.
     timings
         A dict to add the seconds per step to.
+    accept
+        Ids of problems to go ahead with (added to ``config.accept``): a problem that would
+        change a verdict (a CRS the data contradicts, a distorting working CRS, most of a
+        layer set aside, a rule naming a misspelt layer) otherwise stops the analysis.
 
     Returns
     -------
     Result
         Facilities, service areas, demand, the gap report and district report, the rule
         checks and every input problem.
+
+    Raises
+    ------
+    CheckError
+        A problem that would change a verdict, not accepted (see ``docs/failure-modes.md``).
     """
     timings = {} if timings is None else timings
     layers = {key: layer_of(key, points) for key, points in facilities.items()}
@@ -132,16 +149,27 @@ def analyse(
         config = _config_for(name, layers, demand_layer, analysis or AnalysisSpec())
     elif analysis is not None and analysis != config.analysis:
         config = dataclasses.replace(config, analysis=analysis)  # the outputs say what ran
+    if accept:
+        config = dataclasses.replace(config, accept=(*config.accept, *accept))
     a = config.analysis
     rules = list(rules)
 
     with timed(timings, "check inputs", progress):
         problems: list[Problem] = []
         if district_table is not None:
-            unit_table, named = _name_districts(unit_table, district_table)
+            unit_table, named = name_districts(unit_table, district_table)
             problems += named
+        everything = {**layers, **({"demand": demand_layer} if demand_layer else {})}
+        everything, located, _ = check_locations(everything, unit_table,
+                                                 working_crs=a.working_crs,
+                                                 aliases=config.units.aliases)
+        layers = {key: everything[key] for key in layers}
+        demand_layer = everything.get("demand") if demand_layer is not None else None
+        problems += located
         problems += input_problems(config, unit_table, layers, demand_layer)
         problems += scale_problems(network)
+        problems += rule_problems(rules, layers)
+        problems = enforce(problems, config.accept)
 
     with timed(timings, "service areas", progress):
         areas, demand_snap_m, demand_snapped, runlog = compute_layers(
@@ -162,7 +190,7 @@ def analyse(
         check = targets.check_targets(table, rules, demand_cover=reached.cover,
                                       demand_unit=reached.unit_of, layer_labels=labels,
                                       layer_totals=totals)
-        problems += _coverage_problems(table, check, placed.unit_of, reached.unit_of)
+        problems += _coverage_problems(table, placed.unit_of, reached.unit_of)
         sparse = _sparse_streets(table, unit_table, reached, problems)
         _add_pass_columns(table, check, reached)
         gap = gaps.gap_report(unit_table[["unit", "district"]], table, check, list(layers))
@@ -205,7 +233,7 @@ def _config_for(name: str, layers: dict[str, Layer], demand: Layer | None,
                      analysis=analysis, demand=demand.spec if demand is not None else None)
 
 
-def _name_districts(units: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
+def name_districts(units: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
                     ) -> tuple[gpd.GeoDataFrame, list[Problem]]:
     """Give every 街镇 a district of the districts layer.
 
@@ -322,10 +350,10 @@ def _reach_demand(demand: Layer | None, areas: dict[str, LayerAreas], units: gpd
     return _Reached(table, cover, unit_of, snap_m)
 
 
-def _coverage_problems(table: pd.DataFrame, check: targets.TargetCheck,
+def _coverage_problems(table: pd.DataFrame,
                        facility_unit: dict[str, npt.NDArray[np.int64]],
                        demand_unit: npt.NDArray[np.int64] | None) -> list[Problem]:
-    """Points in no 街镇, no 街镇 judged on walking, rules not evaluated for a likely typo."""
+    """Points in no 街镇, and no 街镇 judged on walking (a misspelt rule stopped earlier)."""
     problems = []
     if len(table) and (table["network"] == "none").all():
         problems.append(Problem(
@@ -335,10 +363,6 @@ def _coverage_problems(table: pd.DataFrame, check: targets.TargetCheck,
     placed = {**facility_unit, **({"demand": demand_unit} if demand_unit is not None else {})}
     for key, where in placed.items():
         problems += outside_problems(key, where)
-    for rid, why in check.skipped.items():
-        if "did you mean" in why:  # a likely typo in the targets file, not a choice
-            problems.append(Problem("warning", "targets", f"rule {rid} not evaluated: {why}",
-                                    1))
     return problems
 
 

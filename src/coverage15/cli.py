@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--partitions", type=int, default=None,
                      help="number of tiles for --scheduler (default 4)")
     _cache_option(run)
+    _accept_option(run)
 
     mp = sub.add_parser("map", parents=[common],
                         help="run and write only the map (e.g. for one district)")
@@ -71,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     _map_options(mp)
     mp.add_argument("--png", action="store_true",
                     help="also write the static map (map.png or map-<district>.png)")
+    _accept_option(mp)
 
     fetch = sub.add_parser("fetch", parents=[common],
                            help="download and cache online inputs so later runs work offline")
@@ -87,8 +89,52 @@ def _parser() -> argparse.ArgumentParser:
     layers = sub.add_parser("layers", parents=[common], help="inspect the layers of a config")
     layers.add_argument("action", choices=["list", "check"])
     layers.add_argument("config", type=Path)
+    _accept_option(layers)
     _recommend_parser(sub, common)
     return parser
+
+
+def _accept_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--accept", action="append", default=[], metavar="ID",
+                        help="go ahead despite this problem (its id, e.g. crs-fit:centre, as "
+                        "the stop message names it); repeatable; recorded in the outputs")
+
+
+def _check_scale_out(args: argparse.Namespace) -> tuple[int, str | None]:
+    """``--partitions`` and ``--scheduler`` checked before the run: one-line errors."""
+    import importlib.util
+    import socket
+    from urllib.parse import urlparse
+
+    scheduler = getattr(args, "scheduler", None)
+    partitions = getattr(args, "partitions", None)
+    if partitions is not None and partitions < 1:
+        msg = f"--partitions must be at least 1, got {partitions}"
+        raise ConfigError(msg)
+    if scheduler is None:
+        return partitions or 1, None
+    if importlib.util.find_spec("distributed") is None:
+        msg = (f"--scheduler {scheduler}: dask.distributed is not installed; install the "
+               "extra (pip install 'coverage15[dask]') or run without --scheduler")
+        raise ConfigError(msg)
+    if scheduler != "local":
+        parsed = urlparse(scheduler if "://" in scheduler else f"tcp://{scheduler}")
+        try:
+            host, port = parsed.hostname, parsed.port or 8786
+        except ValueError as exc:
+            msg = f"--scheduler {scheduler}: not an address such as tcp://host:8786 ({exc})"
+            raise ConfigError(msg) from exc
+        if not host:
+            msg = f"--scheduler {scheduler}: not an address such as tcp://host:8786"
+            raise ConfigError(msg)
+        try:
+            with socket.create_connection((host, port), timeout=5):
+                pass
+        except OSError as exc:
+            msg = (f"--scheduler {scheduler}: no Dask scheduler answers at {host}:{port} "
+                   f"({exc}); start it (dask scheduler) or use --scheduler local")
+            raise ConfigError(msg) from exc
+    return partitions or 4, scheduler
 
 
 def _verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
@@ -244,12 +290,12 @@ def _run_and_write(args: argparse.Namespace, *, map_only: bool) -> int:
 
         check_identifier(args.schema, what="--schema")  # before any output is replaced
         check_database(args.to_database)  # fail now, not after the run
+    partitions, scheduler = _check_scale_out(args)
     start = time.perf_counter()
     progress = _Progress(enabled=not args.quiet)
     try:
-        scheduler = getattr(args, "scheduler", None)
-        partitions = getattr(args, "partitions", None) or (4 if scheduler else 1)
-        result = run(config, progress=progress, partitions=partitions, scheduler=scheduler)
+        result = run(config, progress=progress, partitions=partitions, scheduler=scheduler,
+                     accept=args.accept)
     finally:
         progress.close()
     if map_only:
@@ -282,55 +328,18 @@ def _run_and_write(args: argparse.Namespace, *, map_only: bool) -> int:
 
 
 def _cmd_layers(args: argparse.Namespace) -> int:
-    from coverage15.inputs.layers import load_layer
-
     config = load_config(args.config)
     if args.action == "list":
         for key, spec in config.layers.items():
             print(f"{key}\t{spec.label}\t{spec.role}\t{spec.crs or '(file)'}\t{spec.path}"
                   + (f"\t{spec.filter}" if spec.filter else ""))
         return 0
-    from coverage15.inputs.checks import crs_fit_problems, outside_problems, shared_point_problems
-    from coverage15.inputs.layers import load_units
-    from coverage15.reach.coverage import assign_units
+    from coverage15.pipeline import check
 
-    problems = 0
-    units = None
-    try:
-        units = load_units(config.units, what="units")
-    except Coverage15Error as exc:
-        print(f"units\tUNUSABLE\t{exc}")
-        problems += 1
-    specs = {**config.layers, **({"demand": config.demand} if config.demand else {})}
-    for key, spec in specs.items():
-        try:
-            layer = load_layer(spec)
-        except Coverage15Error as exc:
-            print(f"{key}\tUNUSABLE\t{exc}")
-            problems += 1
-            continue
-        # one count per kind of problem (each row's own detail is in rejected.csv of a run)
-        notes = [f"{n} {r}" for r, n in layer.set_aside_counts().items()]
-        warnings = []
-        if units is not None and len(layer.points):
-            # a few points beyond every 街镇 are a note; most of them, a wrong crs
-            for problem in outside_problems(key, assign_units(layer.points, units).to_numpy()):
-                if problem.count * 2 > len(layer.points):
-                    warnings.append(problem)
-                else:
-                    notes.append(f"{problem.count} in no 街镇")
-            for problem in crs_fit_problems(layer, units):
-                if problem.severity == "info":  # not checked: said, but not a warning
-                    notes.append(problem.message)
-                else:
-                    warnings.append(problem)
-        warnings += shared_point_problems(layer)
-        notes += [f"WARNING {w.message}" for w in warnings]
-        state = ("UNUSABLE" if len(layer.points) == 0 else "WARNING" if warnings else "ok")
-        problems += state != "ok"
-        print(f"{key}\t{state}\t{len(layer.points)} usable of {layer.n_source}\t"
-              f"{'; '.join(notes) or 'no problems'}")
-    return 1 if problems else 0
+    lines, stops, warned = check(config, accept=args.accept)
+    for line in lines:
+        print(line)
+    return 1 if stops or warned else 0
 
 
 def _recommend_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -372,6 +381,7 @@ def _recommend_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                      help="output folder (default: recommend)")
     rec.add_argument("--no-map", action="store_true", help="skip map.html")
     _map_options(rec)
+    _accept_option(rec)
 
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
@@ -397,6 +407,7 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
         msg = (f"--spacing-m thins street-node candidates; it does not apply to --candidates "
                f"{args.candidates}")
         raise ConfigError(msg)
+    scenarios.check_not_a_run_folder(args.out)  # before the run, not after it
     if args.add is not None and not Path(args.add).is_file():
         msg = f"--add {args.add}: file not found"
         raise ConfigError(msg)
@@ -410,7 +421,7 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     progress = _Progress(enabled=not args.quiet)
     try:
-        result = run(config, progress=progress)
+        result = run(config, progress=progress, accept=args.accept)
         if what_if:
             add = scenarios.load_sites(args.add, key="added", **files) if args.add else None
             change = scenarios.whatif(result, layer=args.layer, add=add,

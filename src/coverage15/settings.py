@@ -22,6 +22,9 @@ access_leg : bool
 working_crs : str
     Projected CRS for lengths, buffers and areas. EPSG:32651 (UTM 51N) suits Shanghai; use
     :func:`coverage15.inputs.layers.utm_crs_for` elsewhere.
+location_tolerance_m : float
+    How far outside the 街镇 or district a row names its point may land before the location
+    check flags it or sets it aside (a layer's ``location_tolerance_m`` overrides it).
 output_crs : str
     CRS of every written layer and map.
 data_env_var : str
@@ -57,6 +60,7 @@ __all__ = [
     "buffer_m",
     "cache_folder",
     "data_env_var",
+    "location_tolerance_m",
     "minutes",
     "online",
     "output_crs",
@@ -75,6 +79,7 @@ snap_max_m: float = 500.0
 access_leg: bool = True
 working_crs: str = "EPSG:32651"
 output_crs: str = "EPSG:4326"
+location_tolerance_m: float = 300.0
 data_env_var: str = "COVERAGE15_DATA"
 cache_folder: str = os.environ.get(
     "COVERAGE15_CACHE", str(Path.home() / ".cache" / "coverage15")

@@ -7,6 +7,7 @@ turns the tables into point and polygon layers.
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pyogrio
 
 from coverage15._errors import InputFileError
 
-__all__ = ["PARQUET_SUFFIXES", "VECTOR_SUFFIXES", "check_file", "read_table"]
+__all__ = ["PARQUET_SUFFIXES", "VECTOR_SUFFIXES", "check_csv", "check_file", "read_table"]
 
 VECTOR_SUFFIXES = (".geojson", ".gpkg", ".shp", ".fgb", ".gml", ".kml", ".zip")
 PARQUET_SUFFIXES = (".parquet", ".geoparquet")
@@ -33,6 +34,51 @@ def check_file(path: Path, what: str) -> None:
     if path.stat().st_size == 0:
         msg = f"{what} {path}: file is empty"
         raise InputFileError(msg)
+
+
+def check_csv(path: Path, *, encoding: str, sep: str, what: str) -> None:
+    """Raise :class:`InputFileError` naming the line of a CSV that would lose or cut rows.
+
+    A stray quote makes a reader swallow the lines up to the next quote as one cell; a row
+    with more or fewer cells than the header shifts or drops values; a file that ends without
+    a line end may be cut off in the middle of its last row (a truncated number still reads as
+    a number). Each is an error naming the line, never a quiet loss.
+    """
+    with path.open(encoding=encoding, newline="") as handle:
+        text = handle.read()
+    if text and not text.endswith(("\n", "\r")):
+        line = text.count("\n") + 1
+        msg = (f"{what} {path}: line {line} has no line end, so the file may be cut off in "
+               "the middle of its last row; check the file (if the last row is whole, add a "
+               "line end)")
+        raise InputFileError(msg)
+    reader = csv.reader(text.splitlines(keepends=True), delimiter=sep, strict=True)
+    width = None
+    start = 1
+    try:
+        for record in reader:
+            end = reader.line_num
+            if not record:  # a blank line
+                start = end + 1
+                continue
+            if width is None:
+                width = len(record)
+            elif len(record) != width:
+                where = f"line {start}" if end == start else f"lines {start}-{end}"
+                why = (" (a quote opened there runs over the lines after it)" if end > start
+                       else "")
+                msg = (f"{what} {path}: {where} has {len(record)} cells, the header "
+                       f"{width}{why}; fix the row (quote a cell holding {sep!r} as "
+                       "\"...\")")
+                raise InputFileError(msg)
+            elif end > start and any("\n" in cell or "\r" in cell for cell in record):
+                msg = (f"{what} {path}: a quoted cell runs from line {start} to line {end}; "
+                       "a stray quote? (a cell may not hold a line break)")
+                raise InputFileError(msg)
+            start = end + 1
+    except csv.Error as exc:
+        msg = f"{what} {path}: malformed CSV at line {start} ({exc}); a stray quote?"
+        raise InputFileError(msg) from exc
 
 
 def _layer_to_read(path: Path, layer: str | None, what: str) -> str | None:
@@ -93,6 +139,7 @@ def read_table(
     try:
         if suffix in (".csv", ".txt", ".tsv"):
             sep = "\t" if suffix == ".tsv" else ","
+            check_csv(path, encoding=encoding, sep=sep, what=what)
             # only empty cells are missing: "NA" or "null" may be real names
             return pd.read_csv(path, encoding=encoding, sep=sep, dtype=str,
                                keep_default_na=False, na_values=[""])

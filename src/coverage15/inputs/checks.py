@@ -9,8 +9,10 @@ too far from any street. Each returns :class:`Problem` records for the run's rep
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -21,21 +23,34 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
+from coverage15._errors import CheckError
 from coverage15.inputs import coords
 from coverage15.inputs._palette import layer_colours
 from coverage15.inputs.layers import Layer, read_table
+from coverage15.inputs.places import (
+    MISMATCH_COLUMNS,
+    claimed_places,
+    location_mismatches,
+    set_aside_rows,
+)
 
 if TYPE_CHECKING:
     from coverage15.inputs.config import RunConfig
 
 __all__ = [
+    "SET_ASIDE_STOP_MIN_ROWS",
+    "SET_ASIDE_STOP_SHARE",
     "Problem",
+    "check_locations",
     "crs_fit_problems",
+    "enforce",
     "input_problems",
+    "location_problems",
     "official_name_problems",
     "outside_problems",
     "overlap_problems",
     "problems_frame",
+    "set_aside_problems",
     "shared_point_problems",
 ]
 
@@ -59,20 +74,94 @@ class Problem:
         What is wrong and what to do.
     count : int
         Rows concerned.
+    id : str
+        For a problem that would change a verdict (severity ``"error"``): the id that accepts
+        it (``crs-fit:centre``), in ``[accept] warnings`` or ``--accept``. Empty otherwise.
     """
 
     severity: Severity
     input: str
     message: str
     count: int = 0
+    id: str = ""
 
 
 def problems_frame(problems: list[Problem]) -> pd.DataFrame:
-    """Problems as a table (``severity``, ``input``, ``count``, ``message``)."""
+    """Problems as a table (``severity``, ``input``, ``count``, ``message``, ``id``)."""
     return pd.DataFrame(
-        [(p.severity, p.input, p.count, p.message) for p in problems],
-        columns=["severity", "input", "count", "message"],
+        [(p.severity, p.input, p.count, p.message, p.id) for p in problems],
+        columns=["severity", "input", "count", "message", "id"],
     )
+
+
+def enforce(problems: list[Problem], accept: Sequence[str]) -> list[Problem]:
+    """Stop on a problem that would change a verdict, unless it is accepted.
+
+    A problem of severity ``"error"`` stops the run with one :class:`CheckError` naming every
+    such problem and its id. An accepted one (its id, or ``input:*``/``*`` in ``accept``)
+    stays in the list as a warning that says it was accepted, so the outputs record it.
+
+    Returns
+    -------
+    list of Problem
+        ``problems`` with the accepted ones marked.
+
+    Raises
+    ------
+    CheckError
+        When a problem of severity ``"error"`` is not accepted.
+    """
+    accepted = set(accept)
+    out: list[Problem] = []
+    stops: list[Problem] = []
+    for problem in problems:
+        if problem.severity != "error":
+            out.append(problem)
+            continue
+        kind = problem.id.split(":", 1)[0]
+        if problem.id and (problem.id in accepted or f"{kind}:*" in accepted
+                           or "*" in accepted):
+            out.append(dataclasses.replace(
+                problem, severity="warning",
+                message=f"ACCEPTED ({problem.id}): {problem.message}"))
+        else:
+            stops.append(problem)
+    if stops:
+        listing = "\n  ".join(f"[{p.id or 'must be fixed'}] {p.input}: {p.message}"
+                              for p in stops)
+        ids = [p.id for p in stops if p.id]
+        quoted = ", ".join('"' + i + '"' for i in ids)
+        hint = ("fix the input, or to go ahead anyway accept explicitly: [accept] warnings = "
+                f"[{quoted}] in the config, or --accept " + " --accept ".join(ids)
+                if ids else "fix the input")
+        msg = (f"run stopped: {len(stops)} problem(s) would change verdicts:\n  {listing}\n"
+               f"{hint}")
+        raise CheckError(msg)
+    return out
+
+
+SET_ASIDE_STOP_SHARE = 0.2
+"""A layer losing more than this share of its rows (set aside one by one) stops the run..."""
+SET_ASIDE_STOP_MIN_ROWS = 10
+"""...when it loses at least this many (a hand-made list of three losing two is a note)."""
+
+
+def set_aside_problems(layer: Layer) -> list[Problem]:
+    """A layer that lost more than :data:`SET_ASIDE_STOP_SHARE` of its rows: a stop.
+
+    Rows set aside one by one are normal; most of a layer set aside means its columns, its
+    coordinate order or its file is wrong, and the figures built on the rest would mislead.
+    """
+    lost = len(layer.rejected)
+    if (layer.n_source == 0 or lost <= SET_ASIDE_STOP_SHARE * layer.n_source
+            or lost < SET_ASIDE_STOP_MIN_ROWS):
+        return []
+    reasons = "; ".join(f"{n} {r}" for r, n in layer.set_aside_counts().head(3).items())
+    key = layer.spec.key
+    return [Problem(
+        "error", key, f"{lost} of {layer.n_source} rows ({lost / layer.n_source:.0%}) set "
+        f"aside, more than {SET_ASIDE_STOP_SHARE:.0%} ({reasons}); check the x/y columns, the "
+        "file and the filter", lost, id=f"set-aside:{key}")]
 
 
 def official_name_problems(units: gpd.GeoDataFrame, official: Path,
@@ -111,26 +200,31 @@ def official_name_problems(units: gpd.GeoDataFrame, official: Path,
 
 
 def _landing(lng: npt.NDArray[np.float64], lat: npt.NDArray[np.float64],
-             units: gpd.GeoDataFrame) -> npt.NDArray[np.object_]:
-    """Name of the unit each WGS84 point lands in (None outside all)."""
+             units: gpd.GeoDataFrame) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.object_]]:
+    """The 街镇 and district each WGS84 point lands in (None outside all)."""
     points = shapely.points(lng, lat)
     tree = shapely.STRtree(units.geometry.to_numpy())
     src, tgt = tree.query(points, predicate="within")
-    out = np.full(len(points), None, dtype=object)
-    out[src] = units["unit"].to_numpy()[tgt]
-    return out
+    unit = np.full(len(points), None, dtype=object)
+    district = np.full(len(points), None, dtype=object)
+    unit[src] = units["unit"].to_numpy()[tgt]
+    district[src] = units["district"].to_numpy()[tgt]
+    return unit, district
 
 
-def crs_fit_problems(layer: Layer, units: gpd.GeoDataFrame) -> list[Problem]:
+def crs_fit_problems(layer: Layer, units: gpd.GeoDataFrame,
+                     *, aliases: Sequence[tuple[str, str]] = ()) -> list[Problem]:
     """Check that a layer's coordinate system puts rows in the 街镇 they name.
 
-    Rows name their 街镇 either in the layer's ``unit_field`` or, failing that, inside their
-    own name (e.g. "上海市徐汇区湖南路街道社区长者食堂" names 湖南路街道). The points as
+    Rows name their 街镇 or district either in the layer's ``unit_field`` or, failing that,
+    inside their own name (e.g. "上海市徐汇区湖南路街道社区长者食堂" names 湖南路街道; see
+    :func:`coverage15.inputs.places.claimed_places`). The points as
     loaded are compared with other readings of the same numbers: a table's raw longitude and
     latitude (``src_x``/``src_y``) read as WGS84, GCJ-02 and BD-09; a file's points (whose
     CRS the file or the config gives) read as GCJ-02 or BD-09 coordinates labelled WGS84, the
     common mistake of saving a Chinese map provider's coordinates as EPSG:4326. If another
-    reading puts clearly more rows in their named 街镇, that is reported.
+    reading puts clearly more rows in their named 街镇, that is reported as a problem that
+    stops the run (id ``crs-fit:KEY``) unless accepted: the figures would be wrong.
 
     Parameters
     ----------
@@ -142,24 +236,25 @@ def crs_fit_problems(layer: Layer, units: gpd.GeoDataFrame) -> list[Problem]:
     Returns
     -------
     list of Problem
-        At most one warning.
+        At most one: an error (a stop) when another reading fits clearly better.
     """
     spec = layer.spec
     points = layer.points
     if len(points) == 0:
         return []
-    known = set(units["unit"])
-    pattern = re.compile("|".join(re.escape(n) for n in sorted(known, key=len, reverse=True)
-                                  if len(n) >= 3))
 
     def named(rows: gpd.GeoDataFrame) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_]]:
-        """The 街镇 each row names (its unit_field, else inside its name), and which are known."""
-        if spec.unit_field and spec.unit_field in rows:
-            claimed = rows[spec.unit_field].astype(str).str.strip().to_numpy()
-        else:
-            claimed = rows["name"].fillna("").astype(str).map(
-                lambda text: m.group(0) if (m := pattern.search(text)) else None).to_numpy()
-        return claimed, pd.notna(claimed) & pd.Series(claimed).isin(known).to_numpy()
+        """The place each row names (a 街镇, else "区:" and a district), and which do."""
+        unit, district = claimed_places(rows, spec, units, aliases=aliases)
+        claimed = np.array([u if u is not None else (f"区:{d}" if d is not None else None)
+                            for u, d in zip(unit, district, strict=True)], dtype=object)
+        return claimed, pd.notna(claimed)
+
+    def fit_of(xy: npt.NDArray[np.float64], claimed: npt.NDArray[np.object_]) -> float:
+        unit, district = _landing(xy[:, 0], xy[:, 1], units)
+        landed = np.where([str(c).startswith("区:") for c in claimed],
+                          np.array([f"区:{d}" for d in district], dtype=object), unit)
+        return float(np.mean(landed == claimed))
 
     # an even sample of a large layer tells a wrong CRS as well as every row does; when too
     # few sampled rows name a 街镇, every row is looked at
@@ -180,8 +275,9 @@ def crs_fit_problems(layer: Layer, units: gpd.GeoDataFrame) -> list[Problem]:
     if usable.sum() < CRS_FIT_MIN_ROWS:
         return [Problem(
             "info", spec.key, f"coordinates not checked against the 街镇 the rows name: "
-            f"{int(usable.sum())} of {len(points)} rows name one ({CRS_FIT_MIN_ROWS} needed; "
-            "unit_field can name a column holding each row's 街镇)", int(usable.sum()))]
+            f"{int(usable.sum())} of {len(points)} rows name a 街镇 or district "
+            f"({CRS_FIT_MIN_ROWS} needed; unit_field can name a column holding each row's "
+            "街镇 or district)", int(usable.sum()))]
     loaded = shapely.get_coordinates(points.geometry.to_numpy()[usable])
     raw = None
     if "src_x" in points:
@@ -194,8 +290,7 @@ def crs_fit_problems(layer: Layer, units: gpd.GeoDataFrame) -> list[Problem]:
     readings = {"declared": loaded, "wgs84": base}
     readings["gcj02"] = np.column_stack(coords.to_wgs84(base[:, 0], base[:, 1], "gcj02"))
     readings["bd09"] = np.column_stack(coords.to_wgs84(base[:, 0], base[:, 1], "bd09"))
-    fit = {k: float(np.mean(_landing(xy[:, 0], xy[:, 1], units) == claimed[usable]))
-           for k, xy in readings.items()}
+    fit = {k: fit_of(xy, claimed[usable]) for k, xy in readings.items()}
     best = max(("wgs84", "gcj02", "bd09"), key=lambda k: fit[k])
     if fit[best] - fit["declared"] < CRS_FIT_MARGIN:
         return []
@@ -203,12 +298,12 @@ def crs_fit_problems(layer: Layer, units: gpd.GeoDataFrame) -> list[Problem]:
     if raw is None:  # a file's points
         said = f"the file's CRS{f' (config: crs = {spec.crs!r})' if spec.crs else ''}"
         return [Problem(
-            "warning", spec.key,
+            "error", spec.key,
             f"{said} may be wrong: as loaded {fit['declared']:.0%} of {n} rows land in the "
             f"街镇 they name, read as {best} coordinates {fit[best]:.0%}; set crs = "
             f"\"{best}\" in the layer's config if the points were saved from a Chinese map "
             f"provider ({'Gaode/Tencent' if best == 'gcj02' else 'Baidu'}) as if WGS84",
-            n)]
+            n, id=f"crs-fit:{spec.key}")]
     if best == "wgs84":
         advice = ("set crs = \"EPSG:4326\" if the coordinates are GPS/WGS84 (not from a "
                   "Chinese map provider)")
@@ -216,9 +311,34 @@ def crs_fit_problems(layer: Layer, units: gpd.GeoDataFrame) -> list[Problem]:
         advice = (f"set crs = \"{best}\" if the coordinates come from a Chinese map provider "
                   f"({'Gaode/Tencent' if best == 'gcj02' else 'Baidu'})")
     return [Problem(
-        "warning", spec.key,
+        "error", spec.key,
         f"declared crs {spec.crs!r} may be wrong: read as declared {fit['declared']:.0%} of "
-        f"{n} rows land in the 街镇 they name, as {best} {fit[best]:.0%}; {advice}", n)]
+        f"{n} rows land in the 街镇 they name, as {best} {fit[best]:.0%}; {advice}", n,
+        id=f"crs-fit:{spec.key}")]
+
+
+def location_problems(layer: Layer, mismatches: pd.DataFrame) -> list[Problem]:
+    """One finding for a layer's rows that land outside the place they name.
+
+    A warning when they are flagged (they still count), an info line when set aside (they
+    are in ``rejected.csv`` with their reasons).
+    """
+    if mismatches.empty:
+        return []
+    n = len(mismatches)
+    spec = layer.spec
+    examples = "; ".join(
+        f"{r.name} names {r.named}, lands in {r.landed} ({r.distance_m:.0f} m outside)"
+        for r in mismatches.head(3).itertuples())
+    if spec.location_check == "set_aside":
+        return [Problem("info", spec.key, f"{n} row(s) set aside: they land more than "
+                        f"{spec.location_tolerance_m:.0f} m outside the 街镇 or district "
+                        f"they name (e.g. {examples})", n)]
+    return [Problem(
+        "warning", spec.key, f"{n} row(s) land more than {spec.location_tolerance_m:.0f} m "
+        f"outside the 街镇 or district they name and still count where they land (e.g. "
+        f"{examples}); check their geocoding, or set location_check = \"set_aside\" in "
+        f"[layers.{spec.key}]", n)]
 
 
 def outside_problems(key: str, unit_of: npt.ArrayLike) -> list[Problem]:
@@ -325,6 +445,33 @@ def overlap_problems(units: gpd.GeoDataFrame, working_crs: str) -> list[Problem]
         f"for the first in the file only: {'; '.join(pairs[:5])}", len(pairs))]
 
 
+def check_locations(
+    layers: dict[str, Layer], units: gpd.GeoDataFrame, *, working_crs: str,
+    aliases: Sequence[tuple[str, str]] = (),
+) -> tuple[dict[str, Layer], list[Problem], pd.DataFrame]:
+    """The location check of every layer (see :mod:`coverage15.inputs.places`).
+
+    Returns
+    -------
+    (layers, problems, mismatches)
+        The layers, with rows set aside where a layer's ``location_check`` is
+        ``"set_aside"``; one finding per layer with such rows; and every such row.
+    """
+    out: dict[str, Layer] = {}
+    problems: list[Problem] = []
+    found = []
+    for key, layer in layers.items():
+        mismatches = location_mismatches(layer, units, working_crs=working_crs,
+                                         aliases=aliases)
+        problems += location_problems(layer, mismatches)
+        found.append(mismatches.assign(action=layer.spec.location_check))
+        out[key] = (set_aside_rows(layer, mismatches)
+                    if layer.spec.location_check == "set_aside" else layer)
+    table = (pd.concat(found, ignore_index=True) if found
+             else pd.DataFrame(columns=[*MISMATCH_COLUMNS, "action"]))
+    return out, problems, table
+
+
 def input_problems(config: RunConfig, units: gpd.GeoDataFrame, layers: dict[str, Layer],
                    demand: Layer | None) -> list[Problem]:
     """Every check across a run's loaded inputs, and counts of the rows set aside.
@@ -368,7 +515,8 @@ def input_problems(config: RunConfig, units: gpd.GeoDataFrame, layers: dict[str,
         for reason, count in layer.set_aside_counts().items():
             problems.append(Problem("info", layer.spec.key, f"{count} row(s) set aside: "
                                     f"{reason}", int(count)))
-        problems += crs_fit_problems(layer, units)
+        problems += set_aside_problems(layer)
+        problems += crs_fit_problems(layer, units, aliases=config.units.aliases)
         problems += shared_point_problems(layer)
         moved = int(layer.points.attrs.get("not_point", 0))
         if moved:

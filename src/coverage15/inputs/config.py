@@ -10,6 +10,7 @@ resolved against ``data_dir``, and ``data_dir`` and ``targets`` against the conf
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import tomllib
@@ -22,6 +23,7 @@ from coverage15 import settings
 from coverage15._errors import ConfigError
 from coverage15.inputs._sql import check_table_name, check_url
 from coverage15.inputs.specs import (
+    LOCATION_CHECKS,
     NETWORK_SOURCES,
     NETWORK_TYPES,
     ROLES,
@@ -102,6 +104,10 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.problems.append(f"{self.where(section, key)}: expected a number, got {value!r}")
             return default
+        if not math.isfinite(value):  # TOML has nan and inf; neither is a distance or speed
+            self.problems.append(f"{self.where(section, key)}: must be a finite number, got "
+                                 f"{value!r}")
+            return default
         if positive and value <= 0:
             self.problems.append(f"{self.where(section, key)}: must be > 0, got {value!r}")
             return default
@@ -160,7 +166,7 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
     known = {
         "label", "path", "role", "crs", "x", "y", "filter", "name_field", "id_field", "layer",
         "exclude_points", "encoding", "unit_field", "database", "table", "sql", "osm_tags",
-        "place", "colour",
+        "place", "colour", "location_check", "location_tolerance_m",
     }
     r.known(table, section, known)
     database = r.str_(table, section, "database")
@@ -210,6 +216,12 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
     if key == "snap":
         r.problems.append(f"{r.file.name} [{section}]: the layer key 'snap' is reserved (its "
                           "column snap_m would clash with the residents' own); choose another")
+    location_check = (r.str_(table, section, "location_check", default="flag") or "flag")
+    if location_check not in LOCATION_CHECKS:
+        r.problems.append(f"{r.where(section, 'location_check')}: {location_check!r} is not "
+                          f"one of {LOCATION_CHECKS}")
+        location_check = "flag"
+    tolerance = r.num(table, section, "location_tolerance_m", settings.location_tolerance_m)
     if path is None and needs_path:
         return None
     return LayerSpec(
@@ -233,6 +245,8 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
         osm_tags=tuple(tags),
         place=r.str_(table, section, "place"),
         colour=colour,
+        location_check=location_check,  # type: ignore[arg-type]
+        location_tolerance_m=tolerance,
     )
 
 
@@ -299,6 +313,20 @@ def _read_units(r: _Reader, table: Any, section: str) -> UnitSpec | None:
     )
 
 
+def _read_accept(r: _Reader, table: Any) -> tuple[str, ...]:
+    """``[accept] warnings = ["crs-fit:centre", ...]``: problems to go ahead with."""
+    if not isinstance(table, dict):
+        r.problems.append(f"{r.file.name} [accept]: expected a table")
+        return ()
+    r.known(table, "accept", {"warnings"})
+    ids = table.get("warnings", [])
+    if not isinstance(ids, list) or not all(isinstance(i, str) and i.strip() for i in ids):
+        r.problems.append(f"{r.where('accept', 'warnings')}: expected a list of problem ids, "
+                          f"e.g. [\"crs-fit:centre\"], got {ids!r}")
+        return ()
+    return tuple(i.strip() for i in ids)
+
+
 def _read_network(r: _Reader, table: Any) -> NetworkSpec | None:
     if not isinstance(table, dict):
         r.problems.append(f"{r.file.name} [network]: missing or not a table")
@@ -340,7 +368,8 @@ def read_toml(file: Path, what: str) -> dict[str, Any]:
     Not UTF-8 (e.g. saved as GB18030) and invalid TOML get their own messages.
     """
     try:
-        return tomllib.loads(file.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte-order mark (Windows Notepad's "UTF-8 with BOM") is not TOML
+        return tomllib.loads(file.read_text(encoding="utf-8-sig"))
     except UnicodeDecodeError as exc:
         msg = (f"{what} {file}: not UTF-8 ({exc}); save it as UTF-8 (e.g. from GB18030: "
                "iconv -f GB18030 -t UTF-8)")
@@ -375,7 +404,9 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
         raise ConfigError(msg)
     doc = read_toml(file, "run config")
 
-    base = file.resolve().parent
+    # the folder as reached (abspath, not resolve): a config in a symlinked folder finds the
+    # files beside the link, as a user who opened it there expects
+    base = Path(os.path.abspath(file)).parent  # noqa: PTH100
     r = _Reader(file, base, base)
     data_dir_text = r.str_(doc, "top", "data_dir", default=".") or "."
     data_dir = Path(_expand(data_dir_text, r.where("top", "data_dir"), r.problems,
@@ -383,7 +414,9 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
     r.data_dir = data_dir if data_dir.is_absolute() else base / data_dir
 
     r.known(doc, "top", {"name", "data_dir", "targets", "official_names", "analysis",
-                         "network", "units", "districts", "demand", "layers", "map"})
+                         "network", "units", "districts", "demand", "layers", "map",
+                         "accept"})
+    accept = _read_accept(r, doc.get("accept", {}))
     table = doc.get("analysis", {})
     if not isinstance(table, dict):
         r.problems.append(f"{file.name} [analysis]: expected a table")
@@ -450,7 +483,7 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
         raise ConfigError(msg)
     return RunConfig(
         name=str(doc.get("name", file.stem)),
-        source=file.resolve(),
+        source=Path(os.path.abspath(file)),  # noqa: PTH100
         network=network,
         units=units,
         layers=layers,
@@ -460,4 +493,5 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
         targets=targets,
         official_names=official,
         map=map_spec,
+        accept=accept,
     )

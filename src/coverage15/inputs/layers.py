@@ -9,6 +9,7 @@ read by :func:`read_table` (from :mod:`coverage15.inputs._files`, re-exported he
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -217,6 +218,32 @@ def _points_from_columns(
     return gdf, rejected
 
 
+_OWN_SOURCE_COLUMNS = ("source_row", "src_x", "src_y")
+
+
+def _rename_own_columns(frame: pd.DataFrame, spec: LayerSpec) -> tuple[pd.DataFrame, LayerSpec]:
+    """Source columns named like columns coverage15 adds, renamed ``src_{name}``.
+
+    E.g. a ``source_row`` column (coverage15's own ``coverage.gpkg`` read back in) becomes
+    ``src_source_row``; a config field naming it follows the rename.
+    """
+    clash = [c for c in _OWN_SOURCE_COLUMNS if c in frame.columns]
+    if not clash:
+        return frame, spec
+    renames: dict[str, str] = {}
+    for column in clash:
+        new = f"src_{column}"
+        while new in frame.columns or new in renames.values():
+            new = f"src_{new}"
+        renames[column] = new
+    def follow(column: str | None) -> str | None:
+        return renames.get(column, column) if column is not None else None
+
+    return frame.rename(columns=renames), dataclasses.replace(
+        spec, x=follow(spec.x), y=follow(spec.y), name_field=follow(spec.name_field),
+        id_field=follow(spec.id_field), unit_field=follow(spec.unit_field))
+
+
 def _find_duplicates(
     gdf: gpd.GeoDataFrame, names: pd.Series, ids: pd.Series | None
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
@@ -283,6 +310,7 @@ def load_layer(spec: LayerSpec, *, frame: pd.DataFrame | None = None) -> Layer:
     """
     what = f"layer {spec.key!r}"
     frame = _read_source(spec, what) if frame is None else frame.copy()
+    frame, spec = _rename_own_columns(frame, spec)
     _require_columns(frame, [spec.x, spec.y, spec.name_field, spec.id_field, spec.unit_field],
                      f"{what} ({spec.source_name})")
     frame = _apply_filter(frame, spec).reset_index(drop=True)
@@ -292,6 +320,9 @@ def load_layer(spec: LayerSpec, *, frame: pd.DataFrame | None = None) -> Layer:
     if has_geometry:
         shapes = frame.geometry.to_numpy().copy()
         empty = shapely.is_missing(shapes) | shapely.is_empty(shapes)
+        # NaN or infinite coordinates (GeoJSON may hold them): no place at all
+        broken = ~empty & ~np.isfinite(shapely.bounds(shapes)).all(axis=1)
+        empty |= broken
         # a polygon, line or multipoint row stands for one site: a point inside it
         other = ~empty & (shapely.get_type_id(shapes) != shapely.GeometryType.POINT)
         shapes[other] = shapely.point_on_surface(shapes[other])
@@ -311,10 +342,24 @@ def load_layer(spec: LayerSpec, *, frame: pd.DataFrame | None = None) -> Layer:
             msg = (f"{what} ({spec.source_name}): the source has no CRS; set "
                    "crs = \"EPSG:...\" in the config")
             raise CRSError(msg)
+        source_geographic = (source_crs == settings.output_crs
+                             or pyproj.CRS.from_user_input(source_crs).is_geographic)
+        source_xy = shapely.get_coordinates(np.asarray(shapes, dtype=object))
         gdf = gpd.GeoDataFrame(gdf.drop(columns=gdf.geometry.name), geometry=list(shapes),
                                crs=source_crs).to_crs(settings.output_crs)
+        # the same coordinate checks as a table's: finite, longitude and latitude in range
+        lng, lat = shapely.get_x(gdf.geometry.to_numpy()), shapely.get_y(gdf.geometry.to_numpy())
+        bad = ~np.isfinite(lng) | ~np.isfinite(lat) | (np.abs(lng) > 180) | (np.abs(lat) > 90)
+        if source_geographic and len(source_xy) == len(gdf):
+            bad |= (np.abs(source_xy[:, 0]) > 180) | (np.abs(source_xy[:, 1]) > 90)
+        kept_rows = np.flatnonzero(~empty)
+        reasons = np.where(empty, "empty geometry", "").astype(object)
+        reasons[broken] = "non-finite coordinates (NaN or infinity)"
+        reasons[kept_rows[bad]] = "coordinates out of range for longitude/latitude"
+        gdf = gdf.loc[~bad]
+        out = reasons != ""
         rejected = pd.DataFrame(
-            {"src_x": "", "src_y": "", "reason": "empty geometry", "_pos": np.flatnonzero(empty)}
+            {"src_x": "", "src_y": "", "reason": reasons[out], "_pos": np.flatnonzero(out)}
         )
     else:
         if spec.x is None or spec.y is None:

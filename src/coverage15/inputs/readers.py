@@ -160,7 +160,9 @@ class Inputs:
 def load_inputs(config: RunConfig) -> Inputs:
     """Read every input of ``config``, collecting all failures into one :class:`LayerError`.
 
-    A layer with no usable row is an error too (its filter or coordinate columns are wrong).
+    A layer with no usable row is an error too (its filter or coordinate columns are wrong),
+    and so is a ``[demand]`` layer with none (the shares of residents would be judged on
+    nobody).
     """
     errors: list[str] = []
 
@@ -194,6 +196,14 @@ def load_inputs(config: RunConfig) -> Inputs:
     demand_spec = config.demand
     demand = (attempt("demand", lambda: load_layer(demand_spec))
               if demand_spec is not None else None)
+    if demand is not None and len(demand.points) == 0:
+        # no resident to count: every 街镇 would pass its residents' shares unjudged
+        reasons = demand.set_aside_counts().head(3).to_dict()
+        errors.append(f"demand ({demand.spec.source_name}): no usable rows of "
+                      f"{demand.n_source} (set aside: {reasons}); without residents no "
+                      "share can be judged: check the x/y columns (longitude is x) and the "
+                      "file, or remove [demand] to run without residents")
+        demand = None
     if errors or units is None:
         listing = "\n  ".join(errors)
         msg = errors[0] if len(errors) == 1 else (

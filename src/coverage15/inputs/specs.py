@@ -13,11 +13,13 @@ from typing import Literal
 from coverage15 import settings
 
 __all__ = [
+    "LOCATION_CHECKS",
     "NETWORK_SOURCES",
     "NETWORK_TYPES",
     "ROLES",
     "AnalysisSpec",
     "LayerSpec",
+    "LocationCheck",
     "MapSpec",
     "NetworkSpec",
     "Role",
@@ -26,6 +28,8 @@ __all__ = [
 ]
 
 Role = Literal["centre", "station", "other"]
+LocationCheck = Literal["flag", "set_aside", "off"]
+LOCATION_CHECKS: tuple[str, ...] = ("flag", "set_aside", "off")
 ROLES: tuple[str, ...] = ("centre", "station", "other")
 NETWORK_SOURCES: tuple[str, ...] = ("osm_file", "graphml", "place", "polygon", "bbox")
 NETWORK_TYPES: tuple[str, ...] = ("walk", "all", "all_public", "bike", "drive",
@@ -77,6 +81,12 @@ class LayerSpec:
     colour : str or None
         The layer's colour on the maps (``"#rrggbb"``); default: the palette colour of the
         layer's place in the config (:data:`coverage15.outputs.maps.LAYER_COLOURS`).
+    location_check : {"flag", "set_aside", "off"}
+        What happens to a row whose point lands more than ``location_tolerance_m`` outside
+        the 街镇 or district it names (in ``unit_field`` or in its name): reported
+        (``"flag"``, the default), set aside with its reason, or not checked.
+    location_tolerance_m : float
+        How far outside the place it names a point may land (geocoding and boundary slack).
     """
 
     key: str
@@ -99,6 +109,8 @@ class LayerSpec:
     osm_tags: tuple[tuple[str, str | bool], ...] = ()
     place: str | None = None
     colour: str | None = None
+    location_check: LocationCheck = "flag"
+    location_tolerance_m: float = settings.location_tolerance_m
 
     @property
     def source_name(self) -> str:
@@ -186,3 +198,5 @@ class RunConfig:
     targets: Path | None = None
     official_names: Path | None = None
     map: MapSpec = field(default_factory=MapSpec)
+    accept: tuple[str, ...] = ()
+    """Ids of problems accepted to go ahead (``[accept] warnings``; see ``docs/failure-modes``)."""

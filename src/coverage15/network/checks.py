@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SPARSE_STREETS_MEDIAN_M",
     "SPARSE_STREETS_MIN_POINTS",
+    "crs_scale_problems",
     "scale_problems",
     "snap_problems",
     "sparse_street_problems",
@@ -135,20 +136,29 @@ def sparse_street_reason(median_m: float) -> tuple[str, str]:
 
 
 def scale_problems(net: WalkNetwork, tolerance: float = 0.005) -> list[Problem]:
-    """Warn when the working CRS stretches lengths here (e.g. Web Mercator: +17 % in Shanghai).
+    """Stop when the working CRS stretches lengths here (e.g. Web Mercator: +17 % in Shanghai).
 
     Every walking distance is measured in the working CRS, so its scale error shifts the 15
-    minutes; a UTM zone is within 0.1 % near its centre.
+    minutes; a UTM zone is within 0.1 % near its centre. An error (id ``working-crs``): the
+    run stops unless it is accepted.
     """
     import pyproj
 
     centre = shapely.centroid(net.extent)
     to_lonlat = pyproj.Transformer.from_crs(net.crs, "EPSG:4326", always_xy=True)
     lon, lat = to_lonlat.transform(centre.x, centre.y)
-    factors = pyproj.Proj(pyproj.CRS.from_user_input(net.crs)).get_factors(lon, lat)
+    return crs_scale_problems(net.crs, lon, lat, tolerance=tolerance)
+
+
+def crs_scale_problems(crs: str, lon: float, lat: float,
+                       *, tolerance: float = 0.005) -> list[Problem]:
+    """:func:`scale_problems` for a working CRS at a place (before any network is built)."""
+    import pyproj
+
+    factors = pyproj.Proj(pyproj.CRS.from_user_input(crs)).get_factors(lon, lat)
     error = max(abs(factors.meridional_scale - 1), abs(factors.parallel_scale - 1))
     if error <= tolerance:
         return []
-    return [Problem("warning", "analysis", f"working_crs {net.crs} stretches lengths by "
+    return [Problem("error", "analysis", f"working_crs {crs} stretches lengths by "
                     f"{error:.1%} here, so the walking limit is off by as much; use the local "
-                    "UTM zone (EPSG:32651 for Shanghai)", 1)]
+                    "UTM zone (EPSG:32651 for Shanghai)", 1, id="working-crs")]

@@ -129,5 +129,6 @@ def summary_json(result: Result) -> dict[str, Any]:
         "not_evaluated": result.check.skipped,
         "uncovered": int(result.gap_report["uncovered"].fillna(False).astype(bool).sum()),
         "problems": problems_frame(result.problems).to_dict(orient="records"),
+        "accepted": [p.id for p in result.problems if p.id and p.severity != "error"],
         "lines": result.summary(),
     }

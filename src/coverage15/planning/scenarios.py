@@ -20,7 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from coverage15._errors import ConfigError, CRSError, LayerError
+from coverage15._errors import ConfigError, CRSError, LayerError, OutputError
 from coverage15.inputs.config import LayerSpec
 from coverage15.inputs.layers import load_layer
 from coverage15.outputs._staging import staged_outputs
@@ -28,7 +28,8 @@ from coverage15.outputs.writers import gis_ready, write_csv, write_geopackage
 from coverage15.pipeline import run
 from coverage15.result import Result
 
-__all__ = ["WhatIf", "load_sites", "whatif", "write_bundle", "write_whatif"]
+__all__ = ["RUN_OUTPUTS", "WhatIf", "check_not_a_run_folder", "load_sites", "whatif",
+           "write_bundle", "write_whatif"]
 
 Progress = Callable[[str, int, int], None]
 KEYS = ["district", "jiezhen"]
@@ -109,10 +110,35 @@ def load_sites(path: str | Path, *, key: str = "sites", x: str | None = None,
     spec = LayerSpec(key=key, label=key, path=Path(path), x=x, y=y, crs=crs,
                      name_field=name_field, id_field=id_field)
     try:
-        return load_layer(spec).points
+        layer = load_layer(spec)
     except (LayerError, CRSError) as exc:
         msg = f"{exc} (for a site file on the command line: --x, --y, --crs, --name-field)"
         raise type(exc)(msg) from exc
+    if len(layer.rejected):  # each site was listed on purpose: none is dropped quietly
+        rows = "; ".join(f"row {r.source_row} ({r.name}): {r.reason}"
+                         for r in layer.rejected.head(5).itertuples())
+        more = f" and {len(layer.rejected) - 5} more" if len(layer.rejected) > 5 else ""
+        msg = (f"sites {Path(path).name}: {len(layer.rejected)} of {layer.n_source} row(s) "
+               f"cannot be used: {rows}{more}; fix or remove them")
+        raise LayerError(msg)
+    return layer.points
+
+
+RUN_OUTPUTS = ("gap_report.csv", "coverage.gpkg")
+"""Files that mark a folder as a run's outputs, which a what-if or recommendation never replaces."""
+
+
+def check_not_a_run_folder(out_dir: str | Path) -> None:
+    """Refuse to write a what-if or recommendation into a run's output folder.
+
+    Both write ``summary.json`` and ``map.html``, which would replace the run's own.
+    """
+    out = Path(out_dir)
+    found = [name for name in RUN_OUTPUTS if (out / name).exists()]
+    if found:
+        msg = (f"--out {out}: holds a coverage15 run's outputs ({', '.join(found)}); writing "
+               "here would replace that run's summary.json and map.html: give another folder")
+        raise OutputError(msg)
 
 
 def _file_layer(points: gpd.GeoDataFrame, path: Path, key: str, label: str,
@@ -258,6 +284,7 @@ def write_bundle(out_dir: str | Path, *, tables: dict[str, pd.DataFrame],
         Output name → final path.
     """
     out = Path(out_dir)
+    check_not_a_run_folder(out)
     written: dict[str, Path] = {}
     with staged_outputs(out, written, kind=Path(gpkg).stem) as stage:
         write_geopackage({name: gis_ready(f) for name, f in layers.items()}, stage / gpkg)
