@@ -11,14 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from starlette.testclient import TestClient
 
-pytest.importorskip("starlette")
-pytest.importorskip("httpx")
-
-from starlette.testclient import TestClient  # noqa: E402
-
-from coverage15.app.engine import Base, LayerEdit, Scenario, Site  # noqa: E402
-from coverage15.app.server import create_app  # noqa: E402
+from configs import CONFIG
+from coverage15.app.engine import Base, LayerEdit, Scenario, Site
+from coverage15.app.server import create_app
 
 TIANPING = "天平路街道"
 
@@ -327,7 +324,6 @@ def test_token_host_and_origin(base, tmp_path):
 def test_export_equals_whatif_cli(client, tianping, tmp_path, data_dir):
     """The exported files of a scenario with one added centre equal `recommend --add`'s."""
     from coverage15.cli import main
-    from tests.conftest import CENTRAL_CONFIG
 
     lon, lat = tianping
     state = client.post("/api/edit", json={"op": "add", "layer": "centre", "lon": lon,
@@ -344,7 +340,7 @@ def test_export_equals_whatif_cli(client, tianping, tmp_path, data_dir):
     sites.write_bytes(_geojson([shapely.Point(lon, lat)], facility_id=["new-1"],
                                name=["新中心"]))
     out = tmp_path / "cli"
-    assert main(["recommend", str(CENTRAL_CONFIG), "--layer", "centre", "--add", str(sites),
+    assert main(["recommend", str(CONFIG), "--layer", "centre", "--add", str(sites),
                  "--out", str(out), "--no-map", "-q"]) == 0
     assert whatif_csv == (out / "whatif.csv").read_bytes()
     archive = client.get("/api/export/scenario.zip")

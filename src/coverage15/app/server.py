@@ -28,6 +28,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import shapely
 from starlette.applications import Starlette
@@ -59,12 +60,15 @@ EXPORT_FILES = ("gap_report.csv", "gap_report.xlsx", "district_report.csv", "cov
 NAME_LIMIT = 80
 
 
-class _Bad(Exception):
+class _BadRequestError(Exception):
     """A request the server refuses with ``status`` and a message for the planner."""
 
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+_Bad = _BadRequestError
 
 
 # --- JSON views ------------------------------------------------------------------------------
@@ -91,8 +95,10 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _flag(frame: pd.DataFrame) -> np.ndarray:
-    return frame["uncovered"].astype("boolean").fillna(False).to_numpy(bool)
+def _flag(frame: pd.DataFrame) -> npt.NDArray[np.bool_]:
+    flags: npt.NDArray[np.bool_] = frame["uncovered"].astype("boolean").fillna(False).to_numpy(
+        bool)
+    return flags
 
 
 def _changes(before: pd.DataFrame, after: pd.DataFrame) -> list[dict[str, Any]]:
@@ -364,17 +370,18 @@ def _ctx(request: Request) -> tuple[App, Session]:
     return app, session
 
 
-def _guarded(handler: Callable[[Request], Any]) -> Callable[[Request], Awaitable[Response]]:
+def _guarded(handler: Callable[[Request, bytes | None], Any],
+             ) -> Callable[[Request], Awaitable[Response]]:
     """Run a blocking handler in the thread pool; planner errors become 400 with a message."""
     from starlette.concurrency import run_in_threadpool
 
     async def wrapped(request: Request) -> Response:
         body = None
-        if request.method == "POST" or request.method == "PUT":
+        if request.method in {"POST", "PUT"}:
             body = await _read_body(request, MAX_UPLOAD_BYTES)
         try:
             result = await run_in_threadpool(handler, request, body)
-        except _Bad as exc:
+        except _BadRequestError as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         except Coverage15Error as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
@@ -427,8 +434,19 @@ def _base_info(request: Request, _: bytes | None) -> dict[str, Any]:
             "rules": [{"id": r.id, "label": r.label, "kind": r.kind} for r in base.rules],
             # walking profiles (#18) plug in here: the page shows a switch when this is set
             "profiles": [],
-            "tiles": app.base.config.map.tiles,
-            "bounds": [float(v) for v in base.units.total_bounds]}
+            "tiles": _tiles(app.base.config.map.tiles, app.base.config.map.tiles_attribution),
+            "bounds": [float(v) for v in gpd.GeoSeries([base.net.extent], crs=base.net.crs)
+                       .to_crs("EPSG:4326").total_bounds]}
+
+
+def _tiles(tiles: str | None, attribution: str | None) -> dict[str, str] | None:
+    """The basemap as a URL template and attribution (OpenStreetMap unless a URL is given)."""
+    if tiles is None or tiles.lower() == "none":
+        return None
+    if "{z}" in tiles and tiles.startswith("https://"):
+        return {"url": tiles, "attribution": attribution or ""}
+    return {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+            "attribution": "© OpenStreetMap contributors"}
 
 
 @_guarded
