@@ -16,7 +16,6 @@ import hmac
 import io
 import json
 import logging
-import math
 import tempfile
 import threading
 import uuid
@@ -27,9 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
-import numpy.typing as npt
-import pandas as pd
 import shapely
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -40,110 +36,39 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from coverage15._errors import Coverage15Error
+from coverage15.app._http import (
+    MAX_UPLOAD_BYTES,
+    NAME_LIMIT,
+    _Bad,
+    _guarded,
+    _json_body,
+)
+from coverage15.app.edits import edit_scenario
 from coverage15.app.engine import Base, Evaluation, LayerEdit, Scenario, Site
+from coverage15.app.files import EXPORT_FILES, export_scenario, read_upload
 from coverage15.app.store import Session, Store
+from coverage15.app.views import (
+    _changes,
+    _citywide,
+    _district_changes,
+    _flag,
+    _geojson,
+    _points,
+    _records,
+    _site_view,
+    _tiles,
+)
 
-__all__ = ["MAX_UPLOAD_BYTES", "create_app", "serve"]
+__all__ = ["MAX_UPLOAD_BYTES", "create_app", "edit_scenario", "serve"]
 
 log = logging.getLogger(__name__)
 
-MAX_UPLOAD_BYTES = 2 * 1024 * 1024
-MAX_UPLOAD_SITES = 500
 SESSION_COOKIE = "c15session"
 TOKEN_COOKIE = "c15token"
 TOKEN_HEADER = "x-coverage15-token"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 STATIC = Path(__file__).parent / "_static"
 LEAFLET = Path(__file__).parents[1] / "_static" / "leaflet"
-EXPORT_FILES = ("gap_report.csv", "gap_report.xlsx", "district_report.csv", "coverage.gpkg",
-                "map.html", "whatif.csv", "scenario.zip")
-NAME_LIMIT = 80
-
-
-class _BadRequestError(Exception):
-    """A request the server refuses with ``status`` and a message for the planner."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-_Bad = _BadRequestError
-
-
-# --- JSON views ------------------------------------------------------------------------------
-
-
-def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
-    if frame is None:
-        return []
-    out = []
-    for row in frame.to_dict("records"):
-        out.append({str(k): _plain(v) for k, v in row.items()})
-    return out
-
-
-def _plain(value: Any) -> Any:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float | np.floating):
-        return None if math.isnan(float(value)) else float(value)
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    return str(value)
-
-
-def _flag(frame: pd.DataFrame) -> npt.NDArray[np.bool_]:
-    flags: npt.NDArray[np.bool_] = frame["uncovered"].astype("boolean").fillna(False).to_numpy(
-        bool)
-    return flags
-
-
-def _changes(before: pd.DataFrame, after: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows of the 街镇 table that changed: before → after, and newly pass/fail."""
-    keys = ["district", "jiezhen"]
-    b = before.set_index(keys)
-    a = after.set_index(keys).reindex(b.index)
-    shares = [c for c in b.columns if c.endswith("_share") and c != "network_share"]
-    passes = [c for c in b.columns if c.startswith("pass_")]
-    was, now = _flag(before), _flag(a.reset_index())
-    out = []
-    for i, key in enumerate(b.index):
-        moved = {c: (_plain(b[c].iloc[i]), _plain(a[c].iloc[i])) for c in [*shares, *passes]
-                 if _plain(b[c].iloc[i]) != _plain(a[c].iloc[i])}
-        counts = {c: (_plain(b[c].iloc[i]), _plain(a[c].iloc[i])) for c in b.columns
-                  if c.endswith("_count") and _plain(b[c].iloc[i]) != _plain(a[c].iloc[i])}
-        if not moved and not counts and was[i] == now[i]:
-            continue
-        change = ("newly passes" if was[i] and not now[i] else
-                  "newly fails" if now[i] and not was[i] else "")
-        out.append({"district": key[0], "jiezhen": key[1], "change": change,
-                    "values": {c: {"before": v[0], "after": v[1]}
-                               for c, v in {**counts, **moved}.items()}})
-    return out
-
-
-def _citywide(evaluation: Evaluation) -> list[dict[str, Any]]:
-    return [{"rule": c.rule.id, "label": c.rule.label, "value": _plain(c.value),
-             "target": c.rule.min_count, "passed": _plain(c.passed), "reason": c.reason}
-            for c in evaluation.check.citywide]
-
-
-def _points(frame: gpd.GeoDataFrame) -> list[dict[str, Any]]:
-    xy = shapely.get_coordinates(frame.geometry.to_crs("EPSG:4326").to_numpy())
-    return [{"id": str(i), "name": str(n), "lon": float(x), "lat": float(y)}
-            for i, n, (x, y) in zip(frame["facility_id"], frame["name"], xy, strict=True)]
-
-
-def _geojson(polygons: Any, crs: str, properties: list[dict[str, Any]]) -> dict[str, Any]:
-    shapes = gpd.GeoSeries(np.asarray(polygons, dtype=object), crs=crs)
-    shapes = shapes.simplify(5.0).to_crs("EPSG:4326")
-    features = [{"type": "Feature", "properties": p, "geometry": shapely.geometry.mapping(g)}
-                for g, p in zip(shapes, properties, strict=True)
-                if g is not None and not g.is_empty]
-    return {"type": "FeatureCollection", "features": features}
 
 
 # --- the app ---------------------------------------------------------------------------------
@@ -188,80 +113,6 @@ class App:
                 _district_changes(before.district_report, ev.district_report))
             out["citywide_before"] = _citywide(before)
         return out
-
-
-def _district_changes(before: pd.DataFrame | None, after: pd.DataFrame | None,
-                      ) -> list[dict[str, Any]]:
-    if before is None or after is None:
-        return []
-    out = []
-    for b, a in zip(_records(before), _records(after), strict=True):
-        diff = {k: {"before": b[k], "after": a.get(k)} for k in b if b[k] != a.get(k)}
-        if diff:
-            out.append({"district": b["district"], "values": diff})
-    return out
-
-
-def _number(payload: dict[str, Any], key: str) -> float:
-    value = payload.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
-            float(value)):
-        raise _Bad(f"{key} must be a finite number")
-    return float(value)
-
-
-def _text(payload: dict[str, Any], key: str, default: str = "") -> str:
-    value = payload.get(key, default)
-    if value is None:
-        value = default
-    if not isinstance(value, str) or len(value) > NAME_LIMIT:
-        raise _Bad(f"{key} must be text of at most {NAME_LIMIT} characters")
-    return value.strip()
-
-
-def edit_scenario(base: Base, session: Session, payload: dict[str, Any]) -> Scenario:
-    """The scenario after one edit (``add``, ``move``, ``close``, ``reopen``); nothing applied."""
-    op = payload.get("op")
-    layer = payload.get("layer")
-    if not isinstance(layer, str) or layer not in base.layer_state:
-        raise _Bad(f"layer must be one of {', '.join(base.keys)}")
-    scenario = session.scenario
-    edit = scenario.edit(layer)
-    added = list(edit.added)
-    removed = set(edit.removed)
-    if op == "add":
-        lon, lat = _number(payload, "lon"), _number(payload, "lat")
-        session.counter += 1
-        name = _text(payload, "name") or f"新增{base.labels[layer]} {session.counter}"
-        added.append(Site(f"new-{session.counter}", name, lon, lat))
-    elif op in ("move", "close", "reopen"):
-        fid = _text(payload, "id")
-        at = [i for i, s in enumerate(added) if s.id == fid]
-        if op == "reopen":
-            if fid not in removed:
-                raise _Bad(f"facility {fid!r} is not closed in this scenario")
-            removed.discard(fid)
-            added = [s for s in added if s.id != f"moved-{fid}"]
-        elif at:
-            if op == "close":
-                del added[at[0]]
-            else:
-                s = added[at[0]]
-                added[at[0]] = Site(s.id, s.name, _number(payload, "lon"),
-                                    _number(payload, "lat"))
-        elif fid in base.ids[layer] and fid not in removed:
-            removed.add(fid)
-            if op == "move":
-                points = base.layer_state[layer].points
-                name = str(points.loc[points["facility_id"].astype(str) == fid,
-                                      "name"].iloc[0])
-                added.append(Site(f"moved-{fid}", name, _number(payload, "lon"),
-                                  _number(payload, "lat")))
-        else:
-            raise _Bad(f"layer {layer!r} has no open facility {fid!r} in this scenario")
-    else:
-        raise _Bad("op must be add, move, close or reopen")
-    return scenario.with_edit(layer, LayerEdit(frozenset(removed), tuple(added)))
 
 
 def create_app(base: Base, folder: str | Path, *, token: str | None = None,
@@ -370,53 +221,6 @@ def _ctx(request: Request) -> tuple[App, Session]:
     return app, session
 
 
-def _guarded(handler: Callable[[Request, bytes | None], Any],
-             ) -> Callable[[Request], Awaitable[Response]]:
-    """Run a blocking handler in the thread pool; planner errors become 400 with a message."""
-    from starlette.concurrency import run_in_threadpool
-
-    async def wrapped(request: Request) -> Response:
-        body = None
-        if request.method in {"POST", "PUT"}:
-            body = await _read_body(request, MAX_UPLOAD_BYTES)
-        try:
-            result = await run_in_threadpool(handler, request, body)
-        except _BadRequestError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=exc.status)
-        except Coverage15Error as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        if isinstance(result, Response):
-            return result
-        return JSONResponse(result)
-
-    return wrapped
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return b"\0too-large"
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return b"\0too-large"
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _json_body(body: bytes | None) -> dict[str, Any]:
-    if body == b"\0too-large":
-        raise _Bad(f"request larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB", 413)
-    try:
-        data = json.loads(body or b"{}")
-    except ValueError as exc:
-        raise _Bad("the request body must be JSON") from exc
-    if not isinstance(data, dict):
-        raise _Bad("the request body must be a JSON object")
-    return data
-
-
 # --- handlers --------------------------------------------------------------------------------
 
 
@@ -437,16 +241,6 @@ def _base_info(request: Request, _: bytes | None) -> dict[str, Any]:
             "tiles": _tiles(app.base.config.map.tiles, app.base.config.map.tiles_attribution),
             "bounds": [float(v) for v in gpd.GeoSeries([base.net.extent], crs=base.net.crs)
                        .to_crs("EPSG:4326").total_bounds]}
-
-
-def _tiles(tiles: str | None, attribution: str | None) -> dict[str, str] | None:
-    """The basemap as a URL template and attribution (OpenStreetMap unless a URL is given)."""
-    if tiles is None or tiles.lower() == "none":
-        return None
-    if "{z}" in tiles and tiles.startswith("https://"):
-        return {"url": tiles, "attribution": attribution or ""}
-    return {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-            "attribution": "© OpenStreetMap contributors"}
 
 
 @_guarded
@@ -491,15 +285,6 @@ def _edit(request: Request, body: bytes | None) -> dict[str, Any]:
         if site is not None:
             out["site"] = _site_view(app.base, layer, site)
     return out
-
-
-def _site_view(base: Base, layer: str, site: Site) -> dict[str, Any]:
-    reach = base.site_areas(site)
-    snap = base.snap_of(site.lon, site.lat)
-    return {"layer": layer, "id": site.id, "name": site.name, "lon": site.lon, "lat": site.lat,
-            "snap": None if snap is None else {"lon": snap[0], "lat": snap[1], "m": snap[2]},
-            "on_network": bool(reach.on_network[0]),
-            "area": _geojson(reach.polygons, base.net.crs, [{"id": site.id}])}
 
 
 @_guarded
@@ -606,40 +391,6 @@ def _compare(request: Request, _: bytes | None) -> dict[str, Any]:
                           "b": int(_flag(eb.gap_report).sum())}}
 
 
-# --- exports ---------------------------------------------------------------------------------
-
-
-def _sites_frame(sites: tuple[Site, ...]) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({"facility_id": [s.id for s in sites],
-                             "name": [s.name for s in sites]},
-                            geometry=[shapely.Point(s.lon, s.lat) for s in sites],
-                            crs="EPSG:4326")
-
-
-def export_scenario(base: Base, scenario: Scenario, out: Path) -> list[str]:
-    """Write a scenario as a run writes its outputs, through :func:`whatif` (files' names).
-
-    Each edited layer is a :func:`coverage15.planning.scenarios.whatif` on the previous
-    result, so the files equal those of ``coverage15 recommend --layer L --add FILE
-    --remove IDS``; ``whatif.csv`` (its per-街镇 comparison) is written when one layer is
-    edited.
-    """
-    from coverage15.outputs.bundle import write_outputs
-    from coverage15.planning.scenarios import whatif, write_whatif
-
-    result = base.result
-    last = None
-    for layer, edit in scenario.edits.items():
-        last = whatif(result, layer=layer, add=_sites_frame(edit.added) if edit.added else None,
-                      remove=sorted(edit.removed))
-        result = last.after
-    write_outputs(result, out, map_png=False)
-    if last is not None and len(scenario.edits) == 1:
-        written = write_whatif(last, out / "whatif", map_html=False)
-        (out / "whatif.csv").write_bytes(written["whatif.csv"].read_bytes())
-    return sorted(p.name for p in out.iterdir() if p.is_file())
-
-
 @_guarded
 def _export(request: Request, _: bytes | None) -> Response:
     app, session = _ctx(request)
@@ -670,50 +421,6 @@ def _export(request: Request, _: bytes | None) -> Response:
     if not path.is_file():
         raise _Bad(f"{file} is not written for this scenario", 404)
     return FileResponse(path, filename=file)
-
-
-# --- uploads ---------------------------------------------------------------------------------
-
-
-def read_upload(base: Base, body: bytes, kind: str) -> gpd.GeoDataFrame:
-    """Points of an uploaded GeoJSON or GeoPackage, checked; EPSG:4326."""
-    if body == b"\0too-large":
-        raise _Bad(f"the file is larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB", 413)
-    if not body:
-        raise _Bad("the file is empty")
-    if kind not in ("geojson", "gpkg"):
-        raise _Bad("format must be geojson or gpkg")
-    if kind == "geojson":
-        try:
-            data = json.loads(body)
-        except ValueError as exc:
-            raise _Bad("the file is not GeoJSON (not valid JSON)") from exc
-        if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
-            raise _Bad("the GeoJSON must be a FeatureCollection")
-    elif not body.startswith(b"SQLite format 3\0"):
-        raise _Bad("the file is not a GeoPackage")
-    with tempfile.TemporaryDirectory(prefix="coverage15-upload-") as tmp:
-        path = Path(tmp) / f"upload.{kind}"  # the server's name, never the client's
-        path.write_bytes(body)
-        try:
-            frame = gpd.read_file(path, engine="pyogrio")
-        except Exception as exc:
-            raise _Bad(f"the file cannot be read as {kind}: {type(exc).__name__}") from exc
-    if len(frame) == 0:
-        raise _Bad("the file holds no features")
-    if len(frame) > MAX_UPLOAD_SITES:
-        raise _Bad(f"at most {MAX_UPLOAD_SITES} sites per upload, the file holds {len(frame)}")
-    if frame.crs is None:
-        raise _Bad("the file has no coordinate system (CRS); save it with one, e.g. EPSG:4326")
-    types = set(frame.geometry.geom_type.dropna())
-    if frame.geometry.isna().any() or frame.geometry.is_empty.any() or types != {"Point"}:
-        raise _Bad(f"every feature must be a point; found {', '.join(sorted(types)) or 'none'}")
-    frame = frame.to_crs("EPSG:4326")
-    inside = frame.geometry.apply(base.study_area.covers).to_numpy(bool)
-    if not inside.all():
-        raise _Bad(f"{int((~inside).sum())} of {len(frame)} sites lie outside the study area "
-                   "(check the file's CRS: GCJ-02 or BD-09 coordinates must be converted)")
-    return frame
 
 
 @_guarded
