@@ -351,3 +351,123 @@ def test_export_equals_whatif_cli(client, tianping, tmp_path, data_dir):
             "whatif.csv"} <= names
     assert client.get("/api/export/..%2Fetc").status_code == 404
     assert client.get("/api/export/secret.txt").status_code == 404
+
+
+# --- in a real browser -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Headless Chromium through chromedriver (as tests/test_maps.py); no host but this one."""
+    import os
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if chromium is None or driver_path is None:
+        if os.environ.get("CI"):
+            pytest.fail("browser test needs chromium and chromedriver on PATH")
+        pytest.skip("browser test needs chromium and chromedriver on PATH")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = str(chromium)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
+                 "--lang=zh-CN", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost"):
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-app')}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(driver_path)), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def live_server(base, tmp_path):
+    """The app served by uvicorn on 127.0.0.1 (a free port), in a thread."""
+    import socket
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(base, tmp_path / "scenarios", port=port)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _share_text(driver, name):
+    return driver.execute_script(
+        "const r = [...document.querySelectorAll('#gap tbody tr')]"
+        ".find((tr) => tr.dataset.jiezhen === arguments[0]);"
+        "return r ? r.querySelector('td.share').textContent : null;", name)
+
+
+@pytest.mark.browser
+def test_add_a_centre_in_the_browser(browser, live_server, central_run, tianping, tmp_path):
+    """Click a centre into 天平路街道, see it, save, reload, reopen, export = whatif's rows."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from coverage15.outputs.writers import write_csv
+    from coverage15.planning.scenarios import whatif
+
+    driver = browser
+    driver.get(live_server + "/")
+    wait = WebDriverWait(driver, 60)
+    wait.until(lambda d: _share_text(d, TIANPING) is not None)
+    before = _share_text(driver, TIANPING)
+    lon, lat = tianping
+    driver.execute_script("map.setView([arguments[1], arguments[0]], 16, {animate: false});",
+                          lon, lat)
+    ActionChains(driver).move_to_element(driver.find_element(By.ID, "map")).click().perform()
+    wait.until(lambda d: _share_text(d, TIANPING) != before)
+    assert driver.find_elements(By.CSS_SELECTOR, ".site-icon.added")  # the new centre
+    assert driver.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive, path")  # its area
+    change = driver.find_element(By.ID, "change-body").text
+    assert TIANPING in change
+    driver.save_screenshot(str(tmp_path / "app.png"))
+
+    driver.find_element(By.ID, "scenario-name").send_keys("tianping-browser")
+    driver.find_element(By.ID, "save").click()
+    wait.until(lambda d: "tianping-browser" in d.find_element(By.ID, "scenarios").text)
+    driver.refresh()
+    wait.until(lambda d: "tianping-browser" in d.find_element(By.ID, "scenarios").text)
+    driver.find_element(By.XPATH, "//ul[@id='scenarios']//button[contains(., 'open')]").click()
+    wait.until(lambda d: "tianping-browser" in d.find_element(By.ID, "scenario-current").text)
+    assert _share_text(driver, TIANPING) != before
+
+    state = driver.execute_script("return state;")
+    site = state["edits"]["centre"]["added"][0]
+    driver.set_script_timeout(300)
+    exported = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch('/api/export/gap_report.csv').then((r) => r.text()).then(done);")
+    add = gpd.GeoDataFrame({"facility_id": [site["id"]], "name": [site["name"]]},
+                           geometry=[shapely.Point(site["lon"], site["lat"])], crs=4326)
+    w = whatif(central_run, layer="centre", add=add)
+    write_csv(w.after.gap_report, tmp_path / "whatif_gap.csv")
+    expected = (tmp_path / "whatif_gap.csv").read_text(encoding="utf-8-sig")
+    assert exported.lstrip("\ufeff").splitlines() == expected.lstrip("\ufeff").splitlines()
+    errors = [e["message"] for e in driver.get_log("browser")
+              if e["level"] == "SEVERE" and "tile" not in e["message"]
+              and "favicon" not in e["message"]]
+    assert errors == []
