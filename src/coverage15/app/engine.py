@@ -122,6 +122,7 @@ class Evaluation:
     check: targets.TargetCheck
     layers: dict[str, _LayerState]
     covered: dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]
+    views: dict[str, Any] = field(default_factory=dict)  # JSON views, made once (app.views)
 
 
 class Base:

@@ -54,9 +54,9 @@ from coverage15.app.views import (
     _flag,
     _geojson,
     _points,
-    _records,
     _site_view,
     _tiles,
+    rows,
 )
 
 __all__ = ["MAX_UPLOAD_BYTES", "create_app", "edit_scenario", "serve"]
@@ -93,12 +93,12 @@ class App:
     def state(self, session: Session, before: Evaluation | None = None) -> dict[str, Any]:
         ev = session.evaluation
         base = self.store.base_evaluation
-        vs_base = _changes(base.gap_report, ev.gap_report)
+        vs_base = _changes(base, ev)
         out: dict[str, Any] = {
             "name": session.name,
             "edits": session.scenario.to_json()["edits"],
-            "gap_report": _records(ev.gap_report),
-            "district_report": _records(ev.district_report),
+            "gap_report": rows(ev),
+            "district_report": rows(ev, "district_report"),
             "citywide": _citywide(ev),
             "citywide_base": _citywide(base),
             "vs_base": {"newly_pass": [c["jiezhen"] for c in vs_base
@@ -108,9 +108,9 @@ class App:
             "can_undo": bool(session.history),
         }
         if before is not None:
-            out["changes"] = _changes(before.gap_report, ev.gap_report)
+            out["changes"] = _changes(before, ev)
             out["district_changes"] = (
-                _district_changes(before.district_report, ev.district_report))
+                _district_changes(before, ev))
             out["citywide_before"] = _citywide(before)
         return out
 
@@ -354,7 +354,7 @@ def _saved(request: Request, _: bytes | None) -> dict[str, Any]:
     scenario = app.store.load(name)
     ev = app.base.evaluate(scenario)
     return {"name": name, "edits": scenario.to_json()["edits"],
-            "gap_report": _records(ev.gap_report), "citywide": _citywide(ev)}
+            "gap_report": rows(ev), "citywide": _citywide(ev)}
 
 
 @_guarded
@@ -385,7 +385,7 @@ def _compare(request: Request, _: bytes | None) -> dict[str, Any]:
 
     a, b = request.query_params.get("a", "base"), request.query_params.get("b", "current")
     ea, eb = evaluation(a), evaluation(b)
-    return {"a": a, "b": b, "changes": _changes(ea.gap_report, eb.gap_report),
+    return {"a": a, "b": b, "changes": _changes(ea, eb),
             "citywide": {"a": _citywide(ea), "b": _citywide(eb)},
             "uncovered": {"a": int(_flag(ea.gap_report).sum()),
                           "b": int(_flag(eb.gap_report).sum())}}

@@ -43,27 +43,32 @@ def _flag(frame: pd.DataFrame) -> npt.NDArray[np.bool_]:
     return flags
 
 
-def _changes(before: pd.DataFrame, after: pd.DataFrame) -> list[dict[str, Any]]:
+def rows(evaluation: Evaluation, table: str = "gap_report") -> list[dict[str, Any]]:
+    """The records of an evaluation's ``gap_report`` or ``district_report``, made once."""
+    found: list[dict[str, Any]] | None = evaluation.views.get(table)
+    if found is None:
+        found = _records(getattr(evaluation, table))
+        evaluation.views[table] = found
+    return found
+
+
+def _changes(before: Evaluation, after: Evaluation) -> list[dict[str, Any]]:
     """Rows of the 街镇 table that changed: before → after, and newly pass/fail."""
-    keys = ["district", "jiezhen"]
-    b = before.set_index(keys)
-    a = after.set_index(keys).reindex(b.index)
-    shares = [c for c in b.columns if c.endswith("_share") and c != "network_share"]
-    passes = [c for c in b.columns if c.startswith("pass_")]
-    was, now = _flag(before), _flag(a.reset_index())
+    after_rows = {(r["district"], r["jiezhen"]): r for r in rows(after)}
+    columns = [c for c in before.gap_report.columns if c.startswith("pass_")
+               or (c.endswith(("_share", "_count")) and c != "network_share")]
     out = []
-    for i, key in enumerate(b.index):
-        moved = {c: (_plain(b[c].iloc[i]), _plain(a[c].iloc[i])) for c in [*shares, *passes]
-                 if _plain(b[c].iloc[i]) != _plain(a[c].iloc[i])}
-        counts = {c: (_plain(b[c].iloc[i]), _plain(a[c].iloc[i])) for c in b.columns
-                  if c.endswith("_count") and _plain(b[c].iloc[i]) != _plain(a[c].iloc[i])}
-        if not moved and not counts and was[i] == now[i]:
+    for b in rows(before):
+        a = after_rows.get((b["district"], b["jiezhen"]), {})
+        values = {c: {"before": b[c], "after": a.get(c)} for c in columns
+                  if b[c] != a.get(c)}
+        was, now = bool(b["uncovered"]), bool(a.get("uncovered"))
+        if not values and was == now:
             continue
-        change = ("newly passes" if was[i] and not now[i] else
-                  "newly fails" if now[i] and not was[i] else "")
-        out.append({"district": key[0], "jiezhen": key[1], "change": change,
-                    "values": {c: {"before": v[0], "after": v[1]}
-                               for c, v in {**counts, **moved}.items()}})
+        change = ("newly passes" if was and not now else
+                  "newly fails" if now and not was else "")
+        out.append({"district": b["district"], "jiezhen": b["jiezhen"], "change": change,
+                    "values": values})
     return out
 
 
@@ -89,12 +94,12 @@ def _geojson(polygons: Any, crs: str, properties: list[dict[str, Any]]) -> dict[
 
 
 
-def _district_changes(before: pd.DataFrame | None, after: pd.DataFrame | None,
-                      ) -> list[dict[str, Any]]:
-    if before is None or after is None:
+def _district_changes(before: Evaluation, after: Evaluation) -> list[dict[str, Any]]:
+    if before.district_report is None or after.district_report is None:
         return []
     out = []
-    for b, a in zip(_records(before), _records(after), strict=True):
+    for b, a in zip(rows(before, "district_report"), rows(after, "district_report"),
+                    strict=True):
         diff = {k: {"before": b[k], "after": a.get(k)} for k in b if b[k] != a.get(k)}
         if diff:
             out.append({"district": b["district"], "values": diff})
