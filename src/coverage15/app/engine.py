@@ -309,32 +309,18 @@ class Base:
         if not changed:
             return old_cover
         bounds = shapely.bounds(np.array(changed, dtype=object))
-        box = (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
-
-        def local(polygons: npt.NDArray[np.object_]) -> shapely.Geometry:
-            b = shapely.bounds(polygons)
-            near = ((b[:, 0] <= box[2]) & (b[:, 2] >= box[0]) & (b[:, 1] <= box[3])
-                    & (b[:, 3] >= box[1]))
-            near &= ~shapely.is_empty(polygons)
-            if not near.any():
-                return shapely.Polygon()
-            return shapely.union_all(shapely.clip_by_rect(polygons[near], *box))
-
-        cover_old, cover_new = local(old), local(new)
-        out = []
-        for shapes, shape_bounds, was in ((self.unit_metric, self.unit_bounds, old_cover[0]),
-                                          (self.district_metric, self.district_bounds,
-                                           old_cover[1])):
-            b = shape_bounds
-            near = np.flatnonzero((b[:, 0] <= box[2]) & (b[:, 2] >= box[0])
-                                  & (b[:, 1] <= box[3]) & (b[:, 3] >= box[1]))
-            now = was.copy()
-            if len(near):
-                clipped = shapely.clip_by_rect(shapes[near], *box)
-                now[near] += (shapely.area(shapely.intersection(clipped, cover_new))
-                              - shapely.area(shapely.intersection(clipped, cover_old)))
-            out.append(np.maximum(now, 0.0))
-        return out[0], out[1]
+        units, districts = old_cover[0].copy(), old_cover[1].copy()
+        for box in _boxes(bounds):  # disjoint boxes: their changes add up
+            cover_old, cover_new = _local(old, box), _local(new, box)
+            for shapes, shape_bounds, now in ((self.unit_metric, self.unit_bounds, units),
+                                              (self.district_metric, self.district_bounds,
+                                               districts)):
+                near = np.flatnonzero(_overlaps(shape_bounds, box))
+                if len(near):
+                    clipped = shapely.clip_by_rect(shapes[near], *box)
+                    now[near] += (shapely.area(shapely.intersection(clipped, cover_new))
+                                  - shapely.area(shapely.intersection(clipped, cover_old)))
+        return np.maximum(units, 0.0), np.maximum(districts, 0.0)
 
     def _table(self, shapes: _Shapes, unit_of: Mapping[str, npt.NDArray[np.int64]],
                demand_unit: npt.NDArray[np.int64] | None, cover: pd.DataFrame | None,
@@ -422,6 +408,41 @@ def _shapes(frame: gpd.GeoDataFrame, extent: shapely.Geometry, working_crs: str,
     metric = frame.geometry.to_crs(working_crs).to_numpy()
     return (_Shapes(table.index, table["area_km2"].to_numpy() * 1e6,
                     table["network_share"].to_numpy(), table["network"].to_numpy()), metric)
+
+
+def _overlaps(bounds: npt.NDArray[np.float64], box: tuple[float, ...]) -> npt.NDArray[np.bool_]:
+    """Which of the bounding boxes ``bounds`` (n × 4) overlap ``box``."""
+    hit: npt.NDArray[np.bool_] = ((bounds[:, 0] <= box[2]) & (bounds[:, 2] >= box[0])
+                                  & (bounds[:, 1] <= box[3]) & (bounds[:, 3] >= box[1]))
+    return hit
+
+
+def _boxes(bounds: npt.NDArray[np.float64]) -> list[tuple[float, ...]]:
+    """The bounding boxes merged until no two overlap (each a box around a group)."""
+    boxes = [tuple(float(v) for v in b) for b in bounds]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                if a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]:
+                    boxes[i] = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]),
+                                max(a[3], b[3]))
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return boxes
+
+
+def _local(polygons: npt.NDArray[np.object_], box: tuple[float, ...]) -> shapely.Geometry:
+    """The union of ``polygons`` inside ``box``."""
+    near = _overlaps(shapely.bounds(polygons), box) & ~shapely.is_empty(polygons)
+    if not near.any():
+        return shapely.Polygon()
+    return shapely.union_all(shapely.clip_by_rect(polygons[near], *box))
 
 
 def _reason(metres: float) -> tuple[str, str]:
