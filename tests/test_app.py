@@ -377,7 +377,8 @@ def browser(tmp_path_factory):
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
-                 "--lang=zh-CN", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost"):
+                 "--lang=zh-CN",
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"):
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-app')}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})

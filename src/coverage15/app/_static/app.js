@@ -149,7 +149,7 @@ function renderGap() {
   const passCols = state.gap_report.length
     ? Object.keys(state.gap_report[0]).filter((c) => c.startsWith("pass_")) : [];
   const tr = el("tr");
-  for (const t of ["街镇", "区", layerLabel() + " 数", "居民覆盖 share", ...passCols.map(
+  for (const t of ["街镇", "区", "数 count", "居民覆盖 share", ...passCols.map(
     (c) => c.slice(5)), "原因 reason"]) tr.appendChild(el("th", t));
   head.appendChild(tr);
   const changed = new Set((state.changes || []).map((c) => c.district + "|" + c.jiezhen));
@@ -205,8 +205,12 @@ function renderChanges() {
     const li = el("li");
     li.appendChild(el("b", c.district + " " + c.jiezhen));
     for (const [col, v] of Object.entries(c.values)) {
-      const text = col.endsWith("_share") ? pct(v.before) + " → " + pct(v.after)
-        : String(v.before) + " → " + String(v.after);
+      let text = String(v.before) + " → " + String(v.after);
+      if (col.endsWith("_share")) {
+        const digits = pct(v.before) === pct(v.after) ? 2 : 1;  // a change below 0.1 %
+        const p = (x) => (x === null ? "–" : (100 * x).toFixed(digits) + "%");
+        text = p(v.before) + " → " + p(v.after);
+      }
       li.appendChild(el("span", " " + col + " " + text,
         (v.after === true || v.after > v.before) ? "up" : "down"));
     }
@@ -335,7 +339,9 @@ async function start() {
     $("layer").appendChild(o);
   }
   if (base.tiles) {
-    const a = el("span", base.tiles.attribution).textContent;  // plain text
+    // Leaflet writes the attribution as HTML: escape it so it stays text
+    const a = base.tiles.attribution.replace(/&/g, "&amp;").replace(/</g, "&lt;")
+      .replace(/>/g, "&gt;");
     L.tileLayer(base.tiles.url, { attribution: a, maxZoom: 19 }).addTo(map);
   }
   const b = base.bounds;
