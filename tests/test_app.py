@@ -472,3 +472,26 @@ def test_add_a_centre_in_the_browser(browser, live_server, central_run, tianping
               if e["level"] == "SEVERE" and "tile" not in e["message"]
               and "favicon" not in e["message"]]
     assert errors == []
+
+
+def test_propose_and_accept(client, app):
+    import time
+
+    assert client.post("/api/propose", json={"layer": "nope", "k": 2}).status_code == 400
+    assert client.post("/api/propose", json={"layer": "centre", "k": 0}).status_code == 400
+    assert client.post("/api/propose", json={"layer": "centre", "k": True}).status_code == 400
+    job = client.post("/api/propose", json={"layer": "centre", "k": 2}).json()["job"]
+    assert TestClient(app).get(f"/api/propose/{job}").status_code == 404  # another session's
+    deadline = time.monotonic() + 600
+    while True:
+        status = client.get(f"/api/propose/{job}").json()
+        if status["state"] != "running" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert status["state"] == "done", status
+    assert [p["rank"] for p in status["proposals"]] == [1, 2]
+    assert client.post(f"/api/propose/{job}/accept", json={"ranks": [9]}).status_code == 400
+    state = client.post(f"/api/propose/{job}/accept", json={"ranks": [2]}).json()
+    assert [a["name"] for a in state["edits"]["centre"]["added"]] == ["拟建 2"]
+    assert client.post("/api/undo").status_code == 200
+    assert client.post("/api/undo").json()["error"] == "nothing to undo"
