@@ -91,6 +91,14 @@ def _parser() -> argparse.ArgumentParser:
     layers.add_argument("config", type=Path)
     _accept_option(layers)
     _recommend_parser(sub, common)
+    serve = sub.add_parser("serve", parents=[common], help="the live what-if web app (local)")
+    serve.add_argument("config", type=Path)
+    serve.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1; "
+                       "any other needs --token, or one is made and printed)")
+    serve.add_argument("--port", type=int, default=8015)
+    serve.add_argument("--token", default=None, help="required of every request")
+    serve.add_argument("--scenarios", type=Path, default=Path("scenarios"),
+                       help="folder of saved scenarios (default: scenarios)")
     return parser
 
 
@@ -456,6 +464,13 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from coverage15.app.server import serve
+
+    serve(args.config, host=args.host, port=args.port, token=args.token, folder=args.scenarios)
+    return 0
+
+
 def _cmd_fetch(args: argparse.Namespace) -> int:
     from coverage15.pipeline import fetch
 
@@ -492,7 +507,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args)
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": _cmd_run, "map": partial(_cmd_run, map_only=True), "fetch": _cmd_fetch,
-        "cache": _cmd_cache, "recommend": _cmd_recommend, "layers": _cmd_layers}
+        "cache": _cmd_cache, "recommend": _cmd_recommend, "layers": _cmd_layers,
+        "serve": _cmd_serve}
     previous = _stop_on_sigterm()
     mark = write_count()
     try:

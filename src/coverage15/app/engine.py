@@ -1,0 +1,451 @@
+"""The scenario engine: the run's base state, held read-only, and fast re-evaluation of edits.
+
+A full :func:`coverage15.analysis.analyse` takes seconds (the service areas dominate). An edit
+changes one layer by a few facilities, so the engine keeps each layer's :class:`LayerAreas`
+from the base run and runs :func:`~coverage15.reach.kernel.layer_reach` only on the sites a
+scenario adds (once per site and place, cached). Then the same steps as ``analyse`` run on
+the changed layer set: demand coverage → per-街镇 table → target checks → gap report →
+district report. Unedited layers keep their base union of service areas; an edited layer's
+union is rebuilt from its polygons (or, when it only gained sites, extended by them).
+
+A :class:`Scenario` is immutable: an edit makes a new one, so a failing edit leaves nothing
+half-changed. Its numbers equal those of :func:`coverage15.planning.scenarios.whatif` for the
+same change (tests/test_app.py checks it row by row).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+
+from coverage15._errors import ConfigError
+from coverage15.analysis import _districts_of, _Reached, _sparse_streets
+from coverage15.inputs.config import RunConfig
+from coverage15.network.graph import Snap, snap_points
+from coverage15.reach import coverage, gaps, targets
+from coverage15.reach.coverage import _area_inside
+from coverage15.reach.kernel import LayerAreas, layer_reach
+from coverage15.result import Result
+from coverage15.scale.partition import compute_layers
+
+__all__ = ["Base", "Evaluation", "LayerEdit", "Scenario", "Site"]
+
+SITE_CACHE = 4096  # single-site reach results kept (each a polygon and its demand pairs)
+
+
+@dataclass(frozen=True)
+class Site:
+    """A facility a scenario adds (WGS84)."""
+
+    id: str
+    name: str
+    lon: float
+    lat: float
+
+
+@dataclass(frozen=True)
+class LayerEdit:
+    """One layer's change: base facility ids closed, sites added (in order)."""
+
+    removed: frozenset[str] = frozenset()
+    added: tuple[Site, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """Whether the layer is as in the base run."""
+        return not self.removed and not self.added
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A set of edits on the base run (immutable: every edit returns a new one)."""
+
+    edits: Mapping[str, LayerEdit] = field(default_factory=dict)
+
+    def edit(self, layer: str) -> LayerEdit:
+        """The edit of ``layer`` (empty when untouched)."""
+        return self.edits.get(layer, LayerEdit())
+
+    def with_edit(self, layer: str, edit: LayerEdit) -> Scenario:
+        """A copy with ``layer``'s edit replaced."""
+        edits = {k: v for k, v in self.edits.items() if k != layer}
+        if not edit.empty:
+            edits[layer] = edit
+        return Scenario(edits)
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain dict (saved scenarios)."""
+        return {"edits": {k: {"removed": sorted(e.removed),
+                              "added": [dataclasses.asdict(s) for s in e.added]}
+                          for k, e in self.edits.items()}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Scenario:
+        """Inverse of :meth:`to_json` (values checked by the caller, :meth:`Base.check`)."""
+        edits = {}
+        for key, e in dict(data.get("edits", {})).items():
+            added = tuple(Site(str(s["id"]), str(s["name"]), float(s["lon"]), float(s["lat"]))
+                          for s in e.get("added", []))
+            edits[str(key)] = LayerEdit(frozenset(str(i) for i in e.get("removed", [])),
+                                        added)
+        return cls(edits)
+
+
+@dataclass
+class _LayerState:
+    points: gpd.GeoDataFrame
+    areas: LayerAreas
+    unit_of: npt.NDArray[np.int64]
+    union: shapely.Geometry | None
+
+
+@dataclass
+class Evaluation:
+    """A scenario's figures: the 街镇 table, district rows, citywide checks, facilities.
+
+    ``layers`` holds each layer's facilities and reach (service-area polygons in the
+    network's CRS), ``covered`` the area of each 街镇 and district inside its service areas.
+    """
+
+    gap_report: pd.DataFrame
+    district_report: pd.DataFrame | None
+    check: targets.TargetCheck
+    layers: dict[str, _LayerState]
+    covered: dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]
+    views: dict[str, Any] = field(default_factory=dict)  # JSON views, made once (app.views)
+
+
+class Base:
+    """The base run and everything an edit reuses; read-only once built (thread-safe)."""
+
+    def __init__(self, result: Result, *, areas: dict[str, LayerAreas] | None = None,
+                 demand_points: gpd.GeoDataFrame | None = None,
+                 progress: Callable[[str, int, int], None] | None = None) -> None:
+        self.result = result
+        self.config: RunConfig = result.config
+        self.net = result.network
+        self.analysis = result.config.analysis
+        self.units = result.units
+        self.rules = list(result.rules)
+        self.keys = list(result.layers)
+        self.labels = {k: layer.spec.label for k, layer in result.layers.items()}
+        demand = demand_points
+        if demand is None and result.demand is not None:
+            demand = gpd.GeoDataFrame(geometry=result.demand.geometry.to_numpy(),
+                                      crs=result.demand.crs)
+        self.demand_points = demand
+        if areas is None:  # the run's distance work (a cache hit after the run itself)
+            areas, _, _, _ = compute_layers(
+                self.net, {k: layer.points for k, layer in result.layers.items()}, demand,
+                self.analysis, progress=progress)
+        self.areas = areas
+        self.demand_snap: Snap | None = (
+            snap_points(self.net, demand, snap_max_m=self.analysis.snap_max_m)
+            if demand is not None else None)
+        self.demand_unit: npt.NDArray[np.int64] | None = (
+            coverage.assign_units(demand, self.units).to_numpy() if demand is not None
+            else None)
+        self.layer_state = {
+            k: _LayerState(layer.points, areas[k],
+                           coverage.assign_units(layer.points, self.units).to_numpy(),
+                           result.unions[k])
+            for k, layer in result.layers.items()}
+        self.ids = {k: set(layer.points["facility_id"].astype(str))
+                    for k, layer in result.layers.items()}
+        base_cover = (coverage.demand_coverage(len(demand), {k: a.pairs for k, a in areas.items()})
+                      if demand is not None else None)
+        sparse = _sparse_streets(
+            coverage.coverage_by_unit(
+                self.units, facility_units={}, demand_unit=self.demand_unit,
+                demand_cover=base_cover, unions={}, extent=self.net.extent,
+                working_crs=self.analysis.working_crs),
+            self.units, _Reached(None, base_cover, self.demand_unit,
+                                 result.demand["snap_m"].to_numpy()
+                                 if result.demand is not None else None), [])
+        self.cautions = {self.units["unit"].iloc[int(u)]: _reason(m) for u, m in sparse.items()}
+        self.study_area = shapely.union_all(self.units.geometry.to_numpy())
+        self._sites: OrderedDict[tuple[float, float], LayerAreas] = OrderedDict()
+        crs = self.analysis.working_crs
+        self.unit_shapes, self.unit_metric = _shapes(self.units, self.net.extent, crs)
+        self.unit_bounds = shapely.bounds(self.unit_metric)
+        self.unit_covered = {k: _area_inside(self.unit_metric, u)
+                             for k, u in result.unions.items()}
+        self.in_district: Callable[[Any], Any] | None = None
+        self.district_metric = np.array([], dtype=object)
+        self.district_bounds = np.zeros((0, 4))
+        self.district_covered = {k: np.zeros(0) for k in self.keys}
+        if result.districts_gdf is not None:
+            district_areas, self.in_district = _districts_of(self.units, result.districts_gdf)
+            self.district_shapes, self.district_metric = _shapes(district_areas,
+                                                                 self.net.extent, crs)
+            self.district_bounds = shapely.bounds(self.district_metric)
+            self.district_covered = {k: _area_inside(self.district_metric, u)
+                                     for k, u in result.unions.items()}
+        self._lock = threading.Lock()
+
+    # --- checks ------------------------------------------------------------------------------
+
+    def check(self, scenario: Scenario) -> None:
+        """Raise :class:`ConfigError` unless every edit names a layer, base ids and sites inside."""
+        for key, e in scenario.edits.items():
+            if key not in self.layer_state:
+                msg = f"layer {key!r} is not in this run; layers: {', '.join(self.keys)}"
+                raise ConfigError(msg)
+            unknown = sorted(e.removed - self.ids[key])
+            if unknown:
+                msg = f"layer {key!r} has no facility {unknown[0]!r}"
+                raise ConfigError(msg)
+            for s in e.added:
+                self.check_site(s.lon, s.lat)
+            if len(e.removed) == len(self.ids[key]) and not e.added:
+                msg = f"the scenario would leave layer {key!r} empty"
+                raise ConfigError(msg)
+
+    def check_site(self, lon: float, lat: float) -> None:
+        """Raise :class:`ConfigError` unless the point is finite and inside a 街镇."""
+        if not (np.isfinite(lon) and np.isfinite(lat)):
+            msg = "a site needs finite coordinates"
+            raise ConfigError(msg)
+        if not self.study_area.covers(shapely.Point(lon, lat)):
+            msg = (f"the site ({lon:.6f}, {lat:.6f}) lies outside the study area (the 街镇 of "
+                   "this run)")
+            raise ConfigError(msg)
+
+    # --- reach of added sites ------------------------------------------------------------------
+
+    def site_areas(self, site: Site) -> LayerAreas:
+        """Reach of one added site (snap, polygon, demand pairs), cached by place."""
+        key = (site.lon, site.lat)
+        with self._lock:
+            if key in self._sites:
+                self._sites.move_to_end(key)
+                return self._sites[key]
+        points = gpd.GeoSeries([shapely.Point(site.lon, site.lat)], crs="EPSG:4326")
+        found = layer_reach(self.net, points, self.analysis, demand_snap=self.demand_snap,
+                            polygons=True, threads=1)
+        with self._lock:
+            self._sites[key] = found
+            while len(self._sites) > SITE_CACHE:
+                self._sites.popitem(last=False)
+        return found
+
+    def snap_of(self, lon: float, lat: float) -> tuple[float, float, float] | None:
+        """The street point a site snaps to (lon, lat, metres), or None when too far."""
+        points = gpd.GeoSeries([shapely.Point(lon, lat)], crs="EPSG:4326")
+        snap = snap_points(self.net, points, snap_max_m=self.analysis.snap_max_m)
+        if not bool(snap.snapped[0]):
+            return None
+        edge = self.net.edge_geometry[int(snap.edge[0])]
+        near = shapely.shortest_line(edge, points.to_crs(self.net.crs).iloc[0])
+        at = gpd.GeoSeries([shapely.get_point(near, 0)], crs=self.net.crs).to_crs(4326)
+        return float(at.x.iloc[0]), float(at.y.iloc[0]), float(snap.snap_m[0])
+
+    # --- evaluation ----------------------------------------------------------------------------
+
+    def _layer(self, key: str, edit: LayerEdit) -> _LayerState:
+        base = self.layer_state[key]
+        if edit.empty:
+            return base
+        keep = ~base.points["facility_id"].astype(str).isin(edit.removed).to_numpy()
+        added = gpd.GeoDataFrame(
+            {"facility_id": [s.id for s in edit.added], "name": [s.name for s in edit.added]},
+            geometry=[shapely.Point(s.lon, s.lat) for s in edit.added], crs="EPSG:4326")
+        points = gpd.GeoDataFrame(
+            pd.concat([base.points.loc[keep, ["facility_id", "name", "geometry"]], added],
+                      ignore_index=True), geometry="geometry", crs="EPSG:4326")
+        site = [self.site_areas(s) for s in edit.added]
+        a = base.areas
+        kept_at = np.flatnonzero(keep)
+        renumber = np.full(len(keep), -1, dtype=np.int64)
+        renumber[kept_at] = np.arange(len(kept_at))
+        mask = keep[a.pairs[0]]
+        f = [renumber[a.pairs[0][mask]]]
+        d = [a.pairs[1][mask]]
+        m = [a.pairs[2][mask]]
+        for i, s in enumerate(site):
+            f.append(np.full(len(s.pairs[0]), len(kept_at) + i, dtype=np.int64))
+            d.append(s.pairs[1])
+            m.append(s.pairs[2])
+        areas = LayerAreas(
+            snap_m=np.concatenate([a.snap_m[keep], *[s.snap_m for s in site]]),
+            on_network=np.concatenate([a.on_network[keep], *[s.on_network for s in site]]),
+            polygons=np.concatenate([a.polygons[keep], *[s.polygons for s in site]]),
+            reached_m=np.concatenate([a.reached_m[keep], *[s.reached_m for s in site]]),
+            pairs=(np.concatenate(f).astype(np.int64), np.concatenate(d).astype(np.int64),
+                   np.concatenate(m).astype(float)))
+        unit_of = np.concatenate([base.unit_of[keep], coverage.assign_units(
+            added, self.units).to_numpy()]).astype(np.int64)
+        return _LayerState(points, areas, unit_of, None)
+
+    def _covered(self, key: str, state: _LayerState, previous: Evaluation | None,
+                 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Area of each 街镇 and district inside the layer's service areas (m²).
+
+        Only where service areas changed since ``previous`` (or the base run): within the
+        box around the changed polygons, the covered area before is replaced by that after.
+        """
+        before = previous.layers[key] if previous is not None else self.layer_state[key]
+        old_cover = (previous.covered[key] if previous is not None
+                     else (self.unit_covered[key], self.district_covered[key]))
+        old, new = before.areas.polygons, state.areas.polygons
+        if old is new:
+            return old_cover
+        count_old = Counter(id(p) for p in old)
+        count_new = Counter(id(p) for p in new)
+        changed_ids = (count_old - count_new) + (count_new - count_old)
+        if not changed_ids:
+            return old_cover
+        changed = [p for p in (*old, *new) if id(p) in changed_ids and not p.is_empty]
+        if not changed:
+            return old_cover
+        bounds = shapely.bounds(np.array(changed, dtype=object))
+        units, districts = old_cover[0].copy(), old_cover[1].copy()
+        for box in _boxes(bounds):  # disjoint boxes: their changes add up
+            cover_old, cover_new = _local(old, box), _local(new, box)
+            for shapes, shape_bounds, now in ((self.unit_metric, self.unit_bounds, units),
+                                              (self.district_metric, self.district_bounds,
+                                               districts)):
+                near = np.flatnonzero(_overlaps(shape_bounds, box))
+                if len(near):
+                    clipped = shapely.clip_by_rect(shapes[near], *box)
+                    now[near] += (shapely.area(shapely.intersection(clipped, cover_new))
+                                  - shapely.area(shapely.intersection(clipped, cover_old)))
+        return np.maximum(units, 0.0), np.maximum(districts, 0.0)
+
+    def _table(self, shapes: _Shapes, unit_of: Mapping[str, npt.NDArray[np.int64]],
+               demand_unit: npt.NDArray[np.int64] | None, cover: pd.DataFrame | None,
+               covered: Mapping[str, npt.NDArray[np.float64]]) -> pd.DataFrame:
+        """:func:`coverage15.reach.coverage.coverage_by_unit` from cached areas."""
+        area = shapes.area
+        table = pd.DataFrame(index=shapes.index)
+        table["area_km2"] = area / 1e6
+        table["network_share"] = shapes.network_share
+        table["network"] = pd.Series(shapes.network, index=shapes.index, dtype="object")
+        n = len(area)
+        if demand_unit is not None and cover is not None:
+            located = demand_unit >= 0
+            n_points = np.bincount(demand_unit[located], minlength=n)
+        else:
+            located = np.array([], dtype=bool)
+            demand_unit = np.array([], dtype=np.int64)
+            n_points = np.zeros(n, dtype=np.int64)
+        table["demand_points"] = n_points
+        for key, inside in unit_of.items():
+            table[f"{key}_count"] = np.bincount(inside[inside >= 0], minlength=n)
+            if cover is not None and f"{key}_n" in cover:
+                hit = cover[f"{key}_n"].to_numpy() > 0
+                n_cov = np.bincount(demand_unit[located], weights=hit[located], minlength=n)
+                table[f"{key}_demand_share"] = np.where(
+                    n_points > 0, n_cov / np.maximum(n_points, 1), np.nan)
+            table[f"{key}_area_share"] = np.clip(np.divide(
+                covered[key], area, out=np.zeros_like(area), where=area > 0), 0.0, 1.0)
+        return table
+
+    def evaluate(self, scenario: Scenario, previous: Evaluation | None = None) -> Evaluation:
+        """The scenario's figures, by the steps of :func:`coverage15.analysis.analyse`.
+
+        ``previous`` (an evaluation of another scenario on this base, typically the one before
+        the edit) lets the area shares change only where service areas changed.
+        """
+        self.check(scenario)
+        states = {k: self._layer(k, scenario.edit(k)) for k in self.keys}
+        covered = {k: self._covered(k, s, previous) for k, s in states.items()}
+        cover = (coverage.demand_coverage(len(self.demand_points),
+                                          {k: s.areas.pairs for k, s in states.items()})
+                 if self.demand_points is not None else None)
+        unit_of = {k: s.unit_of for k, s in states.items()}
+        table = self._table(self.unit_shapes, unit_of, self.demand_unit, cover,
+                            {k: c[0] for k, c in covered.items()})
+        totals = {k: len(s.points) for k, s in states.items()}
+        check = targets.check_targets(table, self.rules, demand_cover=cover,
+                                      demand_unit=self.demand_unit, layer_labels=self.labels,
+                                      layer_totals=totals)
+        gap = gaps.gap_report(self.units[["unit", "district"]], table, check, self.keys)
+        gaps.add_caution(gap, self.cautions)
+        district_report = None
+        if self.in_district is not None and self.result.districts_gdf is not None:
+            d_unit = (self.in_district(self.demand_unit) if self.demand_unit is not None
+                      else None)
+            d_table = self._table(self.district_shapes,
+                                  {k: self.in_district(u) for k, u in unit_of.items()},
+                                  d_unit, cover, {k: c[1] for k, c in covered.items()})
+            d_check = targets.check_targets(
+                d_table, [r for r in self.rules if r.kind != "full_coverage"],
+                demand_cover=cover, demand_unit=d_unit, layer_labels=self.labels,
+                layer_totals=totals)
+            districts = self.result.districts_gdf
+            district_report = gaps.units_by_district(
+                gaps.gap_report(districts[["unit", "district"]], d_table, d_check, self.keys,
+                                unit_column="district"), gap)
+        return Evaluation(gap, district_report, check, states, covered)
+
+
+@dataclass(frozen=True)
+class _Shapes:
+    """Constant per-polygon figures of 街镇 or districts."""
+
+    index: pd.Index
+    area: npt.NDArray[np.float64]
+    network_share: npt.NDArray[np.float64]
+    network: npt.NDArray[np.object_]
+
+
+def _shapes(frame: gpd.GeoDataFrame, extent: shapely.Geometry, working_crs: str,
+            ) -> tuple[_Shapes, npt.NDArray[np.object_]]:
+    table = coverage.coverage_by_unit(frame, facility_units={}, demand_unit=None,
+                                      demand_cover=None, unions={}, extent=extent,
+                                      working_crs=working_crs)
+    metric = frame.geometry.to_crs(working_crs).to_numpy()
+    return (_Shapes(table.index, table["area_km2"].to_numpy() * 1e6,
+                    table["network_share"].to_numpy(), table["network"].to_numpy()), metric)
+
+
+def _overlaps(bounds: npt.NDArray[np.float64], box: tuple[float, ...]) -> npt.NDArray[np.bool_]:
+    """Which of the bounding boxes ``bounds`` (n × 4) overlap ``box``."""
+    hit: npt.NDArray[np.bool_] = ((bounds[:, 0] <= box[2]) & (bounds[:, 2] >= box[0])
+                                  & (bounds[:, 1] <= box[3]) & (bounds[:, 3] >= box[1]))
+    return hit
+
+
+def _boxes(bounds: npt.NDArray[np.float64]) -> list[tuple[float, ...]]:
+    """The bounding boxes merged until no two overlap (each a box around a group)."""
+    boxes = [tuple(float(v) for v in b) for b in bounds]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                if a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]:
+                    boxes[i] = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]),
+                                max(a[3], b[3]))
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return boxes
+
+
+def _local(polygons: npt.NDArray[np.object_], box: tuple[float, ...]) -> shapely.Geometry:
+    """The union of ``polygons`` inside ``box``."""
+    near = _overlaps(shapely.bounds(polygons), box) & ~shapely.is_empty(polygons)
+    if not near.any():
+        return shapely.Polygon()
+    return shapely.union_all(shapely.clip_by_rect(polygons[near], *box))
+
+
+def _reason(metres: float) -> tuple[str, str]:
+    from coverage15.network.checks import sparse_street_reason
+
+    return sparse_street_reason(metres)
