@@ -59,8 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--schema", default="public", help="database schema for --to")
     run.add_argument("--scheduler", help="run partitions on Dask: 'local' starts a "
                      "LocalCluster, tcp://host:8786 uses an existing scheduler")
+    run.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="worker processes of --scheduler local (default: the CPUs)")
     run.add_argument("--partitions", type=int, default=None,
-                     help="number of tiles for --scheduler (default 4)")
+                     help="number of tiles for --scheduler (default 4 per worker)")
     _cache_option(run)
 
     mp = sub.add_parser("map", parents=[common],
@@ -246,12 +248,26 @@ def _run_and_write(args: argparse.Namespace, *, map_only: bool) -> int:
         check_database(args.to_database)  # fail now, not after the run
     start = time.perf_counter()
     progress = _Progress(enabled=not args.quiet)
+    client = None
     try:
         scheduler = getattr(args, "scheduler", None)
-        partitions = getattr(args, "partitions", None) or (4 if scheduler else 1)
-        result = run(config, progress=progress, partitions=partitions, scheduler=scheduler)
+        partitions = getattr(args, "partitions", None) or 1
+        if scheduler:
+            from coverage15.scale.cluster import open_client
+            from coverage15.scale.partition import PARTITIONS_PER_WORKER
+
+            client = open_client(scheduler, getattr(args, "workers", None))
+            workers = len(client.scheduler_info().get("workers", {})) or 1
+            partitions = getattr(args, "partitions", None) or PARTITIONS_PER_WORKER * workers
+        result = run(config, progress=progress, partitions=partitions,
+                     scheduler=client)
     finally:
         progress.close()
+        if client is not None:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
     if map_only:
         from coverage15.outputs._staging import staged_outputs
         from coverage15.outputs.maps import render_map

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache, partial
@@ -34,8 +35,11 @@ from coverage15.inputs.config import AnalysisSpec
 from coverage15.network import _cache
 from coverage15.network.graph import Snap, WalkNetwork, snap_points
 from coverage15.reach.kernel import LayerAreas, layer_reach
+from coverage15.scale.cluster import DaskMissingError, default_workers, open_client
+from coverage15.scale.tiles import TileStore, load_tile, store_for, subnetwork
 
 __all__ = [
+    "DaskMissingError",
     "LayerAreas",
     "PartitionError",
     "RunLog",
@@ -48,6 +52,9 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 T = TypeVar("T")
+PARTITIONS_PER_WORKER = 4
+"""Tiles per worker when ``partitions`` is not given: enough that a worker whose tiles are
+denser than others' does not hold up the run, few enough that halos stay a small overhead."""
 
 
 class PartitionError(RuntimeError, Coverage15Error):
@@ -66,10 +73,15 @@ class RunLog:
 
 @dataclass(frozen=True)
 class _Task:
-    """The inputs of one partition's work (small enough to ship to a worker)."""
+    """The inputs of one partition's work: its tile, not its network (the worker cuts that).
+
+    ``store`` is the network on disk (:mod:`coverage15.scale.tiles`) and ``bounds`` the tile's
+    box with its halo; the rest are the tile's points, so a task is a few kilobytes.
+    """
 
     index: int
-    net: WalkNetwork
+    store: TileStore
+    bounds: tuple[float, float, float, float]
     facility_xy: dict[str, FloatArray]
     facility_ids: dict[str, IntArray]
     core_facility: dict[str, npt.NDArray[np.bool_]]
@@ -97,24 +109,6 @@ def tile_partitions(bounds: tuple[float, float, float, float], n: int,
     return lo, size, (cols, rows)
 
 
-def subnetwork(net: WalkNetwork, box: shapely.Geometry) -> WalkNetwork:
-    """The edges touching ``box`` (and their end nodes) as a network of its own."""
-    edges = np.sort(net.tree.query(box, predicate="intersects"))
-    nodes = np.unique(np.concatenate([net.edge_u[edges], net.edge_v[edges]]))
-    local = np.full(net.n_nodes, -1, dtype=np.int64)
-    local[nodes] = np.arange(len(nodes))
-    return WalkNetwork(
-        crs=net.crs,
-        node_ids=net.node_ids[nodes],
-        node_xy=net.node_xy[nodes],
-        edge_u=local[net.edge_u[edges]].astype(np.int32),
-        edge_v=local[net.edge_v[edges]].astype(np.int32),
-        edge_length=net.edge_length[edges],
-        edge_geometry=net.edge_geometry[edges],
-        extent=net.extent,
-    )
-
-
 def _layer_kernel(net: WalkNetwork, facilities: Any, demand_snap: Any,
                   analysis: AnalysisSpec, tick: Callable[[int], None] | None = None,
                   *, threads: int | None = None) -> LayerAreas:
@@ -130,15 +124,21 @@ def _points(xy: FloatArray, crs: str) -> Any:
 
 
 def _run_task(task: _Task) -> tuple[dict[str, LayerAreas], FloatArray, npt.NDArray[np.bool_]]:
-    """One partition: its core facilities' areas and its core demand's distances."""
+    """One partition: its core facilities' areas and its core demand's distances.
+
+    Runs on a worker: the tile's network is cut there from the stored network.
+    """
+    net = load_tile(task.store, shapely.box(*task.bounds))
+    if net.n_edges == 0:  # no street near the tile: its points reach nothing
+        return _unreached(task)
     demand_snap = None
     if task.demand_xy is not None:
-        demand_snap = snap_points(task.net, _points(task.demand_xy, task.net.crs),
+        demand_snap = snap_points(net, _points(task.demand_xy, net.crs),
                                   snap_max_m=task.analysis.snap_max_m)
     out = {}
     for key, xy in task.facility_xy.items():
         # one thread per task: the cluster already runs one task per core
-        result = _layer_kernel(task.net, _points(xy, task.net.crs), demand_snap, task.analysis,
+        result = _layer_kernel(net, _points(xy, net.crs), demand_snap, task.analysis,
                                threads=1)
         core = task.core_facility[key]
         # areas only for the partition's own facilities (others are done elsewhere)
@@ -150,10 +150,25 @@ def _run_task(task: _Task) -> tuple[dict[str, LayerAreas], FloatArray, npt.NDArr
     return out, demand_snap.snap_m, demand_snap.snapped
 
 
-def _make_tasks(net: WalkNetwork, facility_xy: dict[str, FloatArray],
-                demand_xy: FloatArray | None, analysis: AnalysisSpec,
+def _unreached(task: _Task) -> tuple[dict[str, LayerAreas], FloatArray,
+                                      npt.NDArray[np.bool_]]:
+    empty = np.array([], dtype=np.int64)
+    out = {key: LayerAreas(snap_m=np.full(len(xy), np.nan), on_network=np.zeros(len(xy), bool),
+                           polygons=np.array([shapely.Polygon()] * len(xy), dtype=object),
+                           reached_m=np.zeros(len(xy)), pairs=(empty, empty, np.array([])))
+           for key, xy in task.facility_xy.items()}
+    n = 0 if task.demand_xy is None else len(task.demand_xy)
+    if task.demand_xy is None:
+        return out, np.array([]), np.array([], dtype=bool)
+    return out, np.full(n, np.nan), np.zeros(n, dtype=bool)
+
+
+def _make_tasks(net: WalkNetwork, store: TileStore, facility_xy: dict[str, FloatArray],
+                demand_xy: FloatArray | None, *, analysis: AnalysisSpec,
                 n: int) -> list[_Task]:
-    bounds = tuple(shapely.total_bounds(net.edge_geometry))
+    # node bounds: cheaper than the edges' (any tiling gives the same answer)
+    (x0, y0), (x1, y1) = net.node_xy.min(axis=0), net.node_xy.max(axis=0)
+    bounds = (float(x0), float(y0), float(x1), float(y1))
     origin, size, (cols, rows) = tile_partitions(bounds, n)
 
     def tile_of(xy: FloatArray) -> npt.NDArray[np.int64]:
@@ -175,7 +190,6 @@ def _make_tasks(net: WalkNetwork, facility_xy: dict[str, FloatArray],
         # such a point, and every facility that can reach it, lies inside these margins
         net_box = core.buffer(limit + 3 * snap + 1.0, join_style="mitre")
         fac_box = core.buffer(limit + 2 * snap + 1.0, join_style="mitre")
-        sub = subnetwork(net, net_box)
         xy_k, ids_k, core_k = {}, {}, {}
         for key, xy in facility_xy.items():
             near = shapely.contains_xy(fac_box, xy[:, 0], xy[:, 1])
@@ -187,20 +201,10 @@ def _make_tasks(net: WalkNetwork, facility_xy: dict[str, FloatArray],
             d_xy = demand_xy[mine]
         else:
             mine, d_xy = np.array([], dtype=np.int64), None
-        if sub.n_edges == 0:
-            continue
-        tasks.append(_Task(index, sub, xy_k, ids_k, core_k, d_xy, mine, analysis))
+        bx0, by0, bx1, by1 = (float(b) for b in net_box.bounds)
+        tasks.append(_Task(index, store, (bx0, by0, bx1, by1), xy_k, ids_k, core_k, d_xy, mine,
+                           analysis))
     return tasks
-
-
-def _client(scheduler: str) -> Any:
-    from dask.distributed import Client, LocalCluster
-
-    if scheduler == "local":
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                               dashboard_address=":0")
-        return Client(cluster)
-    return Client(scheduler)
 
 
 def compute_layers(
@@ -209,8 +213,9 @@ def compute_layers(
     demand_points: Any | None,
     analysis: AnalysisSpec,
     *,
-    partitions: int = 1,
+    partitions: int | None = 1,
     scheduler: str | Any | None = None,
+    workers: int | None = None,
     retries: int = 2,
     progress: Progress | None = None,
 ) -> tuple[dict[str, LayerAreas], FloatArray, npt.NDArray[np.bool_], RunLog]:
@@ -227,10 +232,13 @@ def compute_layers(
     analysis
         Walking budget and geometry options.
     partitions
-        Number of tiles; 1 runs in this process without Dask.
+        Number of tiles; 1 runs in this process without Dask; None (with a scheduler):
+        :data:`PARTITIONS_PER_WORKER` per worker.
     scheduler
-        ``"local"`` (a new 2-worker ``LocalCluster``), a ``tcp://host:port`` address, or a
-        ``dask.distributed.Client``. Ignored for one partition.
+        ``"local"`` (a new ``LocalCluster`` of ``workers`` processes), a ``tcp://host:port``
+        address, or a ``dask.distributed.Client``. None runs in this process.
+    workers
+        Worker processes of a ``"local"`` cluster (default: the usable CPUs).
     retries
         Times a failed partition is resubmitted before the run fails.
     progress
@@ -242,25 +250,42 @@ def compute_layers(
         Per-layer :class:`LayerAreas`, demand snap distances, demand on-network flags, and a
         :class:`RunLog`.
     """
-    if partitions <= 1 or scheduler is None:
+    if scheduler is None or (partitions is not None and partitions <= 1):
         return _in_process(net, facility_points, demand_points, analysis, progress)
-    crs = net.crs
-    facility_xy = {k: shapely.get_coordinates(p.geometry.to_crs(crs).to_numpy())
-                   for k, p in facility_points.items()}
-    demand_xy = (shapely.get_coordinates(demand_points.geometry.to_crs(crs).to_numpy())
-                 if demand_points is not None else None)
-    tasks = _make_tasks(net, facility_xy, demand_xy, analysis, partitions)
     own_client = isinstance(scheduler, str)
-    client = _client(scheduler) if isinstance(scheduler, str) else scheduler
-    runlog = RunLog(partitions=len(tasks), scheduler=str(getattr(client, "scheduler", "")))
+    client = open_client(scheduler, workers) if isinstance(scheduler, str) else scheduler
+    if partitions is None:
+        n_workers = len(client.scheduler_info().get("workers", {})) or default_workers()
+        partitions = PARTITIONS_PER_WORKER * n_workers
     try:
-        results = _gather_with_retries(client, tasks, retries, runlog, progress)
+        return _on_cluster(client, net, facility_points, demand_points, analysis=analysis,
+                           partitions=partitions, retries=retries, progress=progress)
     finally:
         if own_client:
             cluster = getattr(client, "cluster", None)
             client.close()
             if cluster is not None:
                 cluster.close()
+
+
+def _on_cluster(client: Any, net: WalkNetwork, facility_points: dict[str, Any],
+                demand_points: Any | None, *, analysis: AnalysisSpec, partitions: int,
+                retries: int, progress: Progress | None,
+                ) -> tuple[dict[str, LayerAreas], FloatArray, npt.NDArray[np.bool_], RunLog]:
+    crs = net.crs
+    facility_xy = {k: shapely.get_coordinates(p.geometry.to_crs(crs).to_numpy())
+                   for k, p in facility_points.items()}
+    demand_xy = (shapely.get_coordinates(demand_points.geometry.to_crs(crs).to_numpy())
+                 if demand_points is not None else None)
+    store, temporary = store_for(net)
+    try:
+        tasks = _make_tasks(net, store, facility_xy, demand_xy, analysis=analysis,
+                            n=partitions)
+        runlog = RunLog(partitions=len(tasks), scheduler=str(getattr(client, "scheduler", "")))
+        results = _gather_with_retries(client, tasks, retries, runlog, progress)
+    finally:
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
     return (*_stitch(tasks, results, facility_xy, demand_xy), runlog)
 
 
