@@ -38,13 +38,15 @@ def open_client(scheduler: str, workers: int | None = None) -> Any:
     """A ``dask.distributed.Client`` for ``scheduler``.
 
     ``"local"`` starts a ``LocalCluster`` of ``workers`` single-threaded processes (default
-    :func:`default_workers`); anything else is the address of a running scheduler
-    (``tcp://host:8786``).
+    :func:`default_workers`), which import coverage15's kernel as they start; anything else
+    is the address of a running scheduler (``tcp://host:8786``).
     """
     distributed = _distributed()
     if scheduler == "local":
         n = workers if workers is not None and workers > 0 else default_workers()
+        # workers import the kernel as they start, all at once, not on their first task
         cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                           dashboard_address=":0")
+                                           dashboard_address=":0",
+                                           preload=["coverage15.scale.partition"])
         return distributed.Client(cluster)
     return distributed.Client(scheduler)

@@ -111,10 +111,10 @@ def tile_partitions(bounds: tuple[float, float, float, float], n: int,
 
 def _layer_kernel(net: WalkNetwork, facilities: Any, demand_snap: Any,
                   analysis: AnalysisSpec, tick: Callable[[int], None] | None = None,
-                  *, threads: int | None = None) -> LayerAreas:
+                  *, threads: int | None = None, polygons: bool = True) -> LayerAreas:
     """The reach kernel for one layer on one network (a seam for the tests)."""
     return layer_reach(net, facilities, analysis, demand_snap=demand_snap, threads=threads,
-                       progress=tick)
+                       progress=tick, polygons=polygons)
 
 
 def _points(xy: FloatArray, crs: str) -> Any:
@@ -137,17 +137,51 @@ def _run_task(task: _Task) -> tuple[dict[str, LayerAreas], FloatArray, npt.NDArr
                                   snap_max_m=task.analysis.snap_max_m)
     out = {}
     for key, xy in task.facility_xy.items():
-        # one thread per task: the cluster already runs one task per core
-        result = _layer_kernel(net, _points(xy, net.crs), demand_snap, task.analysis,
-                               threads=1)
         core = task.core_facility[key]
-        # areas only for the partition's own facilities (others are done elsewhere)
-        result.polygons[~core] = shapely.Polygon()
-        result.reached_m[~core] = 0.0
-        out[key] = result
+        # one thread per task: the cluster already runs one task per core. Areas only for
+        # the tile's own facilities; the others (in the halo) only for the distances to the
+        # tile's demand, without polygons (their areas are done in their own tiles)
+        mine = np.flatnonzero(core)
+        result = (_layer_kernel(net, _points(xy[mine], net.crs), demand_snap, task.analysis,
+                                threads=1) if len(mine) else _nothing())
+        others = np.flatnonzero(~core)
+        if demand_snap is None or len(others) == 0:
+            out[key] = _spread(result, mine, None, None, len(xy))
+            continue
+        halo = _layer_kernel(net, _points(xy[others], net.crs), demand_snap, task.analysis,
+                             threads=1, polygons=False)
+        out[key] = _spread(result, mine, halo, others, len(xy))
     if demand_snap is None:
         return out, np.array([]), np.array([], dtype=bool)
     return out, demand_snap.snap_m, demand_snap.snapped
+
+
+def _nothing() -> LayerAreas:
+    empty = np.array([], dtype=np.int64)
+    return LayerAreas(snap_m=np.array([]), on_network=np.array([], dtype=bool),
+                      polygons=np.array([], dtype=object), reached_m=np.array([]),
+                      pairs=(empty, empty, np.array([])))
+
+
+def _spread(core: LayerAreas, mine: IntArray, halo: LayerAreas | None,
+            others: IntArray | None, n: int) -> LayerAreas:
+    """The tile's core and halo results as one, indexed like the task's facilities."""
+    out = LayerAreas(snap_m=np.full(n, np.nan), on_network=np.zeros(n, dtype=bool),
+                     polygons=np.array([shapely.Polygon()] * n, dtype=object),
+                     reached_m=np.zeros(n), pairs=core.pairs)
+    out.snap_m[mine] = core.snap_m
+    out.on_network[mine] = core.on_network
+    out.polygons[mine] = core.polygons
+    out.reached_m[mine] = core.reached_m
+    source, target, dist = core.pairs
+    source = mine[source]
+    if halo is not None and others is not None:
+        s, t, d = halo.pairs
+        source = np.concatenate([source, others[s]])
+        target = np.concatenate([target, t])
+        dist = np.concatenate([dist, d])
+    out.pairs = (source, target, dist)
+    return out
 
 
 def _unreached(task: _Task) -> tuple[dict[str, LayerAreas], FloatArray,
