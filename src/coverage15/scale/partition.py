@@ -35,6 +35,7 @@ from coverage15.inputs.config import AnalysisSpec
 from coverage15.network import _cache
 from coverage15.network.graph import Snap, WalkNetwork, snap_points
 from coverage15.reach.kernel import LayerAreas, layer_reach
+from coverage15.reach.service_areas import union_areas
 from coverage15.scale.cluster import DaskMissingError, default_workers, open_client
 from coverage15.scale.tiles import TileStore, load_tile, store_for, subnetwork
 
@@ -69,6 +70,9 @@ class RunLog:
     retried: dict[int, list[str]] = field(default_factory=dict)
     scheduler: str = "in process"
     cached: list[str] = field(default_factory=list)
+    unions: dict[str, shapely.Geometry] = field(default_factory=dict)
+    """Per layer, the union of its service areas when the tiles computed it (partitioned runs
+    unite each tile's on its worker, then the tiles' unions here); empty in process."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,11 @@ def _points(xy: FloatArray, crs: str) -> Any:
     return gpd.GeoSeries(shapely.points(xy), crs=crs)
 
 
-def _run_task(task: _Task) -> tuple[dict[str, LayerAreas], FloatArray, npt.NDArray[np.bool_]]:
+_TileResult = tuple[dict[str, LayerAreas], FloatArray, npt.NDArray[np.bool_],
+                    dict[str, shapely.Geometry]]
+
+
+def _run_task(task: _Task) -> _TileResult:
     """One partition: its core facilities' areas and its core demand's distances.
 
     Runs on a worker: the tile's network is cut there from the stored network.
@@ -151,9 +159,12 @@ def _run_task(task: _Task) -> tuple[dict[str, LayerAreas], FloatArray, npt.NDArr
         halo = _layer_kernel(net, _points(xy[others], net.crs), demand_snap, task.analysis,
                              threads=1, polygons=False)
         out[key] = _spread(result, mine, halo, others, len(xy))
+    # the union of the tile's own areas, here on the worker: the main process only unites
+    # the tiles' unions, which overlap along the tiles' borders only
+    unions = {key: union_areas(areas.polygons) for key, areas in out.items()}
     if demand_snap is None:
-        return out, np.array([]), np.array([], dtype=bool)
-    return out, demand_snap.snap_m, demand_snap.snapped
+        return out, np.array([]), np.array([], dtype=bool), unions
+    return out, demand_snap.snap_m, demand_snap.snapped, unions
 
 
 def _nothing() -> LayerAreas:
@@ -184,17 +195,17 @@ def _spread(core: LayerAreas, mine: IntArray, halo: LayerAreas | None,
     return out
 
 
-def _unreached(task: _Task) -> tuple[dict[str, LayerAreas], FloatArray,
-                                      npt.NDArray[np.bool_]]:
+def _unreached(task: _Task) -> _TileResult:
     empty = np.array([], dtype=np.int64)
     out = {key: LayerAreas(snap_m=np.full(len(xy), np.nan), on_network=np.zeros(len(xy), bool),
                            polygons=np.array([shapely.Polygon()] * len(xy), dtype=object),
                            reached_m=np.zeros(len(xy)), pairs=(empty, empty, np.array([])))
            for key, xy in task.facility_xy.items()}
     n = 0 if task.demand_xy is None else len(task.demand_xy)
+    nothing = {key: shapely.Polygon() for key in out}
     if task.demand_xy is None:
-        return out, np.array([]), np.array([], dtype=bool)
-    return out, np.full(n, np.nan), np.zeros(n, dtype=bool)
+        return out, np.array([]), np.array([], dtype=bool), nothing
+    return out, np.full(n, np.nan), np.zeros(n, dtype=bool), nothing
 
 
 def _make_tasks(net: WalkNetwork, store: TileStore, facility_xy: dict[str, FloatArray],
@@ -320,6 +331,8 @@ def _on_cluster(client: Any, net: WalkNetwork, facility_points: dict[str, Any],
     finally:
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)
+    runlog.unions = {key: union_areas(np.array([r[3][key] for r in results], dtype=object))
+                     for key in facility_xy}
     return (*_stitch(tasks, results, facility_xy, demand_xy), runlog)
 
 
@@ -371,7 +384,7 @@ def _stitch(tasks: list[_Task], results: list[Any], facility_xy: dict[str, Float
                                                          np.array([], dtype=np.int64),
                                                          np.array([])))
         src, tgt, dist = [], [], []
-        for task, (layers, _, _) in zip(tasks, results, strict=True):
+        for task, (layers, *_) in zip(tasks, results, strict=True):
             part = layers[key]
             ids = task.facility_ids[key]
             core = task.core_facility[key]
@@ -389,7 +402,7 @@ def _stitch(tasks: list[_Task], results: list[Any], facility_xy: dict[str, Float
             order = np.lexsort((target, source))
             areas.pairs = (source[order], target[order], np.concatenate(dist)[order])
         out[key] = areas
-    for task, (_, snap_m, snapped) in zip(tasks, results, strict=True):
+    for task, (_, snap_m, snapped, _) in zip(tasks, results, strict=True):
         if len(task.demand_ids):
             demand_snap_m[task.demand_ids] = snap_m
             demand_on[task.demand_ids] = snapped
