@@ -192,3 +192,23 @@ def test_local_cluster_of_processes(central_run, tmp_path):
     result = run(central_run.config, partitions=4, scheduler="local")
     assert isinstance(result.gap_report, pd.DataFrame)
     assert result.gap_report.equals(central_run.gap_report)
+
+
+def test_unit_spanning_four_tiles_is_combined_exactly(central_run, cluster):
+    """A 街镇 cut by the tiles' borders into four pieces gets the single run's row."""
+    net = central_run.network
+    (x0, y0), (x1, y1) = net.node_xy.min(axis=0), net.node_xy.max(axis=0)
+    origin, size, (cols, rows) = tile_partitions((x0, y0, x1, y1), 4)
+    corner = [origin + np.array([i, j]) * size for i in range(cols) for j in range(rows)]
+    cores = [shapely.box(*c, *(c + size)) for c in corner]
+    units = central_run.units.to_crs(net.crs).geometry.to_numpy()
+    spans = np.array([sum(shapely.intersects(u, c) and shapely.area(shapely.intersection(u, c))
+                          > 1.0 for c in cores) for u in units])
+    four = np.flatnonzero(spans >= 4)
+    assert len(four) >= 1  # the 街镇 at the crossing of the tiles' borders
+    result = run(central_run.config, partitions=4, scheduler=cluster)
+    pd.testing.assert_frame_equal(result.gap_report.iloc[four],
+                                  central_run.gap_report.iloc[four])
+    assert result.gap_report.equals(central_run.gap_report)
+    for key, union in central_run.unions.items():
+        assert np.isclose(shapely.area(result.unions[key]), shapely.area(union), rtol=1e-9)
