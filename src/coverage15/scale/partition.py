@@ -2,14 +2,17 @@
 
 :func:`compute_layers` is the one entry point the analysis uses. With one partition it runs
 the kernel (:func:`~coverage15.reach.kernel.layer_reach`) on the whole network. With more,
-the study area is cut into square tiles over the network's bounds; each tile's task gets the
-sub-network within a halo of ``limit + 3 × snap_max`` around the tile, the facilities that
-could reach into it and its own demand points. A facility's service area is computed in the
-tile holding the facility and a demand point's distances in the tile holding the point, so
-every answer is computed once and exactly as a single run would (every path within the
-walking limit stays inside the halo).
+the study area is cut into square tiles over the network's bounds. A tile's task carries a
+description of its tile, not a network: the network's tile store (:mod:`.tiles`, written once
+per network), the tile's box grown by a halo of ``limit + 3 × snap_max`` (the worker cuts that
+sub-network itself), the facilities that could reach into the tile and its own demand points.
+A facility's service area (and its share of the layer's union) is computed in the tile holding
+the facility, the facilities of the halo give only their distances to the tile's demand, and
+a demand point's distances are computed in the tile holding the point, so every answer is
+computed once and exactly as a single run would (every path within the walking limit stays
+inside the halo).
 
-Tasks run on a ``dask.distributed`` cluster: a new ``LocalCluster`` for
+Tasks run on a ``dask.distributed`` cluster (:mod:`.cluster`): a new ``LocalCluster`` for
 ``scheduler="local"`` or an existing one at ``tcp://host:port``. A failed partition is
 resubmitted up to ``retries`` times and reported; it is never dropped silently.
 """
