@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 import shapely
 
+from coverage15._errors import Coverage15Error
 from coverage15.pipeline import run, write_outputs
-from coverage15.scale import partition
+from coverage15.scale import cluster as dask_cluster
+from coverage15.scale import partition, tiles
 from coverage15.scale.partition import subnetwork, tile_partitions
 
 
@@ -41,6 +43,96 @@ def test_subnetwork_keeps_edges_touching_the_box(central_run):
     assert sub.n_edges == int(touching.sum())
     assert np.isclose(sub.edge_length.sum(), net.edge_length[touching].sum())
     assert sub.csr.shape == (sub.n_nodes, sub.n_nodes)
+
+
+def _same_network(a, b):
+    assert a.n_edges == b.n_edges
+    assert a.n_nodes == b.n_nodes
+    assert (a.node_ids == b.node_ids).all()
+    assert (a.node_xy == b.node_xy).all()
+    assert (a.edge_u == b.edge_u).all()
+    assert (a.edge_v == b.edge_v).all()
+    assert (a.edge_length == b.edge_length).all()
+    assert shapely.equals_exact(a.edge_geometry, b.edge_geometry, tolerance=0).all()
+
+
+@pytest.fixture(scope="module")
+def store(central_run, tmp_path_factory):
+    return tiles.write_store(central_run.network, tmp_path_factory.mktemp("tiles") / "store")
+
+
+@pytest.mark.parametrize("half", [150.0, 800.0, 3_000.0, 1e6])
+def test_tile_from_the_store_is_the_subnetwork(central_run, store, half):
+    """A tile cut from the store on disk is exactly the sub-network cut in memory."""
+    net = central_run.network
+    x0, y0 = net.node_xy.mean(axis=0) + 321.0
+    box = shapely.box(x0 - half, y0 - half * 0.7, x0 + half, y0 + half)
+    _same_network(tiles.load_tile(store, box), subnetwork(net, box))
+
+
+def test_tile_is_loaded_on_the_worker(central_run, store, cluster):
+    """The worker opens the store itself: what crosses the wire is a path and a box."""
+    import pickle
+
+    net = central_run.network
+    x0, y0 = net.node_xy.mean(axis=0)
+    box = shapely.box(x0 - 1500, y0 - 1500, x0 + 1500, y0 + 1500)
+    assert len(pickle.dumps(store)) < 10_000
+    remote = cluster.submit(tiles.load_tile, store, box, pure=False).result()
+    _same_network(remote, subnetwork(net, box))
+
+
+def test_tile_of_an_empty_box_is_empty(store):
+    assert tiles.load_tile(store, shapely.box(0, 0, 1, 1)).n_edges == 0
+
+
+def test_missing_dask_is_one_clear_error(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_dask(name, *args, **kwargs):
+        if name.split(".")[0] in {"dask", "distributed"}:
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_dask)
+    with pytest.raises(dask_cluster.DaskMissingError) as caught:
+        dask_cluster.open_client("local", 2)
+    assert isinstance(caught.value, Coverage15Error)
+    assert 'pip install "coverage15[dask]"' in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_cli_without_dask_prints_one_line(monkeypatch, tmp_path, capsys):
+    from coverage15 import cli
+
+    def missing(*args, **kwargs):
+        raise dask_cluster.DaskMissingError("--scheduler needs Dask: pip install "
+                                            '"coverage15[dask]"')
+
+    monkeypatch.setattr(dask_cluster, "open_client", missing)
+    from conftest import CENTRAL_CONFIG
+
+    code = cli.main(["run", str(CENTRAL_CONFIG), "--scheduler", "local",
+                     "--out", str(tmp_path / "out"), "--no-map", "--no-png"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert 'pip install "coverage15[dask]"' in err[0]
+
+
+def test_partitions_default_to_a_multiple_of_the_workers(central_run, cluster, monkeypatch):
+    seen = {}
+    real = partition._on_cluster
+
+    def spy(*args, **kwargs):
+        seen["partitions"] = kwargs["partitions"]
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(partition, "_on_cluster", spy)
+    run(central_run.config, partitions=None, scheduler=cluster)
+    assert seen["partitions"] == partition.PARTITIONS_PER_WORKER * 2
 
 
 def _assert_same(result, central_run, tmp_path: Path):
@@ -100,3 +192,23 @@ def test_local_cluster_of_processes(central_run, tmp_path):
     result = run(central_run.config, partitions=4, scheduler="local")
     assert isinstance(result.gap_report, pd.DataFrame)
     assert result.gap_report.equals(central_run.gap_report)
+
+
+def test_unit_spanning_four_tiles_is_combined_exactly(central_run, cluster):
+    """A 街镇 cut by the tiles' borders into four pieces gets the single run's row."""
+    net = central_run.network
+    (x0, y0), (x1, y1) = net.node_xy.min(axis=0), net.node_xy.max(axis=0)
+    origin, size, (cols, rows) = tile_partitions((x0, y0, x1, y1), 4)
+    corner = [origin + np.array([i, j]) * size for i in range(cols) for j in range(rows)]
+    cores = [shapely.box(*c, *(c + size)) for c in corner]
+    units = central_run.units.to_crs(net.crs).geometry.to_numpy()
+    spans = np.array([sum(shapely.intersects(u, c) and shapely.area(shapely.intersection(u, c))
+                          > 1.0 for c in cores) for u in units])
+    four = np.flatnonzero(spans >= 4)
+    assert len(four) >= 1  # the 街镇 at the crossing of the tiles' borders
+    result = run(central_run.config, partitions=4, scheduler=cluster)
+    pd.testing.assert_frame_equal(result.gap_report.iloc[four],
+                                  central_run.gap_report.iloc[four])
+    assert result.gap_report.equals(central_run.gap_report)
+    for key, union in central_run.unions.items():
+        assert np.isclose(shapely.area(result.unions[key]), shapely.area(union), rtol=1e-9)

@@ -176,7 +176,7 @@ def analyse(
             network, {key: layer.points for key, layer in layers.items()},
             demand_layer.points if demand_layer is not None else None, a,
             partitions=partitions, scheduler=scheduler, progress=progress)
-        placed = _place_facilities(network, layers, areas, unit_table, a)
+        placed = _place_facilities(network, layers, areas, unit_table, a, unions=runlog.unions)
         problems += placed.problems + _partition_problems(runlog)
 
     with timed(timings, "coverage", progress):
@@ -288,8 +288,11 @@ class _Placed:
 
 def _place_facilities(net: WalkNetwork, layers: dict[str, Layer],
                       areas: dict[str, LayerAreas], units: gpd.GeoDataFrame,
-                      a: AnalysisSpec) -> _Placed:
-    """Per layer: the facility table, its 街镇, its service areas and their union."""
+                      a: AnalysisSpec, *, unions: Mapping[str, shapely.Geometry]) -> _Placed:
+    """Per layer: the facility table, its 街镇, its service areas and their union.
+
+    ``unions``: the unions a partitioned run already made (per tile, on its workers).
+    """
     placed = _Placed({}, {}, {}, gpd.GeoDataFrame(), {}, [])
     frames = []
     for key, layer in layers.items():
@@ -298,7 +301,8 @@ def _place_facilities(net: WalkNetwork, layers: dict[str, Layer],
         placed.problems += snap_problems(key, layer.points, result.snap_m, net.extent,
                                          a.working_crs, snap_max_m=a.snap_max_m)
         polygons = result.polygons
-        placed.unions[key] = service_areas.union_areas(polygons)
+        placed.unions[key] = (unions[key] if key in unions
+                              else service_areas.union_areas(polygons))
         placed.unit_of[key] = coverage.assign_units(layer.points, units).to_numpy()
         points = _with_unit(layer.points, units, placed.unit_of[key])
         points["snap_m"] = result.snap_m

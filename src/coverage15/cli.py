@@ -59,8 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--schema", default="public", help="database schema for --to")
     run.add_argument("--scheduler", help="run partitions on Dask: 'local' starts a "
                      "LocalCluster, tcp://host:8786 uses an existing scheduler")
+    run.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="worker processes of --scheduler local (default: the CPUs)")
     run.add_argument("--partitions", type=int, default=None,
-                     help="number of tiles for --scheduler (default 4)")
+                     help="number of tiles for --scheduler (default 4 per worker)")
     _cache_option(run)
     _accept_option(run)
 
@@ -108,8 +110,11 @@ def _accept_option(parser: argparse.ArgumentParser) -> None:
                         "the stop message names it); repeatable; recorded in the outputs")
 
 
-def _check_scale_out(args: argparse.Namespace) -> tuple[int, str | None]:
-    """``--partitions`` and ``--scheduler`` checked before the run: one-line errors."""
+def _check_scale_out(args: argparse.Namespace) -> tuple[int | None, str | None]:
+    """``--partitions`` and ``--scheduler`` checked before the run: one-line errors.
+
+    Without ``--partitions`` a cluster run takes a multiple of its workers (``None`` here).
+    """
     import importlib.util
     import socket
     from urllib.parse import urlparse
@@ -142,7 +147,7 @@ def _check_scale_out(args: argparse.Namespace) -> tuple[int, str | None]:
             msg = (f"--scheduler {scheduler}: no Dask scheduler answers at {host}:{port} "
                    f"({exc}); start it (dask scheduler) or use --scheduler local")
             raise ConfigError(msg) from exc
-    return partitions or 4, scheduler
+    return partitions, scheduler
 
 
 def _verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
@@ -301,11 +306,24 @@ def _run_and_write(args: argparse.Namespace, *, map_only: bool) -> int:
     partitions, scheduler = _check_scale_out(args)
     start = time.perf_counter()
     progress = _Progress(enabled=not args.quiet)
+    client = None
     try:
-        result = run(config, progress=progress, partitions=partitions, scheduler=scheduler,
+        if scheduler:
+            from coverage15.scale.cluster import open_client
+            from coverage15.scale.partition import PARTITIONS_PER_WORKER
+
+            client = open_client(scheduler, getattr(args, "workers", None))
+            workers = len(client.scheduler_info().get("workers", {})) or 1
+            partitions = partitions or PARTITIONS_PER_WORKER * workers
+        result = run(config, progress=progress, partitions=partitions or 1, scheduler=client,
                      accept=args.accept)
     finally:
         progress.close()
+        if client is not None:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
     if map_only:
         from coverage15.outputs._staging import staged_outputs
         from coverage15.outputs.maps import render_map

@@ -2,14 +2,17 @@
 
 :func:`compute_layers` is the one entry point the analysis uses. With one partition it runs
 the kernel (:func:`~coverage15.reach.kernel.layer_reach`) on the whole network. With more,
-the study area is cut into square tiles over the network's bounds; each tile's task gets the
-sub-network within a halo of ``limit + 3 × snap_max`` around the tile, the facilities that
-could reach into it and its own demand points. A facility's service area is computed in the
-tile holding the facility and a demand point's distances in the tile holding the point, so
-every answer is computed once and exactly as a single run would (every path within the
-walking limit stays inside the halo).
+the study area is cut into square tiles over the network's bounds. A tile's task carries a
+description of its tile, not a network: the network's tile store (:mod:`.tiles`, written once
+per network), the tile's box grown by a halo of ``limit + 3 × snap_max`` (the worker cuts that
+sub-network itself), the facilities that could reach into the tile and its own demand points.
+A facility's service area (and its share of the layer's union) is computed in the tile holding
+the facility, the facilities of the halo give only their distances to the tile's demand, and
+a demand point's distances are computed in the tile holding the point, so every answer is
+computed once and exactly as a single run would (every path within the walking limit stays
+inside the halo).
 
-Tasks run on a ``dask.distributed`` cluster: a new ``LocalCluster`` for
+Tasks run on a ``dask.distributed`` cluster (:mod:`.cluster`): a new ``LocalCluster`` for
 ``scheduler="local"`` or an existing one at ``tcp://host:port``. A failed partition is
 resubmitted up to ``retries`` times and reported; it is never dropped silently.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache, partial
@@ -34,8 +38,12 @@ from coverage15.inputs.config import AnalysisSpec
 from coverage15.network import _cache
 from coverage15.network.graph import Snap, WalkNetwork, snap_points
 from coverage15.reach.kernel import LayerAreas, layer_reach
+from coverage15.reach.service_areas import union_areas
+from coverage15.scale.cluster import DaskMissingError, default_workers, open_client
+from coverage15.scale.tiles import TileStore, load_tile, store_for, subnetwork
 
 __all__ = [
+    "DaskMissingError",
     "LayerAreas",
     "PartitionError",
     "RunLog",
@@ -48,6 +56,9 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 T = TypeVar("T")
+PARTITIONS_PER_WORKER = 4
+"""Tiles per worker when ``partitions`` is not given: enough that a worker whose tiles are
+denser than others' does not hold up the run, few enough that halos stay a small overhead."""
 
 
 class PartitionError(RuntimeError, Coverage15Error):
@@ -62,14 +73,22 @@ class RunLog:
     retried: dict[int, list[str]] = field(default_factory=dict)
     scheduler: str = "in process"
     cached: list[str] = field(default_factory=list)
+    unions: dict[str, shapely.Geometry] = field(default_factory=dict)
+    """Per layer, the union of its service areas when the tiles computed it (partitioned runs
+    unite each tile's on its worker, then the tiles' unions here); empty in process."""
 
 
 @dataclass(frozen=True)
 class _Task:
-    """The inputs of one partition's work (small enough to ship to a worker)."""
+    """The inputs of one partition's work: its tile, not its network (the worker cuts that).
+
+    ``store`` is the network on disk (:mod:`coverage15.scale.tiles`) and ``bounds`` the tile's
+    box with its halo; the rest are the tile's points, so a task is a few kilobytes.
+    """
 
     index: int
-    net: WalkNetwork
+    store: TileStore
+    bounds: tuple[float, float, float, float]
     facility_xy: dict[str, FloatArray]
     facility_ids: dict[str, IntArray]
     core_facility: dict[str, npt.NDArray[np.bool_]]
@@ -97,30 +116,12 @@ def tile_partitions(bounds: tuple[float, float, float, float], n: int,
     return lo, size, (cols, rows)
 
 
-def subnetwork(net: WalkNetwork, box: shapely.Geometry) -> WalkNetwork:
-    """The edges touching ``box`` (and their end nodes) as a network of its own."""
-    edges = np.sort(net.tree.query(box, predicate="intersects"))
-    nodes = np.unique(np.concatenate([net.edge_u[edges], net.edge_v[edges]]))
-    local = np.full(net.n_nodes, -1, dtype=np.int64)
-    local[nodes] = np.arange(len(nodes))
-    return WalkNetwork(
-        crs=net.crs,
-        node_ids=net.node_ids[nodes],
-        node_xy=net.node_xy[nodes],
-        edge_u=local[net.edge_u[edges]].astype(np.int32),
-        edge_v=local[net.edge_v[edges]].astype(np.int32),
-        edge_length=net.edge_length[edges],
-        edge_geometry=net.edge_geometry[edges],
-        extent=net.extent,
-    )
-
-
 def _layer_kernel(net: WalkNetwork, facilities: Any, demand_snap: Any,
                   analysis: AnalysisSpec, tick: Callable[[int], None] | None = None,
-                  *, threads: int | None = None) -> LayerAreas:
+                  *, threads: int | None = None, polygons: bool = True) -> LayerAreas:
     """The reach kernel for one layer on one network (a seam for the tests)."""
     return layer_reach(net, facilities, analysis, demand_snap=demand_snap, threads=threads,
-                       progress=tick)
+                       progress=tick, polygons=polygons)
 
 
 def _points(xy: FloatArray, crs: str) -> Any:
@@ -129,31 +130,93 @@ def _points(xy: FloatArray, crs: str) -> Any:
     return gpd.GeoSeries(shapely.points(xy), crs=crs)
 
 
-def _run_task(task: _Task) -> tuple[dict[str, LayerAreas], FloatArray, npt.NDArray[np.bool_]]:
-    """One partition: its core facilities' areas and its core demand's distances."""
+_TileResult = tuple[dict[str, LayerAreas], FloatArray, npt.NDArray[np.bool_],
+                    dict[str, shapely.Geometry]]
+
+
+def _run_task(task: _Task) -> _TileResult:
+    """One partition: its core facilities' areas and its core demand's distances.
+
+    Runs on a worker: the tile's network is cut there from the stored network.
+    """
+    net = load_tile(task.store, shapely.box(*task.bounds))
+    if net.n_edges == 0:  # no street near the tile: its points reach nothing
+        return _unreached(task)
     demand_snap = None
     if task.demand_xy is not None:
-        demand_snap = snap_points(task.net, _points(task.demand_xy, task.net.crs),
+        demand_snap = snap_points(net, _points(task.demand_xy, net.crs),
                                   snap_max_m=task.analysis.snap_max_m)
     out = {}
     for key, xy in task.facility_xy.items():
-        # one thread per task: the cluster already runs one task per core
-        result = _layer_kernel(task.net, _points(xy, task.net.crs), demand_snap, task.analysis,
-                               threads=1)
         core = task.core_facility[key]
-        # areas only for the partition's own facilities (others are done elsewhere)
-        result.polygons[~core] = shapely.Polygon()
-        result.reached_m[~core] = 0.0
-        out[key] = result
+        # one thread per task: the cluster already runs one task per core. Areas only for
+        # the tile's own facilities; the others (in the halo) only for the distances to the
+        # tile's demand, without polygons (their areas are done in their own tiles)
+        mine = np.flatnonzero(core)
+        result = (_layer_kernel(net, _points(xy[mine], net.crs), demand_snap, task.analysis,
+                                threads=1) if len(mine) else _nothing())
+        others = np.flatnonzero(~core)
+        if demand_snap is None or len(others) == 0:
+            out[key] = _spread(result, mine, None, None, len(xy))
+            continue
+        halo = _layer_kernel(net, _points(xy[others], net.crs), demand_snap, task.analysis,
+                             threads=1, polygons=False)
+        out[key] = _spread(result, mine, halo, others, len(xy))
+    # the union of the tile's own areas, here on the worker: the main process only unites
+    # the tiles' unions, which overlap along the tiles' borders only
+    unions = {key: union_areas(areas.polygons) for key, areas in out.items()}
     if demand_snap is None:
-        return out, np.array([]), np.array([], dtype=bool)
-    return out, demand_snap.snap_m, demand_snap.snapped
+        return out, np.array([]), np.array([], dtype=bool), unions
+    return out, demand_snap.snap_m, demand_snap.snapped, unions
 
 
-def _make_tasks(net: WalkNetwork, facility_xy: dict[str, FloatArray],
-                demand_xy: FloatArray | None, analysis: AnalysisSpec,
+def _nothing() -> LayerAreas:
+    empty = np.array([], dtype=np.int64)
+    return LayerAreas(snap_m=np.array([]), on_network=np.array([], dtype=bool),
+                      polygons=np.array([], dtype=object), reached_m=np.array([]),
+                      pairs=(empty, empty, np.array([])))
+
+
+def _spread(core: LayerAreas, mine: IntArray, halo: LayerAreas | None,
+            others: IntArray | None, n: int) -> LayerAreas:
+    """The tile's core and halo results as one, indexed like the task's facilities."""
+    out = LayerAreas(snap_m=np.full(n, np.nan), on_network=np.zeros(n, dtype=bool),
+                     polygons=np.array([shapely.Polygon()] * n, dtype=object),
+                     reached_m=np.zeros(n), pairs=core.pairs)
+    out.snap_m[mine] = core.snap_m
+    out.on_network[mine] = core.on_network
+    out.polygons[mine] = core.polygons
+    out.reached_m[mine] = core.reached_m
+    source, target, dist = core.pairs
+    source = mine[source]
+    if halo is not None and others is not None:
+        s, t, d = halo.pairs
+        source = np.concatenate([source, others[s]])
+        target = np.concatenate([target, t])
+        dist = np.concatenate([dist, d])
+    out.pairs = (source, target, dist)
+    return out
+
+
+def _unreached(task: _Task) -> _TileResult:
+    empty = np.array([], dtype=np.int64)
+    out = {key: LayerAreas(snap_m=np.full(len(xy), np.nan), on_network=np.zeros(len(xy), bool),
+                           polygons=np.array([shapely.Polygon()] * len(xy), dtype=object),
+                           reached_m=np.zeros(len(xy)), pairs=(empty, empty, np.array([])))
+           for key, xy in task.facility_xy.items()}
+    n = 0 if task.demand_xy is None else len(task.demand_xy)
+    nothing = {key: shapely.Polygon() for key in out}
+    if task.demand_xy is None:
+        return out, np.array([]), np.array([], dtype=bool), nothing
+    return out, np.full(n, np.nan), np.zeros(n, dtype=bool), nothing
+
+
+def _make_tasks(net: WalkNetwork, store: TileStore, facility_xy: dict[str, FloatArray],
+                demand_xy: FloatArray | None, *, analysis: AnalysisSpec,
                 n: int) -> list[_Task]:
-    bounds = tuple(shapely.total_bounds(net.edge_geometry))
+    # node bounds: cheaper than the edges' (any tiling gives the same answer)
+    (x0, y0), (x1, y1) = net.node_xy.min(axis=0), net.node_xy.max(axis=0)
+    bounds = (float(x0), float(y0), float(x1), float(y1))
     origin, size, (cols, rows) = tile_partitions(bounds, n)
 
     def tile_of(xy: FloatArray) -> npt.NDArray[np.int64]:
@@ -175,7 +238,6 @@ def _make_tasks(net: WalkNetwork, facility_xy: dict[str, FloatArray],
         # such a point, and every facility that can reach it, lies inside these margins
         net_box = core.buffer(limit + 3 * snap + 1.0, join_style="mitre")
         fac_box = core.buffer(limit + 2 * snap + 1.0, join_style="mitre")
-        sub = subnetwork(net, net_box)
         xy_k, ids_k, core_k = {}, {}, {}
         for key, xy in facility_xy.items():
             near = shapely.contains_xy(fac_box, xy[:, 0], xy[:, 1])
@@ -187,20 +249,10 @@ def _make_tasks(net: WalkNetwork, facility_xy: dict[str, FloatArray],
             d_xy = demand_xy[mine]
         else:
             mine, d_xy = np.array([], dtype=np.int64), None
-        if sub.n_edges == 0:
-            continue
-        tasks.append(_Task(index, sub, xy_k, ids_k, core_k, d_xy, mine, analysis))
+        bx0, by0, bx1, by1 = (float(b) for b in net_box.bounds)
+        tasks.append(_Task(index, store, (bx0, by0, bx1, by1), xy_k, ids_k, core_k, d_xy, mine,
+                           analysis))
     return tasks
-
-
-def _client(scheduler: str) -> Any:
-    from dask.distributed import Client, LocalCluster
-
-    if scheduler == "local":
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                               dashboard_address=":0")
-        return Client(cluster)
-    return Client(scheduler)
 
 
 def compute_layers(
@@ -209,8 +261,9 @@ def compute_layers(
     demand_points: Any | None,
     analysis: AnalysisSpec,
     *,
-    partitions: int = 1,
+    partitions: int | None = 1,
     scheduler: str | Any | None = None,
+    workers: int | None = None,
     retries: int = 2,
     progress: Progress | None = None,
 ) -> tuple[dict[str, LayerAreas], FloatArray, npt.NDArray[np.bool_], RunLog]:
@@ -227,10 +280,13 @@ def compute_layers(
     analysis
         Walking budget and geometry options.
     partitions
-        Number of tiles; 1 runs in this process without Dask.
+        Number of tiles; 1 runs in this process without Dask; None (with a scheduler):
+        :data:`PARTITIONS_PER_WORKER` per worker.
     scheduler
-        ``"local"`` (a new 2-worker ``LocalCluster``), a ``tcp://host:port`` address, or a
-        ``dask.distributed.Client``. Ignored for one partition.
+        ``"local"`` (a new ``LocalCluster`` of ``workers`` processes), a ``tcp://host:port``
+        address, or a ``dask.distributed.Client``. None runs in this process.
+    workers
+        Worker processes of a ``"local"`` cluster (default: the usable CPUs).
     retries
         Times a failed partition is resubmitted before the run fails.
     progress
@@ -242,25 +298,44 @@ def compute_layers(
         Per-layer :class:`LayerAreas`, demand snap distances, demand on-network flags, and a
         :class:`RunLog`.
     """
-    if partitions <= 1 or scheduler is None:
+    if scheduler is None or (partitions is not None and partitions <= 1):
         return _in_process(net, facility_points, demand_points, analysis, progress)
-    crs = net.crs
-    facility_xy = {k: shapely.get_coordinates(p.geometry.to_crs(crs).to_numpy())
-                   for k, p in facility_points.items()}
-    demand_xy = (shapely.get_coordinates(demand_points.geometry.to_crs(crs).to_numpy())
-                 if demand_points is not None else None)
-    tasks = _make_tasks(net, facility_xy, demand_xy, analysis, partitions)
     own_client = isinstance(scheduler, str)
-    client = _client(scheduler) if isinstance(scheduler, str) else scheduler
-    runlog = RunLog(partitions=len(tasks), scheduler=str(getattr(client, "scheduler", "")))
+    client = open_client(scheduler, workers) if isinstance(scheduler, str) else scheduler
+    if partitions is None:
+        n_workers = len(client.scheduler_info().get("workers", {})) or default_workers()
+        partitions = PARTITIONS_PER_WORKER * n_workers
     try:
-        results = _gather_with_retries(client, tasks, retries, runlog, progress)
+        return _on_cluster(client, net, facility_points, demand_points, analysis=analysis,
+                           partitions=partitions, retries=retries, progress=progress)
     finally:
         if own_client:
             cluster = getattr(client, "cluster", None)
             client.close()
             if cluster is not None:
                 cluster.close()
+
+
+def _on_cluster(client: Any, net: WalkNetwork, facility_points: dict[str, Any],
+                demand_points: Any | None, *, analysis: AnalysisSpec, partitions: int,
+                retries: int, progress: Progress | None,
+                ) -> tuple[dict[str, LayerAreas], FloatArray, npt.NDArray[np.bool_], RunLog]:
+    crs = net.crs
+    facility_xy = {k: shapely.get_coordinates(p.geometry.to_crs(crs).to_numpy())
+                   for k, p in facility_points.items()}
+    demand_xy = (shapely.get_coordinates(demand_points.geometry.to_crs(crs).to_numpy())
+                 if demand_points is not None else None)
+    store, temporary = store_for(net)
+    try:
+        tasks = _make_tasks(net, store, facility_xy, demand_xy, analysis=analysis,
+                            n=partitions)
+        runlog = RunLog(partitions=len(tasks), scheduler=str(getattr(client, "scheduler", "")))
+        results = _gather_with_retries(client, tasks, retries, runlog, progress)
+    finally:
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+    runlog.unions = {key: union_areas(np.array([r[3][key] for r in results], dtype=object))
+                     for key in facility_xy}
     return (*_stitch(tasks, results, facility_xy, demand_xy), runlog)
 
 
@@ -312,7 +387,7 @@ def _stitch(tasks: list[_Task], results: list[Any], facility_xy: dict[str, Float
                                                          np.array([], dtype=np.int64),
                                                          np.array([])))
         src, tgt, dist = [], [], []
-        for task, (layers, _, _) in zip(tasks, results, strict=True):
+        for task, (layers, *_) in zip(tasks, results, strict=True):
             part = layers[key]
             ids = task.facility_ids[key]
             core = task.core_facility[key]
@@ -330,7 +405,7 @@ def _stitch(tasks: list[_Task], results: list[Any], facility_xy: dict[str, Float
             order = np.lexsort((target, source))
             areas.pairs = (source[order], target[order], np.concatenate(dist)[order])
         out[key] = areas
-    for task, (_, snap_m, snapped) in zip(tasks, results, strict=True):
+    for task, (_, snap_m, snapped, _) in zip(tasks, results, strict=True):
         if len(task.demand_ids):
             demand_snap_m[task.demand_ids] = snap_m
             demand_on[task.demand_ids] = snapped
