@@ -229,3 +229,22 @@ def test_bad_network_keys_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
     with pytest.raises(ConfigError, match=message):
         _config_with(tmp_path, monkeypatch, extra)
+
+
+@pytest.mark.data
+def test_a_config_reads_a_pbf_clipped_to_its_units(streets_pbf: Path, data_dir: Path):
+    from configs import shipped_config_text
+    from coverage15.inputs.config import load_config
+    from coverage15.pipeline import fetch
+
+    text = shipped_config_text().replace(
+        'source = "osm_file"', f'source = "pbf"\npath = "{streets_pbf}"\nways = "walk"\n'
+        'area = "units"\narea_margin_m = 0\n#', 1)
+    text = text.replace('path = "network/central_streets.osm"', "", 1)
+    path = streets_pbf.parent / "pbf.toml"
+    path.write_text(text, encoding="utf-8")
+    config = load_config(path)
+    assert (config.network.source, config.network.ways, config.network.area) == (
+        "pbf", "walk", "units")
+    done = fetch(config)
+    assert done[0].startswith("network (pbf): ")
