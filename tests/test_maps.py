@@ -100,8 +100,10 @@ def test_map_title_names_config_speed_and_minutes(offline_map: Path, central_run
 def test_a_jiezhen_with_streets_missing_carries_the_caution_on_the_map(offline_map: Path):
     html = offline_map.read_text(encoding="utf-8")
     # once, in 平凉路街道's popup (the only 街镇 the central run cautions)
-    assert html.count("路网此处可能缺少道路") == 1
-    assert "路网此处可能缺少道路（居民点距最近道路中位数 138 米），请先核实" in html
+    assert html.count("路网此处缺少道路") == 2  # the summary and the reason
+    assert "未评估：路网此处缺少道路" in html
+    assert "因路网此处缺少道路（居民点 28% 距道路 50 米内，道路密度为中位数的 0.31 倍）" in html
+    assert "缺路较多" in html  # the 路网完整度 column
 
 
 def test_cdn_assets_option(central_run, tmp_path: Path):

@@ -27,7 +27,6 @@ from coverage15.inputs.checks import (
 )
 from coverage15.inputs.config import LayerSpec, load_config
 from coverage15.inputs.layers import load_layer
-from coverage15.network.checks import sparse_street_problems, sparse_street_units
 from coverage15.pipeline import run
 
 
@@ -283,53 +282,95 @@ def test_facility_far_from_streets_is_reported(central_run):
     assert (~canteens["on_network"] & canteens["jiezhen"].notna()).sum() >= 1
 
 
-def test_a_jiezhen_with_streets_missing_is_warned_about():
+def _grid_network_and_units():
+    """Four 1 km squares (A B C / D above A); ten streets across A, C and D, one across B."""
     import numpy as np
 
-    names = ["A街道", "B街道", "C街道", "D街道"]
-    judged = np.array([True, True, False, True])
-    # A: 10 points at 20 m; B: 10 points, six at 150 m, four beyond the snap limit (NaN);
-    # C: far too, but not judged; D: far, but only 3 points; 10 points in no 街镇, far
-    unit = np.repeat([0, 1, 2, 3, -1], [10, 10, 10, 3, 10])
-    snap = np.r_[[20.0] * 10, [150.0] * 6, [np.nan] * 4, [400.0] * 10, [300.0] * 3,
-                 [400.0] * 10]
-    flagged, overall = sparse_street_units(judged, unit, snap)
-    # B's median is the 5th/6th of 150 ×6, inf ×4: 150 m; over A, B and D's 23 points
-    # (20 ×10, 150 ×6, 300 ×3, inf ×4) the 12th: 150 m
-    assert flagged.to_dict() == {1: 150.0}
-    assert overall == 150.0
-    (warning,) = sparse_street_problems(names, flagged, overall)
-    assert (warning.input, warning.count) == ("network", 1)
-    assert warning.message == (
-        "1 街镇 inside the network has its residential points a median of more than 100 m "
-        "from the nearest street (all 街镇 inside the network: 150 m), so streets are probably "
-        "missing from the network there and its walking shares may be too low: B街道 150 m; "
-        "check the network there before acting on its results")
-    assert sparse_street_units(judged, unit, np.full(43, 99.0))[0].empty
-    snap[10:20] = np.nan  # every point of B beyond the snap limit; A too now
-    snap[:10] = np.nan
-    flagged, overall = sparse_street_units(judged, unit, snap)
-    assert flagged.to_dict() == {0: np.inf, 1: np.inf}
-    message = sparse_street_problems(names, flagged, overall)[0].message
-    assert message.startswith("2 街镇 inside the network have their residential points")
-    assert ("(all 街镇 inside the network: half or more beyond the snap limit)" in message)
-    assert message.endswith("too low: A街道 half or more beyond the snap limit, B街道 half or "
-                            "more beyond the snap limit; check the network there before "
-                            "acting on their results")
+    from coverage15.network.graph import network_from_arrays
+
+    x0, y0 = 350_000.0, 3_450_000.0
+    lines = [(x0 + a, y0 + y, x0 + b, y0 + y) for a, b in ((0, 1000), (2000, 3000))
+             for y in range(50, 1000, 100)]
+    lines += [(x0, y0 + 1000 + y, x0 + 1000, y0 + 1000 + y) for y in range(50, 1000, 100)]
+    lines += [(x0 + 1000, y0 + 500, x0 + 2000, y0 + 500)]
+    xy = np.array([p for ax, ay, bx, by in lines for p in ((ax, ay), (bx, by))])
+    n = len(lines)
+    geometry = np.array([shapely.LineString([(ax, ay), (bx, by)]) for ax, ay, bx, by in lines],
+                        dtype=object)
+    net = network_from_arrays(np.arange(1, 2 * n + 1), xy, np.arange(0, 2 * n, 2),
+                              np.arange(1, 2 * n, 2), geometry, crs="EPSG:32651",
+                              extent=shapely.box(x0, y0, x0 + 2500, y0 + 2000))
+    units = np.array([shapely.box(x0 + a, y0 + b, x0 + a + 1000, y0 + b + 1000)
+                      for a, b in ((0, 0), (1000, 0), (2000, 0), (0, 1000))], dtype=object)
+    return net, units
+
+
+def test_network_completeness_grades_where_people_live():
+    import numpy as np
+
+    from coverage15.network.checks import (
+        completeness_problems,
+        completeness_reason,
+        network_completeness,
+    )
+
+    net, units = _grid_network_and_units()
+    # A: 12 points 20 m from a street; B: 12 points 300 m away (its one street); D: 3 points
+    unit = np.repeat([0, 1, 3], [12, 12, 3])
+    snap = np.r_[[20.0] * 12, [300.0] * 10, [np.nan] * 2, [20.0] * 3]
+    table = network_completeness(units, net, unit, snap)
+    assert table["street_km_per_km2"].round(3).tolist() == [10.0, 1.0, 10.0, 10.0]
+    # the reference is the median of the units wholly inside (A, B, D): 10 km per km²
+    assert table["street_density_ratio"].round(3).tolist() == [1.0, 0.1, 1.0, 1.0]
+    near = table["street_near_share"].tolist()
+    assert near[:2] == [1.0, 0.0]
+    assert np.isnan(near[2])  # C: half outside the extent
+    assert np.isnan(near[3])  # D: too few points (graded on density alone)
+
+    def grades(t):
+        return [g if isinstance(g, str) else None for g in t["network_complete"]]
+
+    assert grades(table) == ["complete", "sparse", None, "complete"]
+    was_full = np.array([True, True, False, True])
+    (warning,) = completeness_problems(["A街道", "B街道", "C街道", "D街道"], table, was_full)
+    assert warning.input == "network"
+    assert "not judged on walking rules" in warning.message
+    assert warning.message.endswith(": B街道 (0% near a street, density 0.10 of the median)")
+    english, chinese = completeness_reason(table.iloc[1])
+    assert english.startswith("because streets are missing from the network here (0% of "
+                              "residents within 50 m of a street, street density 0.10")
+    assert chinese.startswith("因路网此处缺少道路")
+    assert completeness_reason(table.iloc[0]) is None
+    # B's residents next to its one street: thin (one measure low), a caution only
+    snap[12:24] = 20.0
+    table = network_completeness(units, net, unit, snap)
+    assert grades(table) == ["complete", "thin", None, "complete"]
+    assert completeness_reason(table.iloc[1])[0].startswith("network thinner here")
+    (warning,) = completeness_problems(["A", "B", "C", "D"], table, was_full)
+    assert "may be too low" in warning.message
 
 
 def test_the_central_extract_lacks_streets_in_one_judged_jiezhen(central_run):
     (warning,) = [p for p in central_run.problems if p.input == "network"]
-    assert "(all 街镇 inside the network: 18 m)" in warning.message
-    assert ": 平凉路街道 138 m; check the network there" in warning.message
+    assert warning.message.endswith(": 平凉路街道 (28% near a street, density 0.31 of the "
+                                    "median)")
     gap = central_run.gap_report.set_index("jiezhen")
-    assert gap.loc["平凉路街道", "reason"] == (
-        "one_plus_n: 30% of residents pass (needs ≥ 90%); streets probably missing from the "
-        "network here (residents a median 138 m from a street): check before acting")
-    assert gap.loc["平凉路街道", "reason_zh"].endswith("；路网此处可能缺少道路（居民点距最近道路"
-                                                   "中位数 138 米），请先核实")
-    cautioned = gap["reason"].str.contains("streets probably missing")
-    assert cautioned.sum() == 1
+    row = gap.loc["平凉路街道"]
+    # wholly inside the extract, but its streets are missing: not judged on walking rules
+    assert (row["network"], row["network_share"], row["network_complete"]) == (
+        "partial", 1.0, "sparse")
+    assert (row["street_near_share"], row["street_density_ratio"]) == (0.2755, 0.31)
+    assert row["reason"].endswith(
+        "walking rules not evaluated; because streets are missing from the network here (28% "
+        "of residents within 50 m of a street, street density 0.31 of the median); check the "
+        "network before acting")
+    assert row["reason_zh"].endswith("；因路网此处缺少道路（居民点 28% 距道路 50 米内，道路密度为"
+                                     "中位数的 0.31 倍），请先核实路网")
+    graded = gap["network_complete"].dropna()
+    assert graded.value_counts().to_dict() == {"complete": 31, "sparse": 1}
+    assert (gap["network"] == "full").sum() == 31
+    assert gap.loc[gap["network"] == "full", "street_near_share"].min() >= 0.5
+    assert gap["reason"].str.contains("streets are missing").sum() == 1
 
 
 def test_killed_run_leaves_earlier_outputs_intact(central_outputs, tmp_path):

@@ -38,11 +38,11 @@ from coverage15.inputs.config import (
 from coverage15.inputs.layers import Layer
 from coverage15.inputs.readers import FRAME_SOURCE, layer_of, read_units
 from coverage15.network.checks import (
+    completeness_problems,
+    completeness_reason,
+    network_completeness,
     scale_problems,
     snap_problems,
-    sparse_street_problems,
-    sparse_street_reason,
-    sparse_street_units,
 )
 from coverage15.network.graph import WalkNetwork
 from coverage15.reach import coverage, gaps, service_areas, targets
@@ -185,17 +185,16 @@ def analyse(
             unit_table, facility_units=placed.unit_of, demand_unit=reached.unit_of,
             demand_cover=reached.cover, unions=placed.unions, extent=network.extent,
             working_crs=a.working_crs)
+        cautions = _completeness(table, unit_table, network, reached, problems)
         labels = {key: layer.spec.label for key, layer in layers.items()}
         totals = {key: len(layer.points) for key, layer in layers.items()}
         check = targets.check_targets(table, rules, demand_cover=reached.cover,
                                       demand_unit=reached.unit_of, layer_labels=labels,
                                       layer_totals=totals)
         problems += _coverage_problems(table, placed.unit_of, reached.unit_of)
-        sparse = _sparse_streets(table, unit_table, reached, problems)
         _add_pass_columns(table, check, reached)
         gap = gaps.gap_report(unit_table[["unit", "district"]], table, check, list(layers))
-        gaps.add_caution(gap, {unit_table["unit"].iloc[int(u)]: sparse_street_reason(m)
-                               for u, m in sparse.items()})
+        gaps.add_caution(gap, cautions)
         district_report, district_areas = (None, None)
         if district_table is not None:
             district_report, district_areas = _district_report(
@@ -378,15 +377,53 @@ def _judged(table: pd.DataFrame, reached: _Reached) -> npt.NDArray[np.bool_]:
     return judged
 
 
-def _sparse_streets(table: pd.DataFrame, units: gpd.GeoDataFrame, reached: _Reached,
-                    problems: list[Problem]) -> pd.Series:
-    """街镇 whose residents are unusually far from a street (streets probably missing)."""
-    if reached.unit_of is None or reached.snap_m is None:
-        return pd.Series(dtype="float64")
-    full = (table["network"] == "full").to_numpy()
-    sparse, overall = sparse_street_units(full, reached.unit_of, reached.snap_m)
-    problems += sparse_street_problems(units["unit"].tolist(), sparse, overall)
-    return sparse
+def _completeness(table: pd.DataFrame, units: gpd.GeoDataFrame, net: WalkNetwork,
+                  reached: _Reached, problems: list[Problem]) -> dict[str, tuple[str, str]]:
+    """Add the network's completeness to ``table``; a ``sparse`` 街镇 is not judged on walking.
+
+    A 街镇 wholly inside the network's extent whose streets are sparse (residents far from
+    any street and few streets per km², e.g. at the torn edge of an extract) is marked
+    ``partial``: its walking shares would count residents as unserved for want of streets.
+    Returns the cautions for the gap report's reasons, by 街镇 name.
+    """
+    complete = completeness_table(units, net, reached.unit_of, reached.snap_m)
+    was_full = apply_completeness(table, complete)
+    names = units["unit"].tolist()
+    problems += completeness_problems(names, complete, was_full)
+    return completeness_cautions(names, complete, was_full)
+
+
+def completeness_table(units: gpd.GeoDataFrame, net: WalkNetwork,
+                       demand_unit: npt.NDArray[np.int64] | None,
+                       snap_m: npt.NDArray[np.float64] | None) -> pd.DataFrame:
+    """Per 街镇 (in ``units``' order): how completely the network covers where people live."""
+    metric = units.geometry.to_crs(net.crs).to_numpy()
+    complete: pd.DataFrame = network_completeness(metric, net, demand_unit, snap_m)
+    return complete.reset_index(drop=True)
+
+
+def apply_completeness(table: pd.DataFrame, complete: pd.DataFrame) -> npt.NDArray[np.bool_]:
+    """Write the completeness columns into ``table``; ``sparse`` 街镇 become ``partial``.
+
+    Returns which 街镇 were ``full`` before (judged on the network's extent alone).
+    """
+    for column in complete.columns:
+        table[column] = complete[column].to_numpy()
+    was_full: npt.NDArray[np.bool_] = (table["network"] == "full").to_numpy()
+    table.loc[was_full & (complete["network_complete"] == "sparse").to_numpy(),
+              "network"] = "partial"
+    return was_full
+
+
+def completeness_cautions(names: list[str], complete: pd.DataFrame,
+                          was_full: npt.NDArray[np.bool_]) -> dict[str, tuple[str, str]]:
+    """The caution (English, Chinese) of each 街镇 whose network is not complete."""
+    cautions = {}
+    for u in np.flatnonzero(was_full):
+        reason = completeness_reason(complete.iloc[u])
+        if reason is not None:
+            cautions[names[u]] = reason
+    return cautions
 
 
 def _add_pass_columns(table: pd.DataFrame, check: targets.TargetCheck,

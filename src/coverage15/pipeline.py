@@ -42,7 +42,13 @@ def fetch(config: RunConfig) -> list[str]:
     from coverage15.inputs.osm import feature_points
 
     done = []
-    net = build_walk_network(config.network, working_crs=config.analysis.working_crs)
+    units_area = None
+    if config.network.area == "units":
+        from coverage15.inputs.layers import load_units
+
+        units_area = load_units(config.units, what="units").to_crs("EPSG:4326").union_all()
+    net = build_walk_network(config.network, working_crs=config.analysis.working_crs,
+                             area=units_area)
     done.append(f"network ({config.network.source}): {net.n_nodes} nodes, {net.n_edges} edges")
     for key, spec in config.layers.items():
         if spec.osm_tags:
@@ -213,7 +219,10 @@ def run(
     with timed(timings, "load layers", progress):
         inputs = load_inputs(config)
     with timed(timings, "network", progress):
-        net = build_walk_network(config.network, working_crs=config.analysis.working_crs)
+        units_area = (inputs.units.to_crs("EPSG:4326").union_all()
+                      if config.network.area == "units" else None)
+        net = build_walk_network(config.network, working_crs=config.analysis.working_crs,
+                                 area=units_area)
     return analyse(net, inputs.layers, inputs.units, demand=inputs.demand,
                    districts=inputs.districts, rules=rules, config=config,
                    partitions=partitions, scheduler=scheduler, progress=progress,

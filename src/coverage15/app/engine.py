@@ -29,7 +29,12 @@ import pandas as pd
 import shapely
 
 from coverage15._errors import ConfigError
-from coverage15.analysis import _districts_of, _Reached, _sparse_streets
+from coverage15.analysis import (
+    _districts_of,
+    apply_completeness,
+    completeness_cautions,
+    completeness_table,
+)
 from coverage15.inputs.config import RunConfig
 from coverage15.network.graph import Snap, snap_points
 from coverage15.reach import coverage, gaps, targets
@@ -164,15 +169,14 @@ class Base:
                     for k, layer in result.layers.items()}
         base_cover = (coverage.demand_coverage(len(demand), {k: a.pairs for k, a in areas.items()})
                       if demand is not None else None)
-        sparse = _sparse_streets(
-            coverage.coverage_by_unit(
-                self.units, facility_units={}, demand_unit=self.demand_unit,
-                demand_cover=base_cover, unions={}, extent=self.net.extent,
-                working_crs=self.analysis.working_crs),
-            self.units, _Reached(None, base_cover, self.demand_unit,
-                                 result.demand["snap_m"].to_numpy()
-                                 if result.demand is not None else None), [])
-        self.cautions = {self.units["unit"].iloc[int(u)]: _reason(m) for u, m in sparse.items()}
+        snap_m = result.demand["snap_m"].to_numpy() if result.demand is not None else None
+        self.complete = completeness_table(self.units, self.net, self.demand_unit, snap_m)
+        base = coverage.coverage_by_unit(
+            self.units, facility_units={}, demand_unit=self.demand_unit,
+            demand_cover=base_cover, unions={}, extent=self.net.extent,
+            working_crs=self.analysis.working_crs)
+        self.cautions = completeness_cautions(self.units["unit"].tolist(), self.complete,
+                                              apply_completeness(base, self.complete))
         self.study_area = shapely.union_all(self.units.geometry.to_numpy())
         self._sites: OrderedDict[tuple[float, float], LayerAreas] = OrderedDict()
         crs = self.analysis.working_crs
@@ -366,6 +370,7 @@ class Base:
         unit_of = {k: s.unit_of for k, s in states.items()}
         table = self._table(self.unit_shapes, unit_of, self.demand_unit, cover,
                             {k: c[0] for k, c in covered.items()})
+        apply_completeness(table, self.complete)  # as the analysis does: sparse → partial
         totals = {k: len(s.points) for k, s in states.items()}
         check = targets.check_targets(table, self.rules, demand_cover=cover,
                                       demand_unit=self.demand_unit, layer_labels=self.labels,
@@ -444,8 +449,3 @@ def _local(polygons: npt.NDArray[np.object_], box: tuple[float, ...]) -> shapely
         return shapely.Polygon()
     return shapely.union_all(shapely.clip_by_rect(polygons[near], *box))
 
-
-def _reason(metres: float) -> tuple[str, str]:
-    from coverage15.network.checks import sparse_street_reason
-
-    return sparse_street_reason(metres)

@@ -23,9 +23,11 @@ from coverage15 import settings
 from coverage15._errors import ConfigError
 from coverage15.inputs._sql import check_table_name, check_url
 from coverage15.inputs.specs import (
+    DEFAULT_AREA_MARGIN_M,
     LOCATION_CHECKS,
     NETWORK_SOURCES,
     NETWORK_TYPES,
+    NETWORK_WAYS,
     ROLES,
     AnalysisSpec,
     LayerSpec,
@@ -331,13 +333,14 @@ def _read_network(r: _Reader, table: Any) -> NetworkSpec | None:
     if not isinstance(table, dict):
         r.problems.append(f"{r.file.name} [network]: missing or not a table")
         return None
-    r.known(table, "network", {"source", "path", "place", "bbox", "network_type"})
+    r.known(table, "network", {"source", "path", "place", "bbox", "network_type", "ways", "area",
+                              "area_bbox", "area_margin_m"})
     source = r.str_(table, "network", "source", default="osm_file") or "osm_file"
     if source not in NETWORK_SOURCES:
         r.problems.append(f"{r.where('network', 'source')}: {source!r} not in {NETWORK_SOURCES}")
         return None
     path = None
-    if source in ("osm_file", "graphml", "polygon"):
+    if source in ("osm_file", "pbf", "graphml", "polygon"):
         path = r.path(table, "network", "path")
     place = r.str_(table, "network", "place", required=source == "place")
     bbox = None
@@ -353,12 +356,45 @@ def _read_network(r: _Reader, table: Any) -> NetworkSpec | None:
     if network_type not in NETWORK_TYPES:
         r.problems.append(f"{r.where('network', 'network_type')}: {network_type!r} not in "
                           f"{NETWORK_TYPES} (osmnx's network types)")
+    ways = r.str_(table, "network", "ways", default="streets") or "streets"
+    if ways not in NETWORK_WAYS:
+        r.problems.append(f"{r.where('network', 'ways')}: {ways!r} not in {NETWORK_WAYS}")
+    area: str | Path | None = None
+    if "area" in table:
+        raw_area = table.get("area")
+        if raw_area == "units":
+            area = "units"
+        elif isinstance(raw_area, str) and raw_area:
+            area = r.path(table, "network", "area")
+        else:
+            r.problems.append(f"{r.where('network', 'area')}: \"units\" or a polygon file")
+    area_bbox = None
+    if "area_bbox" in table:
+        raw = table.get("area_bbox")
+        if isinstance(raw, list) and len(raw) == 4 and all(
+            isinstance(v, int | float) for v in raw
+        ) and raw[0] < raw[2] and raw[1] < raw[3]:
+            area_bbox = (float(raw[0]), float(raw[1]), float(raw[2]), float(raw[3]))
+        else:
+            r.problems.append(f"{r.where('network', 'area_bbox')}: expected "
+                              "[west, south, east, north]")
+    margin = table.get("area_margin_m", DEFAULT_AREA_MARGIN_M)
+    if isinstance(margin, bool) or not isinstance(margin, int | float) or margin < 0:
+        r.problems.append(f"{r.where('network', 'area_margin_m')}: a number of metres >= 0")
+        margin = DEFAULT_AREA_MARGIN_M
+    if (area is not None or area_bbox is not None) and source not in ("osm_file", "pbf"):
+        r.problems.append(f"{r.where('network', 'area')}: area and area_bbox clip a file "
+                          "(source osm_file or pbf); an online query has its own area")
     return NetworkSpec(
         source=source,
         path=path,
         place=place,
         bbox=bbox,
         network_type=network_type,
+        ways=ways,
+        area=area,
+        area_bbox=area_bbox,
+        area_margin_m=float(margin),
     )
 
 

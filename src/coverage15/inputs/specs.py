@@ -13,9 +13,11 @@ from typing import Literal
 from coverage15 import settings
 
 __all__ = [
+    "DEFAULT_AREA_MARGIN_M",
     "LOCATION_CHECKS",
     "NETWORK_SOURCES",
     "NETWORK_TYPES",
+    "NETWORK_WAYS",
     "ROLES",
     "AnalysisSpec",
     "LayerSpec",
@@ -31,7 +33,9 @@ Role = Literal["centre", "station", "other"]
 LocationCheck = Literal["flag", "set_aside", "off"]
 LOCATION_CHECKS: tuple[str, ...] = ("flag", "set_aside", "off")
 ROLES: tuple[str, ...] = ("centre", "station", "other")
-NETWORK_SOURCES: tuple[str, ...] = ("osm_file", "graphml", "place", "polygon", "bbox")
+NETWORK_SOURCES: tuple[str, ...] = ("osm_file", "pbf", "graphml", "place", "polygon", "bbox")
+NETWORK_WAYS: tuple[str, ...] = ("streets", "walk")
+DEFAULT_AREA_MARGIN_M = 1000.0
 NETWORK_TYPES: tuple[str, ...] = ("walk", "all", "all_public", "bike", "drive",
                                   "drive_service")
 
@@ -144,7 +148,14 @@ class NetworkSpec:
     """Where the walking network comes from.
 
     ``source`` is ``"osm_file"`` (OSM XML), ``"graphml"`` (an osmnx GraphML file), or, online,
-    ``"place"`` (a geocodable name), ``"polygon"`` (a polygon file) or ``"bbox"``.
+    ``"place"`` (a geocodable name), ``"polygon"`` (a polygon file) or ``"bbox"``; ``"pbf"``
+    is an ``.osm.pbf`` extract read with pyosmium.
+
+    ``ways`` is ``"streets"`` (streets from residential up; an OSM XML file: every way in it,
+    as before) or ``"walk"`` (every way a pedestrian uses, the same filter for files and
+    online queries). ``area`` clips a file to a study area: ``"units"`` (the union of the
+    unit layer) or a polygon file; ``area_bbox`` a ``(west, south, east, north)`` box; both
+    grown by ``area_margin_m`` so facilities just outside still count.
     """
 
     source: str
@@ -152,6 +163,10 @@ class NetworkSpec:
     place: str | None = None
     bbox: tuple[float, float, float, float] | None = None
     network_type: str = "walk"
+    ways: str = "streets"
+    area: str | Path | None = None
+    area_bbox: tuple[float, float, float, float] | None = None
+    area_margin_m: float = DEFAULT_AREA_MARGIN_M
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from coverage15 import settings
 from coverage15._errors import InputFileError, NetworkError
 from coverage15.inputs.config import NetworkSpec
 from coverage15.network import _cache, _streets
+from coverage15.network._online import online_graph as _online_graph
 from coverage15.network._snap_index import segment_grid
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ __all__ = [
     "WalkNetwork",
     "build_walk_network",
     "content_key",
+    "network_from_arrays",
     "network_from_graph",
     "snap_points",
 ]
@@ -255,6 +257,28 @@ def network_from_graph(
         geometry[missing] = shapely.linestrings(
             np.stack([xy[u[missing]], xy[v[missing]]], axis=1)
         )
+    return network_from_arrays(node_ids, xy, u, v, geometry, crs=graph_crs, extent=extent,
+                               min_component_m=min_component_m, working_crs=working_crs)
+
+
+def network_from_arrays(
+    node_ids: npt.NDArray[np.int64],
+    xy: npt.NDArray[np.float64],
+    u: npt.NDArray[np.int32],
+    v: npt.NDArray[np.int32],
+    geometry: npt.NDArray[np.object_],
+    *,
+    crs: str,
+    extent: shapely.Geometry | None = None,
+    min_component_m: float = MIN_COMPONENT_M,
+    working_crs: str | None = None,
+) -> WalkNetwork:
+    """Build a :class:`WalkNetwork` from node and edge arrays (see :func:`network_from_graph`).
+
+    ``u``/``v`` index ``node_ids``/``xy``; each edge's LineString runs between them in
+    either direction (a two-way street may come twice, once each way: one is kept).
+    """
+    graph_crs = crs
     target = pyproj.CRS.from_user_input(graph_crs)
     to = working_crs or settings.working_crs
     if target.is_geographic or (working_crs is not None
@@ -338,9 +362,11 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()[:24]
 
 
-def _cache_path(path: Path, working_crs: str) -> Path:
+def _cache_path(path: Path, working_crs: str, *how: object) -> Path:
     crs = re.sub(r"[^A-Za-z0-9]+", "", working_crs)[:40]
     key = f"{_file_digest(path)}-{crs}-v{_CACHE_VERSION}"
+    if how:  # read with pyosmium: which ways, which area
+        key = f"{key}-{_cache.key_of(*how)[:16]}"
     if crs != working_crs.replace(":", ""):  # not a plain code: keep the key unique
         key = f"{key}-{_cache.key_of(working_crs)[:12]}"
     return _cache.path_for("networks", key)
@@ -383,22 +409,29 @@ def _graph_from_osm_file(path: Path) -> nx.MultiDiGraph:
         raise NetworkError(msg) from exc
 
 
-def _online_graph(spec: NetworkSpec) -> tuple[nx.MultiDiGraph, shapely.Geometry]:
-    import osmnx as ox
+def _study_area(spec: NetworkSpec, units_area: shapely.Geometry | None,
+                working_crs: str) -> shapely.Geometry | None:
+    if spec.area is None and spec.area_bbox is None:
+        return None
+    from coverage15.network.pbf import study_area
 
-    if spec.source == "place":
-        assert spec.place is not None
-        boundary = ox.geocode_to_gdf(spec.place).union_all()
-        graph = ox.graph_from_polygon(boundary, network_type=spec.network_type, retain_all=True)
-        return graph, boundary
-    if spec.source == "polygon":
-        assert spec.path is not None
-        boundary = gpd.read_file(spec.path).to_crs("EPSG:4326").union_all()
-        graph = ox.graph_from_polygon(boundary, network_type=spec.network_type, retain_all=True)
-        return graph, boundary
-    assert spec.bbox is not None
-    graph = ox.graph_from_bbox(spec.bbox, network_type=spec.network_type, retain_all=True)
-    return graph, shapely.box(*spec.bbox)
+    return study_area(spec, units_area, working_crs)
+
+
+def _network_from_osm_ways(path: Path, spec: NetworkSpec, area: shapely.Geometry | None,
+                           crs: str, say: Callable[[str], None]) -> WalkNetwork:
+    """A network read with pyosmium (PBF, or OSM XML with the walk filter or a clip area)."""
+    from coverage15.network import pbf
+
+    ways = spec.ways if spec.source == "pbf" or spec.ways == "walk" else "every"
+    segments = pbf.read_osm_ways(path, ways=ways, area=area, say=say)
+    say(f"network: simplifying {len(segments.seg_a):,} segments")
+    node_ids, xy, u, v, geometry = pbf.simplify(segments)
+    extent = _osm_bounds(path) if spec.source == "osm_file" else None
+    if extent is not None and area is not None:
+        extent = shapely.intersection(extent, area)
+    return network_from_arrays(node_ids, xy, u, v, geometry, crs="EPSG:4326", extent=extent,
+                               working_crs=crs)
 
 
 def build_walk_network(
@@ -406,20 +439,25 @@ def build_walk_network(
     *,
     working_crs: str | None = None,
     log_step: Callable[[str], None] | None = None,
+    area: shapely.Geometry | None = None,
 ) -> WalkNetwork:
     """Build (or load from cache) the walking network a run config names.
 
     Parameters
     ----------
     spec
-        ``osm_file`` (OSM XML: every street in it is walkable), ``graphml`` (osmnx GraphML),
-        or online ``place``/``polygon``/``bbox`` queries through osmnx (with its HTTP cache);
-        or the path of an OSM XML or GraphML file (by its suffix).
+        ``osm_file`` (OSM XML: every street in it is walkable, or with ``ways = "walk"`` the
+        walkable ways), ``pbf`` (an ``.osm.pbf`` extract, read with pyosmium), ``graphml``
+        (osmnx GraphML), or online ``place``/``polygon``/``bbox`` queries through osmnx
+        (with its HTTP cache); or the path of an OSM XML, PBF or GraphML file (by its
+        suffix). A file is clipped to the spec's ``area``/``area_bbox`` (plus its margin).
     working_crs
         Metric CRS to project to (a run's ``[analysis] working_crs``); default
         :data:`settings.working_crs`.
     log_step
         Called with a short message before slow steps (for progress display).
+    area
+        The union of the unit layer in EPSG:4326, for ``[network] area = "units"``.
 
     Returns
     -------
@@ -428,18 +466,24 @@ def build_walk_network(
     """
     if not isinstance(spec, NetworkSpec):
         path = Path(spec)
-        spec = NetworkSpec(source="graphml" if path.suffix.lower() == ".graphml" else "osm_file",
-                           path=path)
+        suffix = path.suffix.lower()
+        source = ("graphml" if suffix == ".graphml" else "pbf" if suffix == ".pbf"
+                  else "osm_file")
+        spec = NetworkSpec(source=source, path=path)
     say = log_step or log.info
     crs = working_crs or settings.working_crs
-    if spec.source in ("osm_file", "graphml"):
+    if spec.source in ("osm_file", "pbf", "graphml"):
         assert spec.path is not None
         path = spec.path
         if path.is_dir() or not path.exists():
             what = "is a directory" if path.is_dir() else "file not found"
             msg = f"network {path}: {what}; check [network] path (and COVERAGE15_DATA)"
             raise InputFileError(msg)
-        cache = _cache_path(path, crs)
+        clip = _study_area(spec, area, crs) if spec.source != "graphml" else None
+        osmium_read = spec.source == "pbf" or (spec.source == "osm_file"
+                                               and (spec.ways == "walk" or clip is not None))
+        extra = (spec.ways, b"" if clip is None else shapely.to_wkb(clip)) if osmium_read else ()
+        cache = _cache_path(path, crs, *extra)
         cached = _read_cache(cache)
         if cached is not None:
             say(f"network: cached graph of {path.name}")
@@ -450,6 +494,8 @@ def build_walk_network(
 
             graph = ox.load_graphml(path)
             extent = None
+        elif osmium_read:
+            return _write_cache(cache, _network_from_osm_ways(path, spec, clip, crs, say))
         else:
             graph = _graph_from_osm_file(path)
             extent = _osm_bounds(path)
@@ -459,6 +505,7 @@ def build_walk_network(
     query = {"source": spec.source, "place": spec.place, "bbox": spec.bbox,
              "polygon": _file_digest(spec.path) if spec.path else None,
              "network_type": spec.network_type, "crs": crs,
+             **({"ways": "walk"} if spec.ways == "walk" else {}),
              "version": _CACHE_VERSION}
     cache = osm.cache_path("network", query, ".pickle")
     cached = _read_cache(cache)

@@ -36,8 +36,8 @@ from coverage15.inputs.config import MapSpec
 from coverage15.inputs.layers import polygonal_part
 from coverage15.outputs._map_assets import AssetMode, RawHTML, check_tiles, use_assets
 from coverage15.outputs._safe_text import html_text, script_json
+from coverage15.reach.gaps import COMPLETE_ZH, column_label_zh
 from coverage15.reach.gaps import NETWORK_ZH as _NETWORK_WORKBOOK
-from coverage15.reach.gaps import column_label_zh
 
 if TYPE_CHECKING:
     from coverage15.result import Result
@@ -334,8 +334,9 @@ def _cell(column: str, value: Any) -> str:
         return "—"
     if isinstance(value, bool | np.bool_):
         return "是" if value else "否"
-    if column == "network":
-        return NETWORK_ZH.get(str(value), str(value))
+    words = {"network": NETWORK_ZH, "network_complete": COMPLETE_ZH}.get(column)
+    if words is not None:
+        return words.get(str(value), str(value))
     if column.endswith("_share"):
         return f"{float(value):.0%}"
     if isinstance(value, float):
@@ -363,7 +364,8 @@ def _payload(result: Result, data: MapData) -> dict[str, Any]:
         elif row["flag"]:  # beyond the network, failing a count rule
             summary = "未达标（数量目标）· 步行目标未评估"
         else:
-            summary = ("未评估：路网仅覆盖部分" if row["network"] == "partial"
+            summary = ("未评估：路网此处缺少道路" if row.get("network_complete") == "sparse"
+                       else "未评估：路网仅覆盖部分" if row["network"] == "partial"
                        else "未评估：不在路网范围内")
         at = shapely.point_on_surface(row.geometry)
         features.append({

@@ -24,7 +24,12 @@ from coverage15._errors import OutputError
 from coverage15.inputs._sql import check_identifier, mask_url, scrub
 from coverage15.inputs.postgis import connect, driver_message
 from coverage15.outputs._safe_text import neutralise_cell, neutralise_frame
-from coverage15.reach.gaps import NETWORK_ZH, bool_columns_to_text, column_label_zh
+from coverage15.reach.gaps import (
+    COMPLETE_ZH,
+    NETWORK_ZH,
+    bool_columns_to_text,
+    column_label_zh,
+)
 
 if TYPE_CHECKING:
     from coverage15.result import Result
@@ -212,6 +217,9 @@ def write_excel(result: Result, path: Path) -> Path:
         shown = bool_columns_to_text(frame).replace({"true": "是", "false": "否"})
         if "network" in shown:
             shown["network"] = shown["network"].map(NETWORK_ZH).fillna(shown["network"])
+        if "network_complete" in shown:
+            shown["network_complete"] = (shown["network_complete"].map(COMPLETE_ZH)
+                                         .fillna(shown["network_complete"]))
         shown = shown.drop(columns=["reason"], errors="ignore")  # 原因 (reason_zh) is shown
         return neutralise_frame(shown.rename(
             columns={c: column_label_zh(c, layer_labels, rule_labels) for c in frame.columns}))

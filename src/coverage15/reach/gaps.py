@@ -52,7 +52,9 @@ def gap_report(
     Returns
     -------
     pandas.DataFrame
-        Columns: ``district``, ``{unit_column}``, ``network``, ``network_share``,
+        Columns: ``district``, ``{unit_column}``, ``network``, ``network_share``, (when
+        ``table`` has them: ``network_complete``, ``street_near_share``,
+        ``street_density_ratio``, see :func:`coverage15.network.checks.network_completeness`)
         ``area_km2``, ``demand_points``, per layer ``{key}_count``, ``{key}_demand_share``,
         ``{key}_area_share``, per share rule ``{rule}_share``, per rule ``pass_{rule}``,
         ``uncovered`` and ``reason``; sorted by district then unit name.
@@ -63,6 +65,10 @@ def gap_report(
     out[unit_column] = names["unit"]
     out["network"] = table["network"]
     out["network_share"] = table["network_share"].round(SHARE_DIGITS)
+    if "network_complete" in table:  # how well the network covers where people live
+        out["network_complete"] = table["network_complete"]
+        out["street_near_share"] = table["street_near_share"].round(SHARE_DIGITS)
+        out["street_density_ratio"] = table["street_density_ratio"].round(2)
     out["area_km2"] = table["area_km2"].round(3)
     out["demand_points"] = table["demand_points"].astype("int64")
     for key in layer_keys:
@@ -210,6 +216,9 @@ COLUMN_LABELS_ZH = {
     "jiezhen": "街镇",
     "network": "路网覆盖",
     "network_share": "路网覆盖比例",
+    "network_complete": "路网完整度",
+    "street_near_share": "距道路50米内居住点比例",
+    "street_density_ratio": "道路密度（相对中位数）",
     "area_km2": "面积 (km²)",
     "demand_points": "居住点数",
     "uncovered": "未达标",
@@ -220,6 +229,7 @@ COLUMN_LABELS_ZH = {
     "reason_zh": "原因",
 }
 NETWORK_ZH = {"full": "完整", "partial": "部分", "none": "无"}  # values of ``network``
+COMPLETE_ZH = {"complete": "完整", "thin": "偏稀", "sparse": "缺路较多"}  # ``network_complete``
 _LAYER_SUFFIXES_ZH = (("_count", "数量"), ("_demand_share", "居住点覆盖率"),
                       ("_area_share", "面积覆盖率"))
 
