@@ -20,12 +20,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from coverage15 import pipeline
 from coverage15._errors import ConfigError, CRSError, LayerError, OutputError
 from coverage15.inputs.config import LayerSpec
 from coverage15.inputs.layers import load_layer
 from coverage15.outputs._staging import staged_outputs
 from coverage15.outputs.writers import gis_ready, write_csv, write_geopackage
-from coverage15.pipeline import run
 from coverage15.result import Result
 
 __all__ = ["RUN_OUTPUTS", "WhatIf", "check_not_a_run_folder", "load_sites", "whatif",
@@ -250,7 +250,9 @@ def whatif(
             shown = added.assign(facility_id="new:" + added["facility_id"])
             layers[key] = _file_layer(shown, Path(tmp) / "added.gpkg", key,
                                       f"{added_label}{spec.label}", "other")
-        after = run(dataclasses.replace(result.config, layers=layers), progress=progress)
+        # looked up when called, not bound at import (a test may stand in for the run)
+        after = pipeline.run(dataclasses.replace(result.config, layers=layers),
+                             progress=progress)
     return WhatIf(layer, added, removed, result, after, _diff(result, after, layer))
 
 
