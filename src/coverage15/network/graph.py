@@ -29,7 +29,7 @@ import shapely
 from coverage15 import settings
 from coverage15._errors import InputFileError, NetworkError
 from coverage15.inputs.config import NetworkSpec
-from coverage15.network import _cache, _streets
+from coverage15.network import _cache, _names, _streets
 from coverage15.network._snap_index import segment_grid
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_CACHE_VERSION = 6
+_CACHE_VERSION = 7  # 7: edge_name
 EXTENT_HULL_RATIO = 0.3  # concave hull of all street vertices (0 = tightest, 1 = convex)
 EXTENT_MARGIN_M = 250.0  # plus a margin: land this close to the outermost streets is analysable
 MIN_COMPONENT_M = 300.0  # drop street fragments shorter than this in total (islands of 1-2 edges)
@@ -73,6 +73,9 @@ class WalkNetwork:
     extent : shapely.Geometry
         Where the network is: the area in which an absence of streets means "no access"
         rather than "no data".
+    edge_name : numpy.ndarray or None
+        Each edge's street name (OSM ``name``; None where the street has none), for telling
+        places in a planner's words; None for networks made without names.
     source : str or None
         :func:`content_key` of the network when :func:`build_walk_network` made it (results
         computed on it are cached under this key); None for networks made in memory, whose
@@ -87,6 +90,7 @@ class WalkNetwork:
     edge_length: npt.NDArray[np.float64]
     edge_geometry: npt.NDArray[np.object_]
     extent: shapely.Geometry
+    edge_name: npt.NDArray[np.object_] | None = field(default=None, repr=False)
     source: str | None = field(default=None, repr=False)
     _csr: sp.csr_matrix | None = field(default=None, repr=False)
     _tree: shapely.STRtree | None = field(default=None, repr=False)
@@ -309,6 +313,7 @@ def network_from_graph(
         edge_length=lengths,
         edge_geometry=geometry,
         extent=extent,
+        edge_name=_names.edge_names(edges, node_ids, u, v),
     )
     log.info("walk network: %d nodes, %d edges, %.0f km", net.n_nodes, net.n_edges,
              lengths.sum() / 1000)
