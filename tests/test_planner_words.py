@@ -25,6 +25,8 @@ from coverage15.pipeline import run
 from coverage15.planning._words import move, pct
 from coverage15.planning.recommend import recommend, write_recommendation
 from coverage15.planning.scenarios import whatif
+from coverage15.reach.gaps import units_by_district
+from coverage15.reach.targets import Rule, check_targets
 
 CRS = "EPSG:32651"
 X0, Y0 = 350_000.0, 3_450_000.0
@@ -179,3 +181,96 @@ def test_no_non_zero_share_prints_as_zero(share, text):
 def test_moves_show_enough_decimals_to_differ():
     assert move(0.987, 0.994) == "98.7% → 99.4%"
     assert move(0.27, 0.81) == "27% → 81%"
+
+
+# --- reasons ------------------------------------------------------------------------------
+
+ONE_PLUS_N = Rule(id="one_plus_n", kind="one_plus_n", centre_layers=("centre",),
+                  station_layers=("meal",), n=1, min_share=0.75)
+LABELS = {"centre": "中心", "meal": "助餐点"}
+
+
+def _check(centre_n: list[int], meal_n: list[int], rules: list[Rule] | None = None,
+           share_in: float = 1.0):
+    units = pd.DataFrame({"network": ["full" if share_in == 1 else "partial"],
+                          "network_share": [share_in], "centre_count": [0], "meal_count": [1]})
+    cover = pd.DataFrame({"centre_n": centre_n, "meal_n": meal_n})
+    return check_targets(units, rules or [ONE_PLUS_N], demand_cover=cover,
+                         demand_unit=np.zeros(len(centre_n), dtype=np.int64),
+                         layer_labels=LABELS, layer_totals={"centre": 0, "meal": 1})
+
+
+@pytest.mark.parametrize(("centre_n", "meal_n", "side_en", "side_zh"), [
+    # 4 points: centre side 1/4, stations 4/4: the centres are missing
+    ([1, 0, 0, 0], [1, 1, 1, 1], "fails on the centre side: centre (中心) 25%, stations "
+     "(助餐点) 100%", "缺中心：中心（中心）覆盖 25%，站点（助餐点）覆盖 100%"),
+    ([1, 1, 1, 1], [0, 0, 1, 0], "fails on the station side: centre (中心) 100%, stations "
+     "(助餐点) 25%", "缺站点：中心（中心）覆盖 100%，站点（助餐点）覆盖 25%"),
+    ([1, 0, 0, 0], [0, 0, 1, 0], "fails on both sides", "中心和站点都不足"),
+    # each side reaches 3 of 4, but only 2 points have both
+    ([1, 1, 1, 0], [0, 1, 1, 1], "fails on neither side alone (too few residents have both)",
+     "两侧各自够，但同时有中心和站点的居民不足"),
+])
+def test_each_one_plus_n_reason_names_the_failing_side(centre_n, meal_n, side_en, side_zh):
+    flags = _check(centre_n, meal_n).flags
+    assert flags["pass_one_plus_n"].iloc[0] == False  # noqa: E712
+    assert side_en in flags["reason"].iloc[0]
+    assert side_zh in flags["reason_zh"].iloc[0]
+    assert "(needs ≥ 75%;" in flags["reason"].iloc[0]
+    assert "（需 ≥ 75%，尚差" in flags["reason_zh"].iloc[0]
+
+
+def test_reasons_say_by_how_much_per_rule_kind():
+    rules = [ONE_PLUS_N, Rule(id="meal_reach", kind="demand_share", layer="meal",
+                              min_share=0.9),
+             Rule(id="centres", kind="full_coverage", layer="centre", min_count=2)]
+    flags = _check([1, 0, 0, 0], [1, 1, 1, 0], rules).flags
+    en, zh = flags["reason"].iloc[0], flags["reason_zh"].iloc[0]
+    assert "one_plus_n: 25% of residents pass 1+N (needs ≥ 75%; 2 more residential points)" in en
+    assert "meal_reach: 75% of residents within reach of 助餐点 (needs ≥ 90%; 1 more " in en
+    assert "centres: 0 中心 (needs ≥ 2; 2 more)" in en
+    assert "1+N：25% 居民达标（需 ≥ 75%，尚差 2 个居住点）" in zh
+    assert "15 分钟内有助餐点：75% 居民（需 ≥ 90%，尚差 1 个居住点）" in zh
+    assert "中心 0 处（需 ≥ 2，缺 2 处）" in zh
+
+
+def test_no_non_zero_share_of_the_area_prints_as_zero():
+    flags = _check([1], [1], share_in=0.0014).flags
+    assert flags["reason"].iloc[0].startswith("partial network (0.1% of the area)")
+    assert flags["reason_zh"].iloc[0].startswith("仅部分在路网内（路网内面积 0.1%）")
+    one_in_a_thousand = _check([1] + [0] * 999, [1] * 1000).flags
+    assert "0.1% of residents pass 1+N" in one_in_a_thousand["reason"].iloc[0]
+
+
+def test_district_rows_summarise_their_flagged_jiezhen():
+    district = pd.DataFrame({"district": ["甲区", "乙区"], "uncovered": [pd.NA, False],
+                             "reason": ["partial network (19% of the area): walking rules "
+                                        "not evaluated", "passes every evaluated rule"],
+                             "reason_zh": ["仅部分在路网内（路网内面积 19%）：步行目标未评估",
+                                           "已评估的目标均达标"]})
+    units = pd.DataFrame({"district": ["甲区"] * 3 + ["乙区"],
+                          "jiezhen": ["一街道", "二街道", "三镇", "四街道"],
+                          "network": ["full", "partial", "full", "full"],
+                          "uncovered": [True, True, False, False]})
+    out = units_by_district(district, units)
+    assert out["reason_zh"].iloc[0] == (
+        "仅部分在路网内（路网内面积 19%）：步行目标未评估；3 个街镇中 2 个未达标：一街道、二街道"
+        "（1 个不全在路网内，未评估步行目标）")
+    assert out["reason"].iloc[0].endswith(
+        "; 2 of its 3 街镇 flagged: 一街道, 二街道 (1 not wholly inside the network: walking "
+        "rules not judged there)")
+    assert out["reason_zh"].iloc[1] == "已评估的目标均达标；1 个街镇中 0 个未达标"
+
+
+def test_central_district_rows_name_their_flagged_jiezhen(central_run):
+    rows = central_run.district_report.set_index("district")
+    assert "13 个街镇中 3 个未达标：天平路街道、湖南路街道、龙华街道" in rows.loc["徐汇区",
+                                                                                "reason_zh"]
+    gap = central_run.gap_report.set_index("jiezhen")
+    assert ("缺中心：中心（社区综合为老服务中心）覆盖 27%，"
+            "站点（助餐服务点/社区长者食堂）覆盖 100%") in gap.loc["天平路街道", "reason_zh"]
+    shown = " ".join(central_run.gap_report["reason"]) + " ".join(
+        central_run.district_report["reason"])
+    zero = central_run.gap_report["network_share"].between(0, 0.005, inclusive="neither")
+    assert zero.any()  # 龙华街道: 0.14 %
+    assert "partial network (0% of the area)" not in shown

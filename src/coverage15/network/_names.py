@@ -91,7 +91,12 @@ def place_names(net: Any, xy: npt.NDArray[np.float64]) -> list[tuple[str, str]]:
         if len(hit) == 0:
             out.append((f"{lon:.5f}, {lat:.5f}", f"{lon:.5f}, {lat:.5f}"))
             continue
-        here = sorted({str(names[named[h]]) for h in hit})
+        # every named street as near as the nearest (within a metre: coordinates that went
+        # to degrees and back are not exact)
+        near = tree.query(p, predicate="dwithin",
+                          distance=float(shapely.distance(p, net.edge_geometry[named[hit[0]]]))
+                          + 1.0)
+        here = sorted({str(names[named[h]]) for h in near})
         if len(here) > 1:  # at a crossing of named streets
             out.append((f"{here[0]}与{here[1]}交叉口", f"{here[0]} at {here[1]}"))
             continue
