@@ -19,6 +19,7 @@ The solvers are in :mod:`coverage15.planning._covering`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -567,4 +568,15 @@ def write_recommendation(
                         layers={"proposals": proposals, "proposal_areas": rec.areas,
                                 "newly_covered": rec.newly_covered, "units": units},
                         summary=summary, map_result=after.after if after and map_html else None,
-                        map_options=map_options)
+                        map_options=_with_sites(map_options, result, proposals))
+
+
+def _with_sites(options: object | None, result: Result, proposals: pd.DataFrame) -> object:
+    """Map options that number the proposed sites (their ids on the map: ``new:…``)."""
+    from coverage15.outputs.maps import MapOptions
+
+    opts = options if isinstance(options, MapOptions) else MapOptions.from_config(
+        result.config.map)
+    sites = pd.DataFrame(proposals.drop(columns="geometry")).assign(
+        facility_id="new:" + proposals["facility_id"].astype(str))
+    return dataclasses.replace(opts, proposals=sites)
