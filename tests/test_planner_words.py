@@ -274,3 +274,23 @@ def test_central_district_rows_name_their_flagged_jiezhen(central_run):
     zero = central_run.gap_report["network_share"].between(0, 0.005, inclusive="neither")
     assert zero.any()  # 龙华街道: 0.14 %
     assert "partial network (0% of the area)" not in shown
+
+
+def test_central_recommend_k5_names_streets_jiezhen_and_who_passes(data_dir, tmp_path, capsys):
+    from coverage15.cli import main
+
+    config = Path(__file__).resolve().parents[1] / "data" / "shanghai-central.toml"
+    assert main(["recommend", str(config), "--layer", "centre", "--k", "5", "--out",
+                 str(tmp_path), "--no-map"]) == 0
+    out = capsys.readouterr().out
+    assert ("   1. 嘉善路 at 建国西路 (徐汇区 天平路街道): +196 points; 天平路街道 27% → 81% "
+            "still fails, 瑞金二路街道 79% → 99% now passes") in out
+    assert ("4 街镇 newly pass: 黄浦区 南京东路街道 (site 3), 黄浦区 外滩街道 (site 3, in "
+            "南京东路街道), 黄浦区 打浦桥街道 (site 1, in 天平路街道), 黄浦区 瑞金二路街道 "
+            "(site 1, in 天平路街道); 0 newly fail") in out
+    assert "node-" not in out
+    table = pd.read_csv(tmp_path / "recommendations.csv")
+    assert table["name"].iloc[0] == "天平路街道 嘉善路与建国西路交叉口"
+    assert table["place"].tolist()[:2] == ["嘉善路与建国西路交叉口", "东余杭路与舟山路交叉口"]
+    assert table["now_passes"].iloc[0] == "打浦桥街道、瑞金二路街道"
+    assert table["effect"].iloc[0].startswith("天平路街道 27% → 81%；")
