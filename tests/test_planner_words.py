@@ -294,3 +294,11 @@ def test_central_recommend_k5_names_streets_jiezhen_and_who_passes(data_dir, tmp
     assert table["place"].tolist()[:2] == ["嘉善路与建国西路交叉口", "东余杭路与舟山路交叉口"]
     assert table["now_passes"].iloc[0] == "打浦桥街道、瑞金二路街道"
     assert table["effect"].iloc[0].startswith("天平路街道 27% → 81%；")
+
+
+def test_map_popups_never_show_zero_for_a_non_zero_share():
+    from coverage15.outputs.maps import _cell
+
+    assert _cell("network_share", 0.0014) == "0.1%"  # 龙华街道
+    assert _cell("one_plus_n_share", 0.27) == "27%"
+    assert _cell("centre_demand_share", 0.0) == "0%"

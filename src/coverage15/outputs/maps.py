@@ -38,6 +38,7 @@ from coverage15.outputs._legend import unit_rows
 from coverage15.outputs._map_assets import AssetMode, RawHTML, check_tiles, use_assets
 from coverage15.outputs._proposal_map import mark_proposals, proposal_overlays
 from coverage15.outputs._safe_text import html_text, script_json
+from coverage15.reach._reasons import pct
 from coverage15.reach.gaps import NETWORK_ZH as _NETWORK_WORKBOOK
 from coverage15.reach.gaps import column_label_zh
 
@@ -340,7 +341,7 @@ def _cell(column: str, value: Any) -> str:
     if column == "network":
         return NETWORK_ZH.get(str(value), str(value))
     if column.endswith("_share"):
-        return f"{float(value):.0%}"
+        return pct(float(value))  # never "0%" for a share that is not
     if isinstance(value, float):
         return f"{value:.2f}"
     return str(value)
