@@ -16,7 +16,6 @@ import pandas as pd
 from coverage15.outputs._safe_text import html_text
 
 if TYPE_CHECKING:
-    from coverage15.outputs.maps import MapData
     from coverage15.result import Result
 
 __all__ = ["mark_proposals", "proposal_overlays"]
@@ -39,9 +38,12 @@ def proposal_overlays(result: Result, proposals: pd.DataFrame | None) -> set[str
     return set() if key is None else {f"{result.config.layers[key].label} 15分钟服务圈"}
 
 
-def mark_proposals(payload: dict[str, Any], result: Result, data: MapData,
+def mark_proposals(payload: dict[str, Any], result: Result, data: Any,
                    proposals: pd.DataFrame | None) -> None:
     """Number the proposed sites, attach their effect, and retitle the map (in place).
+
+    ``data`` is the map's :class:`coverage15.outputs.maps.MapData` (not imported: maps
+    imports this module).
 
     ``proposals``: ``facility_id`` (as on the map's layer), ``rank``, and optionally
     ``place``, ``jiezhen``, ``newly_covered``, ``effect`` and ``now_passes``.
