@@ -192,3 +192,47 @@ def test_readme_links_resolve():
         path = target.split("#", 1)[0]
         if path and "://" not in path:
             assert (ROOT / path).exists(), f"README links to {target}, which does not exist"
+
+
+def _blocks(page: str, language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", page, flags=re.S)
+
+
+def test_targets_page_examples_parse_and_its_texts_are_the_codes(tmp_path):
+    """Every example rule on docs/targets.md loads; its reason and error texts are the code's."""
+    from coverage15 import ConfigError
+    from coverage15.reach import _reasons
+    from coverage15.reach.targets import Rule, load_targets
+
+    page = (DOCS / "targets.md").read_text(encoding="utf-8")
+    examples = [b for b in _blocks(page, "toml") if "[[rules]]" in b]
+    bad = [b for b in examples if "\nlayers = " in b]
+    assert len(bad) == 1
+    for i, block in enumerate(b for b in examples if b not in bad):
+        path = tmp_path / f"example{i}.toml"
+        path.write_text(block, encoding="utf-8")
+        assert len(load_targets(path)) >= 1, block
+    texts = "\n".join(_blocks(page, "text"))
+    labels = {"centre": "社区综合为老服务中心", "meal_point": "助餐服务点",
+              "canteen": "社区长者食堂"}
+    one = Rule(id="one_plus_n", kind="one_plus_n", centre_layers=("centre",),
+               station_layers=("meal_point", "canteen"), min_share=0.9)
+    meal = Rule(id="meal_within_reach", kind="demand_share", layer="meal_point", min_share=0.8)
+    each = Rule(id="centre_in_jiezhen", kind="full_coverage", layer="centre")
+    city = Rule(id="centres_citywide", kind="citywide_count", layer="centre", min_count=500)
+    said = [*_reasons.share_reason(one, 57 / 210, n_points=210, n_pass=57, labels=labels,
+                                   sides=(57 / 210, 1.0)),
+            *_reasons.share_reason(meal, 0.7, n_points=120, n_pass=84, labels=labels),
+            *_reasons.count_reason(each, 0, labels),
+            _reasons.citywide_reason_zh(city, 323, labels)]
+    for line in said:
+        assert line in texts, line
+    path = tmp_path / "bad.toml"
+    path.write_text(bad[0], encoding="utf-8")
+    try:
+        load_targets(path)
+    except ConfigError as exc:
+        error = str(exc).replace(str(path), "bad.toml")
+    else:
+        raise AssertionError("the bad example loaded")
+    assert error in texts

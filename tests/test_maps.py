@@ -622,3 +622,69 @@ def test_hostile_names_are_shown_as_text_in_chromium(browser, hostile_map, tmp_p
     assert texts["scripts"] == 0
     _screenshot(driver, "map-hostile.png", tmp_path)
     assert _js_errors(driver) == []
+
+
+@pytest.fixture(scope="module")
+def recommendation_map(central_run, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``coverage15 recommend … --layer centre --k 5 --tiles none``: the map after the sites."""
+    from coverage15.planning.recommend import recommend, write_recommendation
+    from coverage15.planning.scenarios import whatif
+
+    out = tmp_path_factory.mktemp("recommend-map")
+    rec = recommend(central_run, layer="centre", k=5)
+    after = whatif(central_run, layer="centre", add=rec.proposals, added_label="拟建")
+    write_recommendation(rec, central_run, out, after=after,
+                         map_options=MapOptions(tiles=None))
+    return out / "map.html"
+
+
+@pytest.mark.browser
+def test_recommendation_map_numbers_the_sites_and_shows_their_areas(
+        browser, recommendation_map: Path, tmp_path: Path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser
+    _open(driver, recommendation_map)
+    _screenshot(driver, "map-recommend.png", tmp_path)
+    assert _js_errors(driver) == []
+    # five numbered sites, in order, and their five service areas on at start
+    numbers = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".c15-site div")]
+    assert sorted(numbers) == ["1", "2", "3", "4", "5"]
+    assert len(driver.find_elements(By.CSS_SELECTOR, "path.c15-site-area")) == 5
+    assert driver.execute_script(
+        "return window.__c15.map.hasLayer(window.__c15.overlays[arguments[0]])",
+        "拟建社区综合为老服务中心 15分钟服务圈") is True
+    # the title and legend say the map shows the state after the proposals
+    assert "拟建 5 处后" in driver.find_element(By.CSS_SELECTOR, ".c15-title").text
+    legend = driver.find_element(By.CSS_SELECTOR, ".c15-legend").text
+    assert "推荐方案（拟建后）" in legend
+    assert "拟建后的状况" in legend
+    # flag labels never overlap: at zoom 13 (where they show) the ones that would are thinned
+    overlaps = driver.execute_script("""
+        var s = window.__c15;
+        s.map.setZoom(13, {animate: false});
+        s.thinLabels();
+        var r = Array.prototype.filter.call(document.querySelectorAll(".c15-flag-label"),
+          function (e) { return !e.classList.contains("c15-thinned") &&
+                                e.getBoundingClientRect().width > 0; })
+          .map(function (e) { return e.getBoundingClientRect(); });
+        var n = 0;
+        for (var i = 0; i < r.length; i++) { for (var j = i + 1; j < r.length; j++) {
+          if (r[i].left < r[j].right && r[i].right > r[j].left && r[i].top < r[j].bottom &&
+              r[i].bottom > r[j].top) { n++; } } }
+        return [n, r.length];""")
+    assert overlaps[0] == 0
+    assert overlaps[1] > 0
+    # a click on site 1 tells where it is and what it changes
+    driver.execute_script("""
+        var m = window.__c15.markers.centre_added.find(function (m) {
+          return m.options.title === "拟建第 1 处"; });
+        m.fire("click"); m.openPopup();""")
+    popup = WebDriverWait(driver, 10).until(
+        lambda d: next((p.text for p in d.find_elements(By.CSS_SELECTOR,
+                                                         ".leaflet-popup-content")
+                        if "拟建第 1 处" in p.text), None))
+    assert "拟建第 1 处：嘉善路与建国西路交叉口" in popup
+    assert "天平路街道 27% → 81%" in popup
+    assert "由此达标的街镇：打浦桥街道、瑞金二路街道" in popup

@@ -128,7 +128,8 @@ def hostile_run(central_run):
     check = central_run.check
     reason = "@SUM(1+1)*cmd|' /C calc'!A0"
     result.check = dataclasses.replace(check, citywide=[
-        dataclasses.replace(c, reason=reason) for c in check.citywide])
+        dataclasses.replace(c, reason=reason, reason_zh=reason)  # the 汇总 sheet shows _zh
+        for c in check.citywide])
     result.shown = shown | {"=1+1、外滩街道"} | ({reason} if check.citywide else set())
     return result
 

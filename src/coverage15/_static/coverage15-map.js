@@ -88,6 +88,26 @@
     return "<div class=\"c15-fac\"><div>" + lines.join("</div><div>") + "</div></div>";
   }
 
+  function sitePopup(row, layer, site, text) {
+    // a proposed site: its rank, place and what it changes, then the usual facts
+    var lines = ["<div class=\"c15-popup-title\">拟建第 " + site.rank + " 处：" +
+                 esc(site.place || row[2]) + "</div>"];
+    if (site.newly) {
+      lines.push("新覆盖居住点：" + esc(site.newly) + " 个");
+    }
+    if (site.effect) {
+      lines.push("街镇覆盖率变化：" + esc(site.effect));
+    }
+    lines.push(site.passes ? "由此达标的街镇：" + esc(site.passes) :
+               "<span class=\"c15-hint\">没有街镇因此处单独达标</span>");
+    return "<div class=\"c15-fac c15-site-effect\"><div>" + lines.join("</div><div>") +
+      "</div></div>" + facilityPopup(row, layer, text);
+  }
+  function siteIcon(colour, rank) {
+    return L.divIcon({className: "c15-site", iconSize: [26, 26], iconAnchor: [13, 13],
+                      html: "<div style=\"background:" + colour + ";color:" + textOn(colour) +
+                        "\">" + rank + "</div>"});
+  }
   // dark numbers on light colours (yellow, cyan, orange), white on dark ones
   function textOn(colour) {
     var rgb = [1, 3, 5].map(function (i) {
@@ -215,6 +235,38 @@
                   fillOpacity: 0.12}
         }).addTo(groups.areas[i]);
       }
+      if (layer.sites) {  // the proposed sites: numbered, never clustered, areas drawn
+        var sites = [];
+        layer.facilities.forEach(function (row, j) {
+          var site = layer.sites[j];
+          if (!site) {
+            return;
+          }
+          if (row[7] >= 0) {
+            L.geoJSON(layer.areas[row[7]], {
+              pane: "c15-areas", interactive: false,
+              style: {color: layer.colour, weight: 2, opacity: 1, dashArray: "5 3",
+                      fillOpacity: 0, className: "c15-site-area"}
+            }).addTo(groups.areas[i]);
+          }
+          var marker = L.marker([row[0], row[1]], {
+            pane: "c15-facilities-top", icon: siteIcon(layer.colour, site.rank),
+            title: "拟建第 " + site.rank + " 处", riseOnHover: true, zIndexOffset: 1000
+          });
+          marker.bindPopup(sitePopup(row, layer, site, data.text), POPUP);
+          marker.bindTooltip(site.rank + ". " + esc(site.place || row[2]),
+                             {direction: "top", offset: [0, -12]});
+          marker.on("click", function () {
+            marker.closeTooltip();
+            show(i, row, true);
+          });
+          marker.on("popupclose", function () { hide(row, true); });
+          marker.addTo(groups.markers[i]);
+          sites.push(marker);
+        });
+        state.markers[layer.key] = sites;
+        return;
+      }
       var cluster = L.markerClusterGroup({
         disableClusteringAtZoom: 15, maxClusterRadius: 45, showCoverageOnHover: false,
         iconCreateFunction: clusterIcon(layer.colour),
@@ -300,12 +352,39 @@
                                   paddingBottomRight: [right + 20, 10], animate: false});
     }
 
+    function thinLabels() {
+      // a label that would overlap one already shown waits for a closer zoom (its 街镇
+      // keeps its red outline and its tooltip); the first in the data wins
+      var kept = [];
+      var spans = map.getContainer().querySelectorAll(".c15-flag-label");
+      state.thinned = [];
+      Array.prototype.forEach.call(spans, function (span) {
+        L.DomUtil.removeClass(span, "c15-thinned");
+        var r = span.getBoundingClientRect();
+        if (r.width === 0) {
+          return;
+        }
+        var clash = kept.some(function (k) {
+          return r.left < k.right + 3 && r.right > k.left - 3 && r.top < k.bottom + 2 &&
+            r.bottom > k.top - 2;
+        });
+        if (clash) {
+          L.DomUtil.addClass(span, "c15-thinned");
+          state.thinned.push(span.textContent);
+        } else {
+          kept.push(r);
+        }
+      });
+    }
+    state.thinLabels = thinLabels;
     function labelsByZoom() {
-      // flag labels need room: from zoom 13 on
+      // flag labels need room: from zoom 13 on, and never on top of each other
       L.DomUtil[map.getZoom() < 13 ? "addClass" : "removeClass"](map.getContainer(),
                                                                   "c15-zoomed-out");
+      thinLabels();
     }
     map.on("zoomend", labelsByZoom);
+    map.on("overlayadd", thinLabels);
     labelsByZoom();
     state.ready = true;
     return state;

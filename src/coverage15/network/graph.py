@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ import shapely
 from coverage15 import settings
 from coverage15._errors import InputFileError, NetworkError
 from coverage15.inputs.config import NetworkSpec
-from coverage15.network import _cache, _streets
+from coverage15.network import _cache, _names, _streets
 from coverage15.network._online import online_graph as _online_graph
 from coverage15.network._snap_index import segment_grid
 
@@ -48,7 +49,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_CACHE_VERSION = 6
+_CACHE_VERSION = 7  # 7: edge_name
 EXTENT_HULL_RATIO = 0.3  # concave hull of all street vertices (0 = tightest, 1 = convex)
 EXTENT_MARGIN_M = 250.0  # plus a margin: land this close to the outermost streets is analysable
 MIN_COMPONENT_M = 300.0  # drop street fragments shorter than this in total (islands of 1-2 edges)
@@ -75,6 +76,9 @@ class WalkNetwork:
     extent : shapely.Geometry
         Where the network is: the area in which an absence of streets means "no access"
         rather than "no data".
+    edge_name : numpy.ndarray or None
+        Each edge's street name (OSM ``name``; None where the street has none), for telling
+        places in a planner's words; None for networks made without names.
     source : str or None
         :func:`content_key` of the network when :func:`build_walk_network` made it (results
         computed on it are cached under this key); None for networks made in memory, whose
@@ -89,6 +93,7 @@ class WalkNetwork:
     edge_length: npt.NDArray[np.float64]
     edge_geometry: npt.NDArray[np.object_]
     extent: shapely.Geometry
+    edge_name: npt.NDArray[np.object_] | None = field(default=None, repr=False)
     source: str | None = field(default=None, repr=False)
     _csr: sp.csr_matrix | None = field(default=None, repr=False)
     _tree: shapely.STRtree | None = field(default=None, repr=False)
@@ -258,7 +263,8 @@ def network_from_graph(
             np.stack([xy[u[missing]], xy[v[missing]]], axis=1)
         )
     return network_from_arrays(node_ids, xy, u, v, geometry, crs=graph_crs, extent=extent,
-                               min_component_m=min_component_m, working_crs=working_crs)
+                               min_component_m=min_component_m, working_crs=working_crs,
+                               edge_data=edges)
 
 
 def network_from_arrays(
@@ -272,11 +278,14 @@ def network_from_arrays(
     extent: shapely.Geometry | None = None,
     min_component_m: float = MIN_COMPONENT_M,
     working_crs: str | None = None,
+    edge_data: Sequence[tuple[Any, Any, dict[str, Any]]] | None = None,
 ) -> WalkNetwork:
     """Build a :class:`WalkNetwork` from node and edge arrays (see :func:`network_from_graph`).
 
     ``u``/``v`` index ``node_ids``/``xy``; each edge's LineString runs between them in
     either direction (a two-way street may come twice, once each way: one is kept).
+    ``edge_data`` (a graph's ``(a, b, data)`` by node id) gives the streets' names; without
+    it the network has none (``edge_name`` is None).
     """
     graph_crs = crs
     target = pyproj.CRS.from_user_input(graph_crs)
@@ -333,6 +342,8 @@ def network_from_arrays(
         edge_length=lengths,
         edge_geometry=geometry,
         extent=extent,
+        edge_name=(_names.edge_names(edge_data, node_ids, u, v) if edge_data is not None
+                   else None),
     )
     log.info("walk network: %d nodes, %d edges, %.0f km", net.n_nodes, net.n_edges,
              lengths.sum() / 1000)

@@ -34,8 +34,11 @@ from coverage15._errors import ConfigError, unknown_district
 from coverage15.inputs._palette import LAYER_COLOURS, layer_colours
 from coverage15.inputs.config import MapSpec
 from coverage15.inputs.layers import polygonal_part
+from coverage15.outputs._legend import unit_rows
 from coverage15.outputs._map_assets import AssetMode, RawHTML, check_tiles, use_assets
+from coverage15.outputs._proposal_map import mark_proposals, proposal_overlays
 from coverage15.outputs._safe_text import html_text, script_json
+from coverage15.reach._reasons import pct
 from coverage15.reach.gaps import COMPLETE_ZH, column_label_zh
 from coverage15.reach.gaps import NETWORK_ZH as _NETWORK_WORKBOOK
 
@@ -118,6 +121,7 @@ class MapOptions:
     area_simplify_m: float = 15.0
     district: str | None = None
     assets: AssetMode = "inline"
+    proposals: pd.DataFrame | None = None  # a recommendation's sites: see _proposal_map
 
     @classmethod
     def from_config(cls, spec: MapSpec, **overrides: Any) -> MapOptions:
@@ -338,7 +342,7 @@ def _cell(column: str, value: Any) -> str:
     if words is not None:
         return words.get(str(value), str(value))
     if column.endswith("_share"):
-        return f"{float(value):.0%}"
+        return pct(float(value))  # never "0%" for a share that is not
     if isinstance(value, float):
         return f"{value:.2f}"
     return str(value)
@@ -466,12 +470,8 @@ def _legend_html(result: Result, data: MapData, colours: list[str]) -> str:
         span = f"≥ {lo:.0%}" if hi > 1 else f"{lo:.0%} – {hi:.0%}"
         rows.append(f"<div class='row'><span class='sw' style='background:{colour}'></span>"
                     f"{span}{note}</div>")
-    n_flag = int(data.units["flag"].sum())
-    rows.append(f"<div class='row'><span class='sw' style='background:{NO_DATA_COLOUR}'>"
-                "</span>未评估：路网外或仅部分在路网内</div>")
-    rows.append(f"<div class='row'><span class='sw' style='border:3px solid {FLAG_COLOUR}'>"
-                f"</span><b style='color:{FLAG_COLOUR}'>⚠ 未达标街镇（{n_flag} 个）</b>"
-                "：至少一项目标未达到</div>")
+    rows += unit_rows(data.units, no_data=NO_DATA_COLOUR, flag=FLAG_COLOUR,
+                      sample=SHARE_COLOURS[-1])
     rows.append("<h2>设施与15分钟服务圈</h2>")
     for colour, (key, spec) in zip(colours, result.config.layers.items(), strict=True):
         rows.append(f"<div class='row'><span class='dot' style='background:{colour}'></span>"
@@ -563,7 +563,8 @@ def render_map(result: Result, *, options: MapOptions | None = None) -> folium.M
     names = overlay_names(result)
     groups = []
     for i, name in enumerate(names):
-        show = i <= 3 or i % 2 == 0  # the first union and every marker layer
+        # the first union, every marker layer, and the proposed sites' service areas
+        show = i <= 3 or i % 2 == 0 or name in proposal_overlays(result, opts.proposals)
         # the layer list shows its names as HTML: escaped (a layer's label is the config's)
         group = folium.FeatureGroup(name=html_text(name), show=show)
         group.add_to(fmap)
@@ -576,7 +577,9 @@ def render_map(result: Result, *, options: MapOptions | None = None) -> folium.M
                  f"districts: {groups[2].get_name()}, areas: [{areas}], markers: [{markers}]}}")
     js_overlays = "{" + ", ".join(f"{script_json(n)}: {g.get_name()}"
                                   for n, g in zip(names, groups, strict=True)) + "}"
-    fmap.add_child(_CoverageLayers(js_groups, js_overlays, script_json(_payload(result, data))))
+    payload = _payload(result, data)
+    mark_proposals(payload, result, data, opts.proposals)
+    fmap.add_child(_CoverageLayers(js_groups, js_overlays, script_json(payload)))
     a = result.config.analysis
     meta = json.dumps({"config": result.config.name, "minutes": a.minutes,
                        "walk_speed_kmh": a.walk_speed_kmh, "district": opts.district},

@@ -197,9 +197,13 @@ def _legend(fig: Figure, result: Result, data: MapData) -> None:
         handles.append(Patch(facecolor=colour, edgecolor="#5a5a5a", label=span + note))
     handles.append(Patch(facecolor=NO_DATA_COLOUR, edgecolor="#8a8a8a",
                          label="未评估：路网外或仅部分在路网内"))
-    n_flag = int(data.units["flag"].sum())
-    handles.append(Patch(facecolor="white", edgecolor=FLAG_COLOUR, linewidth=2,
-                         label=f"未达标街镇（{n_flag} 个）"))
+    flag, judged = data.units["flag"].to_numpy(bool), data.units["assessed"].to_numpy(bool)
+    handles.append(Patch(facecolor=SHARE_COLOURS[0], edgecolor=FLAG_COLOUR, linewidth=2,
+                         label=f"未达标街镇（{int(flag.sum())} 个），其中已评估 "
+                               f"{int((flag & judged).sum())} 个"))
+    handles.append(Patch(facecolor=NO_DATA_COLOUR, edgecolor=FLAG_COLOUR, linewidth=2,
+                         label=f"灰底红框：步行目标未评估，但数量目标未达标"
+                               f"（{int((flag & ~judged).sum())} 个）"))
     layers = list(result.config.layers.items())
     colours = layer_colours(result.config.layers)
     for key, spec in layers:

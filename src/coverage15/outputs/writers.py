@@ -193,6 +193,9 @@ def _sheet_name(text: str, used: set[str]) -> str:
     return name
 
 
+SHARE_FORMAT = "[<0.01]0.0#%;[>0.99]0.0#%;0%"
+
+
 def write_excel(result: Result, path: Path) -> Path:
     """Write the gap report as an Excel workbook with Chinese column labels.
 
@@ -231,8 +234,9 @@ def write_excel(result: Result, path: Path) -> Path:
         zh(summary).to_excel(writer, sheet_name=_sheet_name("汇总", used), index=False)
         citywide = pd.DataFrame(
             [{"规则": c.rule.label, "数值": c.value, "达标": "是" if c.passed else "否",
-              "说明": c.reason} for c in result.check.citywide]
-            + [{"规则": rid, "数值": None, "达标": "未评估", "说明": why}
+              "说明": c.reason_zh or c.reason} for c in result.check.citywide]
+            + [{"规则": rid, "数值": None, "达标": "未评估",
+                "说明": result.check.skipped_zh.get(rid, why)}
                for rid, why in result.check.skipped.items()])
         if not citywide.empty:
             neutralise_frame(citywide).to_excel(writer, sheet_name="汇总", index=False,
@@ -259,8 +263,8 @@ def write_excel(result: Result, path: Path) -> Path:
                 sheet.column_dimensions[column[0].column_letter].width = min(
                     max(8, width * 1.6), 60)
                 if column[0].value in shares:  # 0–1 shares shown as percentages
-                    for cell in column[1:]:
-                        cell.number_format = "0%"
+                    for cell in column[1:]:  # decimals near 0 and 100 %: never a false 0 %
+                        cell.number_format = SHARE_FORMAT
             if sheet.title not in ("汇总", "说明"):  # one table per sheet: filterable
                 sheet.auto_filter.ref = sheet.dimensions
     return path

@@ -10,15 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
-import scipy.sparse as sp
-import shapely
 
 from coverage15._errors import ConfigError
-from coverage15._types import IntArray
 from coverage15.inputs.layers import load_layer
-from coverage15.network.graph import snap_points
+from coverage15.planning._reach_sets import coverage_sets
 from coverage15.planning.scenarios import load_sites
-from coverage15.reach.kernel import layer_reach
 
 if TYPE_CHECKING:
     from coverage15.result import Result
@@ -77,24 +73,3 @@ def candidate_sites(result: Result, source: str = "nodes", *, spacing_m: float =
     out = out[["facility_id", "name", "geometry"]].reset_index(drop=True)
     out["source"] = source
     return out
-
-
-def coverage_sets(result: Result, candidates: gpd.GeoDataFrame,
-              rows: IntArray) -> sp.csr_matrix:
-    """Boolean matrix: candidate x demand row (of ``rows``) within the walking limit."""
-    a, net = result.config.analysis, result.network
-    assert result.demand is not None
-    out = sp.csr_matrix((len(candidates), len(rows)), dtype=bool)
-    if len(rows) == 0 or len(candidates) == 0:
-        return out
-    demand = result.demand.iloc[rows]
-    # a walk is never shorter than the straight line (plus the snaps when they are not walked)
-    reach_m = a.limit_m + (0.0 if a.access_leg else 2 * a.snap_max_m)
-    tree = shapely.STRtree(demand.geometry.to_crs(net.crs).to_numpy())
-    near = np.unique(tree.query(candidates.geometry.to_crs(net.crs).to_numpy(),
-                                predicate="dwithin", distance=reach_m)[0])
-    areas = layer_reach(net, candidates.iloc[near], a, polygons=False,
-                        demand_snap=snap_points(net, demand, snap_max_m=a.snap_max_m))
-    source, target, _ = areas.pairs
-    return sp.csr_matrix((np.ones(len(source), bool), (near[source], target)),
-                         shape=out.shape)

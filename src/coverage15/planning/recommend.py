@@ -19,6 +19,7 @@ The solvers are in :mod:`coverage15.planning._covering`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,13 @@ from coverage15.planning._covering import (
     Solution,
     exact_cover,
     greedy_cover,
+)
+from coverage15.planning._words import (
+    credits,
+    site_lines,
+    summary_zh,
+    tell_proposals,
+    unit_changes,
 )
 from coverage15.planning.scenarios import KEYS, WhatIf, write_bundle
 from coverage15.reach.coverage import assign_units
@@ -170,20 +178,39 @@ class Recommendation:
                      f"{s['newly_covered']} points = {s['newly_covered_share']:.1%} of the scope "
                      f"({s['gap_closed_share']:.1%} of the uncovered); {s['share_before']:.1%} → "
                      f"{s['share_after']:.1%}")
-        lines += [f"  {p.rank:>2}. {p.facility_id} {p.district} {p.jiezhen}: "
-                  f"+{p.newly_covered} ({p.cumulative_share:.1%})"
-                  for p in self.proposals.itertuples()]
+        lines += self._site_lines(after)
         if self.requirements is not None:
             unmet = self.requirements.loc[~self.requirements["met"]]
             lines += [f"  cannot meet {r.rule} in {r.district} {r.jiezhen}: needs {r.need:g}, "
                       f"candidates reach {r.reachable:g}" for r in unmet.itertuples()]
         if after is not None:
-            change = after.diff["change"].value_counts()
+            moved = unit_changes(after.diff)
+            credit = self.credits(after)
+
+            def told(units: list[tuple[str, str]]) -> str:
+                return ", ".join(f"{d} {j}" + (f" (site {credit[(d, j)][0]}"
+                                               + (f", in {credit[(d, j)][1]})"
+                                                  if credit[(d, j)][1] != j else ")")
+                                               if (d, j) in credit else "")
+                                 for d, j in units)
+
+            passes, fails = moved["newly passes"], moved["newly fails"]
             lines.append(f"re-run with the proposals: {_confirmed(self, after.after)} of "
                          f"{s['newly_covered']} promised points covered; "
-                         f"{change.get('newly passes', 0)} 街镇 newly pass, "
-                         f"{change.get('newly fails', 0)} newly fail")
+                         f"{len(passes)} 街镇 newly pass" + (f": {told(passes)}" if passes else "")
+                         + f"; {len(fails)} newly fail" + (f": {told(fails)}" if fails else ""))
         return lines
+
+    def summary_zh(self, after: WhatIf | None = None) -> list[str]:
+        """The summary in Chinese, for the planner: the sites, what each changes, who passes."""
+        return summary_zh(self, after)
+
+    def credits(self, after: WhatIf) -> dict[tuple[str, str], tuple[int, str]]:
+        """Each 街镇 that newly passes → (rank of the site that completes it, that site's 街镇)."""
+        return credits(self, after)
+
+    def _site_lines(self, after: WhatIf | None) -> list[str]:
+        return site_lines(self, after)
 
 
 def _is(flags: pd.Series, *, value: bool) -> Any:
@@ -249,6 +276,8 @@ def _finish(result: Result, layer: str, *, form: Literal["max_cover", "min_cover
     props["cumulative_share"] = ((stats["before"] + props["cumulative"]) / points).round(4)
     areas = service_areas(result.network, props, a)
     props["snap_m"] = areas["snap_m"].round(1).to_numpy()
+    where, _ = _unit_table(result)
+    tell_proposals(result, layer, props, rows=rows, rank=rank, stats=stats, where=where)
     areas = gpd.GeoDataFrame(
         props[["rank", "facility_id", "name", "newly_covered"]].assign(
             reach_m=areas["reach_m"].round(0).to_numpy(),
@@ -259,7 +288,8 @@ def _finish(result: Result, layer: str, *, form: Literal["max_cover", "min_cover
     newly.insert(0, "row", rows[hit])
     newly.insert(1, "rank", rank[hit])
     n_new = int(hit.sum())
-    stats = {**stats, "layer": layer, "form": form, "n_proposed": len(props),
+    stats = {**stats, "sites": stats.pop("_sites"), "layer": layer, "form": form,
+             "n_proposed": len(props),
              "newly_covered": n_new, "newly_covered_share": round(n_new / points, 4),
              "gap_closed_share": round(n_new / max(points - stats["before"], 1), 4),
              "share_before": round(stats["before"] / points, 4),
@@ -524,12 +554,29 @@ def write_recommendation(
         summary["rerun_confirms"] = _confirmed(rec, after.after)
         summary["whatif"] = after.summary()
     summary["lines"] = rec.summary(after)
-    tables = {"recommendations.csv": _points_csv(rec.proposals),
+    summary["lines_zh"] = rec.summary_zh(after)
+    proposals = rec.proposals.copy()
+    if after is not None:
+        credit = rec.credits(after)
+        proposals["now_passes"] = ["、".join(j for (_, j), (r, _) in credit.items() if r == rank)
+                                   for rank in proposals["rank"]]
+    tables = {"recommendations.csv": _points_csv(proposals),
               "gap_report.csv": pd.DataFrame(units.drop(columns="geometry"))}
     if rec.requirements is not None:
         tables["requirements.csv"] = rec.requirements
     return write_bundle(out_dir, tables=tables, gpkg="recommend.gpkg",
-                        layers={"proposals": rec.proposals, "proposal_areas": rec.areas,
+                        layers={"proposals": proposals, "proposal_areas": rec.areas,
                                 "newly_covered": rec.newly_covered, "units": units},
                         summary=summary, map_result=after.after if after and map_html else None,
-                        map_options=map_options)
+                        map_options=_with_sites(map_options, result, proposals))
+
+
+def _with_sites(options: object | None, result: Result, proposals: pd.DataFrame) -> object:
+    """Map options that number the proposed sites (their ids on the map: ``new:…``)."""
+    from coverage15.outputs.maps import MapOptions
+
+    opts = options if isinstance(options, MapOptions) else MapOptions.from_config(
+        result.config.map)
+    sites = pd.DataFrame(proposals.drop(columns="geometry")).assign(
+        facility_id="new:" + proposals["facility_id"].astype(str))
+    return dataclasses.replace(opts, proposals=sites)

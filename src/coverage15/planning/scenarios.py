@@ -26,6 +26,7 @@ from coverage15.inputs.config import LayerSpec
 from coverage15.inputs.layers import load_layer
 from coverage15.outputs._staging import staged_outputs
 from coverage15.outputs.writers import gis_ready, write_csv, write_geopackage
+from coverage15.planning._words import move, tell_sites
 from coverage15.result import Result
 
 __all__ = ["RUN_OUTPUTS", "WhatIf", "check_not_a_run_folder", "load_sites", "whatif",
@@ -51,6 +52,10 @@ class WhatIf:
         Per 街镇: ``{column}_before``/``_after`` for the layer's count and demand share, every
         rule share and flag and ``uncovered``; ``{layer}_demand_share_change`` and ``change``
         (``newly passes``, ``newly fails``, ``share up``, ``share down`` or empty).
+    sites : pandas.DataFrame or None
+        The added sites in a planner's words: street and nearest crossing, 街镇, points
+        newly covered and the 街镇 shares each moves
+        (:func:`coverage15.planning._words.tell_sites`); None when nothing was added.
     """
 
     layer: str
@@ -59,6 +64,7 @@ class WhatIf:
     before: Result
     after: Result
     diff: pd.DataFrame
+    sites: pd.DataFrame | None = None
 
     def summary(self) -> list[str]:
         """Terminal summary lines."""
@@ -67,6 +73,12 @@ class WhatIf:
         lines = [f"what-if on {self.before.config.layers[key].label}: +{len(self.added)} "
                  f"added, -{len(self.removed)} removed ({n_before} → "
                  f"{len(self.after.layers[key].points)})"]
+        if self.sites is not None:
+            for s in self.sites.itertuples(index=False):
+                where = f"{s.district} {s.jiezhen}" if pd.notna(s.jiezhen) else "outside 街镇"
+                who = "" if s.place in s.name else f"{s.name}: "
+                lines.append(f"  + {who}{s.place_en} ({where}): +{s.newly_covered} points"
+                             + (f"; {s.effect_en}" if s.effect_en else ""))
         counts = d["change"].value_counts()
         lines.append(f"街镇: {counts.get('newly passes', 0)} newly pass, "
                      f"{counts.get('newly fails', 0)} newly fail, {counts.get('share up', 0)} "
@@ -76,7 +88,7 @@ class WhatIf:
         for row in d.loc[d["change"] != ""].itertuples(index=False):
             r = row._asdict()
             parts = [f"{c.removesuffix('_demand_share').removesuffix('_share')} "
-                     f"{r[c + '_before']:.0%} → {r[c + '_after']:.0%}"
+                     f"{move(r[c + '_before'], r[c + '_after'])}"
                      for c in shares if pd.notna(r[c + "_before"])
                      and r[c + "_before"] != r[c + "_after"]]
             lines.append(f"  {row.district} {row.jiezhen}: {'; '.join(parts)}"
@@ -253,7 +265,8 @@ def whatif(
         # looked up when called, not bound at import (a test may stand in for the run)
         after = pipeline.run(dataclasses.replace(result.config, layers=layers),
                              progress=progress)
-    return WhatIf(layer, added, removed, result, after, _diff(result, after, layer))
+    sites = tell_sites(result, layer, added) if len(added) else None
+    return WhatIf(layer, added, removed, result, after, _diff(result, after, layer), sites)
 
 
 
@@ -322,7 +335,9 @@ def write_whatif(w: WhatIf, out_dir: str | Path, *, map_html: bool = True,
                        ["facility_id", "name", "jiezhen", "district", "geometry"]]
     layers = {"units": units, "removed": removed}
     if len(w.added):
-        layers["added"] = w.added
+        layers["added"] = w.added if w.sites is None else w.added.assign(
+            **{c: w.sites[c].to_numpy() for c in ("place", "place_en", "district", "jiezhen",
+                                                  "newly_covered", "effect", "effect_en")})
     return write_bundle(out_dir, tables={"whatif.csv": w.diff}, gpkg="whatif.gpkg", layers=layers,
                   summary={"config": w.before.config.name, "layer": w.layer,
                            "added": len(w.added), "removed": w.removed,

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from coverage15.reach import _reasons
+
 if TYPE_CHECKING:
     from coverage15.reach.targets import TargetCheck
 
@@ -148,7 +150,27 @@ def units_by_district(district_report: pd.DataFrame, unit_report: pd.DataFrame,
     out.insert(at + 1, "jiezhen_uncovered",
                districts.map(failing.size()).fillna(0).astype("int64"))
     out.insert(at + 2, "uncovered_jiezhen", districts.map(names))  # none: empty (NULL)
+    _summarise_flagged(out, unit_report, unit_column)
     return out
+
+
+def _summarise_flagged(out: pd.DataFrame, unit_report: pd.DataFrame, unit_column: str) -> None:
+    """Append to each district row's reasons how many of its 街镇 are flagged, and which."""
+    flagged = unit_report["uncovered"].fillna(False).astype(bool).to_numpy()
+    partial = (unit_report["network"] != "full").to_numpy()
+    district = unit_report["district"].to_numpy()
+    names = unit_report[unit_column].astype(str).to_numpy()
+    en_col, zh_col = [], []
+    for i, d in enumerate(out["district"].to_numpy()):
+        mine = district == d
+        en, zh = _reasons.district_reason(int(mine.sum()), list(names[mine & flagged]),
+                                          not_assessed=int((mine & partial).sum()))
+        en_col.append(f"{out['reason'].iloc[i]}; {en}")
+        if "reason_zh" in out:
+            zh_col.append(f"{out['reason_zh'].iloc[i]}；{zh}")
+    out["reason"] = en_col
+    if "reason_zh" in out:
+        out["reason_zh"] = zh_col
 
 
 def summary_lines(

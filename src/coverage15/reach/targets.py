@@ -33,6 +33,7 @@ import pandas as pd
 
 from coverage15._errors import ConfigError
 from coverage15.inputs.config import read_toml
+from coverage15.reach import _reasons
 
 __all__ = [
     "CitywideResult",
@@ -81,6 +82,7 @@ class CitywideResult:
     value: int | None
     passed: bool | None
     reason: str
+    reason_zh: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,8 @@ class TargetCheck:
     citywide : list of CitywideResult
     skipped : dict
         Rule id → why it was not evaluated.
+    skipped_zh : dict
+        The same, in Chinese.
     demand_pass : dict
         Rule id → boolean array per demand point (share rules).
     """
@@ -105,6 +109,7 @@ class TargetCheck:
     citywide: list[CitywideResult]
     skipped: dict[str, str] = field(default_factory=dict)
     demand_pass: dict[str, np.ndarray] = field(default_factory=dict)
+    skipped_zh: dict[str, str] = field(default_factory=dict)
 
 
 def _rule_from(table: Any, i: int, file: str, problems: list[str]) -> Rule | None:
@@ -189,10 +194,6 @@ def load_targets(path: str | os.PathLike[str]) -> list[Rule]:
     return [r for r in rules if r is not None]
 
 
-def _fmt(share: float) -> str:
-    return f"{share:.0%}"
-
-
 def check_targets(
     units: pd.DataFrame,
     rules: list[Rule],
@@ -227,6 +228,7 @@ def check_targets(
     reasons: list[list[str]] = [[] for _ in range(len(units))]
     reasons_zh: list[list[str]] = [[] for _ in range(len(units))]  # the same, in Chinese
     skipped: dict[str, str] = {}
+    skipped_zh: dict[str, str] = {}
     citywide: list[CitywideResult] = []
     demand_pass: dict[str, np.ndarray] = {}
     full = (units["network"] == "full").to_numpy()
@@ -237,6 +239,7 @@ def check_targets(
             hints = [f"did you mean {c[0]!r} for {k!r}?" for k, c in close.items() if c]
             skipped[rule.id] = (f"layer(s) {missing} not in this run's config"
                                 + (f" ({'; '.join(hints)})" if hints else ""))
+            skipped_zh[rule.id] = f"图层 {'、'.join(missing)} 不在本次运行的配置中，未评估"
             continue
         if rule.kind == "citywide_count":
             assert rule.layer is not None
@@ -244,6 +247,7 @@ def check_targets(
             citywide.append(CitywideResult(
                 rule, total, total >= rule.min_count,
                 f"{total} {layer_labels[rule.layer]} (target ≥ {rule.min_count})",
+                _reasons.citywide_reason_zh(rule, total, layer_labels),
             ))
             continue
         column = f"pass_{rule.id}"
@@ -254,15 +258,14 @@ def check_targets(
             count_ok = count >= rule.min_count
             result[:] = count_ok
             for i in np.flatnonzero(~count_ok):
-                reasons[i].append(
-                    f"{rule.id}: {count[i]} {layer_labels[rule.layer]} (needs ≥ {rule.min_count})"
-                )
-                reasons_zh[i].append(
-                    f"{layer_labels[rule.layer]} {count[i]} 处（需 ≥ {rule.min_count}）")
+                en, zh = _reasons.count_reason(rule, int(count[i]), layer_labels)
+                reasons[i].append(en)
+                reasons_zh[i].append(zh)
             flags[column] = result
             continue
         if demand_cover is None or demand_unit is None:
             skipped[rule.id] = "no demand layer in this run"
+            skipped_zh[rule.id] = "本次运行没有居住点（需求）图层，未评估"
             continue
         if rule.kind == "one_plus_n":
             centres = sum(demand_cover[f"{k}_n"].to_numpy() for k in rule.centre_layers)
@@ -270,7 +273,10 @@ def check_targets(
             for k in rule.station_layers:
                 stations = stations + demand_cover[f"{k}_n"].to_numpy()
             passing = (centres >= 1) & (stations >= rule.n)
+            sides = _reasons.one_plus_n_sides(centres >= 1, stations >= rule.n,
+                                              np.asarray(demand_unit), len(units))
         else:
+            sides = None
             passing = demand_cover[f"{rule.layer}_n"].to_numpy() > 0
         demand_pass[rule.id] = passing
         located = demand_unit >= 0
@@ -283,13 +289,12 @@ def check_targets(
         share_ok = share >= rule.min_share
         result[evaluable] = share_ok[evaluable]
         for i in np.flatnonzero(evaluable & ~share_ok):
-            reasons[i].append(
-                f"{rule.id}: {_fmt(share[i])} of residents pass (needs ≥ {_fmt(rule.min_share)})"
-            )
-            what = ("1+N" if rule.kind == "one_plus_n"
-                    else f"15 分钟内有{layer_labels.get(rule.layer or '', rule.id)}")
-            reasons_zh[i].append(f"{what}：{_fmt(share[i])} 居民达标（需 ≥ "
-                                 f"{_fmt(rule.min_share)}）")
+            en, zh = _reasons.share_reason(
+                rule, float(share[i]), n_points=int(n_points[i]), n_pass=float(n_pass[i]),
+                labels=layer_labels,
+                sides=None if sides is None else (float(sides[0][i]), float(sides[1][i])))
+            reasons[i].append(en)
+            reasons_zh[i].append(zh)
         flags[column] = result
     pass_cols = [c for c in flags.columns if c.startswith("pass_")]
     failed = (flags[pass_cols] == False).any(axis=1).to_numpy() if pass_cols else (  # noqa: E712
@@ -308,12 +313,12 @@ def check_targets(
         parts = list(reasons[row])
         parts_zh = list(reasons_zh[row])
         if status[row] != "full":
-            parts.insert(0, f"{'no' if status[row] == 'none' else 'partial'} network "
-                            f"({_fmt(share_in[row])} of the area): walking rules not evaluated")
-            parts_zh.insert(0, f"{'不在路网内' if status[row] == 'none' else '仅部分在路网内'}"
-                               f"（路网内面积 {_fmt(share_in[row])}）：步行目标未评估")
+            en, zh = _reasons.network_reason(status[row], float(share_in[row]))
+            parts.insert(0, en)
+            parts_zh.insert(0, zh)
         text_zh.append("；".join(parts_zh) or "已评估的目标均达标")
         text.append("; ".join(parts) or "passes every evaluated rule")
     flags["reason"] = text
     flags["reason_zh"] = text_zh
-    return TargetCheck(flags=flags, citywide=citywide, skipped=skipped, demand_pass=demand_pass)
+    return TargetCheck(flags=flags, citywide=citywide, skipped=skipped, demand_pass=demand_pass,
+                       skipped_zh=skipped_zh)

@@ -70,6 +70,7 @@ def subnetwork(net: WalkNetwork, box: shapely.Geometry) -> WalkNetwork:
         edge_length=net.edge_length[edges],
         edge_geometry=net.edge_geometry[edges],
         extent=net.extent,
+        edge_name=None if net.edge_name is None else net.edge_name[edges],
     )
 
 
