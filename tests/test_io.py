@@ -78,7 +78,7 @@ def test_excel_workbook(central_run, tmp_path):
     assert row["原因"] == "已评估的目标均达标"
     assert "原因（英文）" not in huangpu.columns
     xuhui = sheets["徐汇区"].set_index("街镇")
-    assert xuhui.loc["湖南路街道", "原因"] == ("1+N：59% 居民达标（需 ≥ 90%）；"
+    assert xuhui.loc["湖南路街道", "原因"] == ("1+N：59% 居住点达标（需 ≥ 90%）；"
                                               "社区综合为老服务中心 0 处（需 ≥ 1）")
     assert xuhui.loc["龙华街道", "原因"].startswith(
         "仅部分在路网内（路网内面积 0%）：步行目标未评估；社区综合为老服务中心 0 处")

@@ -324,8 +324,8 @@ def test_the_central_extract_lacks_streets_in_one_judged_jiezhen(central_run):
     assert ": 平凉路街道 138 m; check the network there" in warning.message
     gap = central_run.gap_report.set_index("jiezhen")
     assert gap.loc["平凉路街道", "reason"] == (
-        "one_plus_n: 30% of residents pass (needs ≥ 90%); streets probably missing from the "
-        "network here (residents a median 138 m from a street): check before acting")
+        "one_plus_n: 30% of residential points pass (needs ≥ 90%); streets probably missing "
+        "from the network here (residents a median 138 m from a street): check before acting")
     assert gap.loc["平凉路街道", "reason_zh"].endswith("；路网此处可能缺少道路（居民点距最近道路"
                                                    "中位数 138 米），请先核实")
     cautioned = gap["reason"].str.contains("streets probably missing")

@@ -39,7 +39,8 @@ from coverage15.network.checks import (
     sparse_street_units,
 )
 from coverage15.network.graph import WalkNetwork
-from coverage15.reach import coverage, gaps, service_areas, targets
+from coverage15.reach import coverage, gaps, service_areas, targets, weights
+from coverage15.reach._ratios import FacilityValues, UnitPopulation
 from coverage15.reach.kernel import LayerAreas
 from coverage15.result import Result
 from coverage15.scale.partition import RunLog, compute_layers
@@ -75,6 +76,7 @@ def analyse(
     rules: Sequence[targets.Rule] = (),
     analysis: AnalysisSpec | None = None,
     config: RunConfig | None = None,
+    population: pd.DataFrame | None = None,
     name: str = "coverage15 analysis",
     partitions: int = 1,
     scheduler: str | Any | None = None,
@@ -107,6 +109,12 @@ def analyse(
         :class:`AnalysisSpec`'s defaults: 15 minutes at 4 km/h).
     config
         The run config, when there is one (kept in the result for the outputs).
+    population
+        Population per district or 街镇 (:func:`coverage15.inputs.readers.read_population`:
+        numeric columns indexed by the unit name; ``attrs["unit"]`` is ``"district"``
+        (default) or ``"jiezhen"``, ``attrs["column"]`` the column spread over the
+        residential points as weights, when they have no ``weight_field`` of their own).
+        Ratio rules divide by its columns.
     name
         The analysis' name in outputs and maps, without a config.
     partitions, scheduler
@@ -134,6 +142,9 @@ def analyse(
         config = dataclasses.replace(config, analysis=analysis)  # the outputs say what ran
     a = config.analysis
     rules = list(rules)
+    # distances once, to the largest limit any walking profile and rule needs
+    reach_a = dataclasses.replace(a, pairs_limit_m=max(
+        [a.limit_m, *(r.max_limit_m(a.walk_profiles, a.minutes) for r in rules)]))
 
     with timed(timings, "check inputs", progress):
         problems: list[Problem] = []
@@ -146,8 +157,11 @@ def analyse(
     with timed(timings, "service areas", progress):
         areas, demand_snap_m, demand_snapped, runlog = compute_layers(
             network, {key: layer.points for key, layer in layers.items()},
-            demand_layer.points if demand_layer is not None else None, a,
+            demand_layer.points if demand_layer is not None else None, reach_a,
             partitions=partitions, scheduler=scheduler, progress=progress)
+        all_pairs = {key: result.pairs for key, result in areas.items()}
+        areas = {key: dataclasses.replace(result, pairs=_pairs_within(result.pairs, a.limit_m))
+                 for key, result in areas.items()}
         placed = _place_facilities(network, layers, areas, unit_table, a)
         problems += placed.problems + _partition_problems(runlog)
 
@@ -159,9 +173,12 @@ def analyse(
             working_crs=a.working_crs)
         labels = {key: layer.spec.label for key, layer in layers.items()}
         totals = {key: len(layer.points) for key, layer in layers.items()}
-        check = targets.check_targets(table, rules, demand_cover=reached.cover,
-                                      demand_unit=reached.unit_of, layer_labels=labels,
-                                      layer_totals=totals)
+        extra = _Extra(all_pairs, a, population, config, layers)
+        weight = extra.demand_weights(unit_table, reached)
+        check = targets.check_targets(
+            table, rules, demand_cover=reached.cover, demand_unit=reached.unit_of,
+            layer_labels=labels, layer_totals=totals,
+            **extra.check_args("jiezhen", unit_table["unit"], placed.unit_of, weight))
         problems += _coverage_problems(table, check, placed.unit_of, reached.unit_of)
         sparse = _sparse_streets(table, unit_table, reached, problems)
         _add_pass_columns(table, check, reached)
@@ -173,7 +190,7 @@ def analyse(
             district_report, district_areas = _district_report(
                 unit_table, district_table, placed=placed, reached=reached, gap=gap,
                 rules=rules, net=network, a=a, labels=labels, totals=totals,
-                keys=list(layers))
+                keys=list(layers), extra=extra, weight=weight)
 
     rejected = pd.concat([layer.rejected for layer in layers.values()]
                          + ([demand_layer.rejected] if demand_layer is not None else []),
@@ -401,6 +418,7 @@ def _district_report(units: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *,
                      placed: _Placed, reached: _Reached, gap: pd.DataFrame,
                      rules: list[targets.Rule], net: WalkNetwork, a: AnalysisSpec,
                      labels: dict[str, str], totals: dict[str, int], keys: list[str],
+                     extra: _Extra, weight: weights.DemandWeights | None,
                      ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     """One row per district, the sum of its 街镇.
 
@@ -418,9 +436,81 @@ def _district_report(units: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *,
     d_check = targets.check_targets(
         d_table, [r for r in rules if r.kind != "full_coverage"],
         demand_cover=reached.cover, demand_unit=d_unit, layer_labels=labels,
-        layer_totals=totals)
+        layer_totals=totals,
+        **extra.check_args("district", districts["unit"],
+                           {key: in_district(u) for key, u in placed.unit_of.items()},
+                           weight))
     report = gaps.units_by_district(
         gaps.gap_report(districts[["unit", "district"]], d_table, d_check, keys,
                         unit_column="district"), gap)
     return report, district_areas
 
+
+
+def _pairs_within(pairs: tuple[Any, Any, Any], limit_m: float) -> tuple[Any, Any, Any]:
+    """The facility–demand pairs within ``limit_m``."""
+    source, target, dist = pairs
+    keep = np.asarray(dist) <= limit_m
+    if keep.all():
+        return pairs
+    return source[keep], target[keep], dist[keep]
+
+
+@dataclass
+class _Extra:
+    """What the profiles, weights, sum and ratio rules add to the rule checks."""
+
+    pairs: dict[str, tuple[Any, Any, Any]]
+    a: AnalysisSpec
+    population: pd.DataFrame | None
+    config: RunConfig
+    layers: dict[str, Layer]
+
+    @property
+    def population_unit(self) -> str:
+        if self.population is not None and "unit" in self.population.attrs:
+            return str(self.population.attrs["unit"])
+        return self.config.population.unit if self.config.population else "district"
+
+    def demand_weights(self, units: gpd.GeoDataFrame, reached: _Reached,
+                ) -> weights.DemandWeights | None:
+        """Persons per demand point (the demand table gets ``persons``), or None."""
+        if reached.table is None or reached.unit_of is None:
+            return None
+        spec = self.config.demand
+        column = None
+        if self.population is not None:
+            column = self.population.attrs.get("column") or (
+                self.config.population.column if self.config.population else None)
+        unit_of = reached.unit_of
+        names = units["unit"]
+        if self.population_unit == "district":
+            names = pd.Series(sorted(set(units["district"].astype(str))))
+            position = {n: i for i, n in enumerate(names)}
+            of_unit = np.array([position[str(d)] for d in units["district"]], dtype=np.int64)
+            unit_of = np.where(unit_of >= 0, of_unit[np.maximum(unit_of, 0)], -1)
+        weight = weights.demand_weights(
+            reached.table, weight_field=spec.weight_field if spec else None, unit_of=unit_of,
+            unit_names=names, population=self.population, column=column)
+        if weight is not None:
+            reached.table["persons"] = weight.persons
+            reached.table["persons_source"] = weight.source
+        return weight
+
+    def check_args(self, level: str, names: pd.Series,
+                   unit_of: dict[str, npt.NDArray[np.int64]],
+                   weight: weights.DemandWeights | None) -> dict[str, Any]:
+        """The keyword arguments of :func:`~coverage15.reach.targets.check_targets`."""
+        population = None
+        if self.population is not None:
+            population = UnitPopulation(
+                level=self.population_unit,  # type: ignore[arg-type]
+                table=weights.population_by_position(self.population, names),
+                totals=self.population.sum(numeric_only=True).to_dict())
+        return {
+            "pairs": self.pairs, "profiles": self.a.walk_profiles, "minutes": self.a.minutes,
+            "weights": weight.persons if weight is not None else None, "level": level,
+            "facilities": {key: FacilityValues(unit_of[key], layer.points)
+                           for key, layer in self.layers.items()},
+            "population": population,
+        }

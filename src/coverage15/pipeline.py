@@ -84,5 +84,6 @@ def run(
         net = build_walk_network(config.network, working_crs=config.analysis.working_crs)
     return analyse(net, inputs.layers, inputs.units, demand=inputs.demand,
                    districts=inputs.districts, rules=rules, config=config,
+                   population=inputs.population,
                    partitions=partitions, scheduler=scheduler, progress=progress,
                    timings=timings)

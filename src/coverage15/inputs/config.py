@@ -9,6 +9,7 @@ resolved against ``data_dir``, and ``data_dir`` and ``targets`` against the conf
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -29,9 +30,11 @@ from coverage15.inputs.specs import (
     LayerSpec,
     MapSpec,
     NetworkSpec,
+    PopulationSpec,
     Role,
     RunConfig,
     UnitSpec,
+    WalkProfile,
 )
 
 __all__ = [
@@ -160,7 +163,7 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
     known = {
         "label", "path", "role", "crs", "x", "y", "filter", "name_field", "id_field", "layer",
         "exclude_points", "encoding", "unit_field", "database", "table", "sql", "osm_tags",
-        "place", "colour",
+        "place", "colour", "weight_field",
     }
     r.known(table, section, known)
     database = r.str_(table, section, "database")
@@ -233,6 +236,7 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
         osm_tags=tuple(tags),
         place=r.str_(table, section, "place"),
         colour=colour,
+        weight_field=r.str_(table, section, "weight_field"),
     )
 
 
@@ -383,13 +387,13 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
     r.data_dir = data_dir if data_dir.is_absolute() else base / data_dir
 
     r.known(doc, "top", {"name", "data_dir", "targets", "official_names", "analysis",
-                         "network", "units", "districts", "demand", "layers", "map"})
+                         "network", "units", "districts", "demand", "layers", "map", "population"})
     table = doc.get("analysis", {})
     if not isinstance(table, dict):
         r.problems.append(f"{file.name} [analysis]: expected a table")
         table = {}
     r.known(table, "analysis", {"walk_speed_kmh", "minutes", "buffer_m", "snap_max_m",
-                                "access_leg", "working_crs"})
+                                "access_leg", "working_crs", "profiles", "verdict_profile"})
     analysis = AnalysisSpec(
         walk_speed_kmh=r.num(table, "analysis", "walk_speed_kmh", settings.walk_speed_kmh),
         minutes=r.num(table, "analysis", "minutes", settings.minutes),
@@ -398,6 +402,7 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
         access_leg=r.flag(table, "analysis", "access_leg", settings.access_leg),
         working_crs=r.crs(table, "analysis", "working_crs", settings.working_crs),
     )
+    analysis = _read_profiles(r, table, analysis)
     network = _read_network(r, doc.get("network"))
     units = _read_units(r, doc.get("units"), "units")
     districts = _read_units(r, doc["districts"], "districts") if "districts" in doc else None
@@ -442,6 +447,7 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
             and not map_spec.tiles_attribution):
         r.problems.append(f"{r.where('map', 'tiles_attribution')}: a tile URL needs its "
                           "attribution (the provider's licence requires it)")
+    population = _read_population(r, doc.get("population"))
     targets = r.path(doc, "top", "targets", required=False, base=base)
     official = r.path(doc, "top", "official_names", required=False)
     if r.problems or network is None or units is None:
@@ -460,4 +466,87 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
         targets=targets,
         official_names=official,
         map=map_spec,
+        population=population,
     )
+
+
+def _read_profiles(r: _Reader, table: dict[str, Any], analysis: AnalysisSpec) -> AnalysisSpec:
+    """``[[analysis.profiles]]`` and ``verdict_profile``: the walking speeds of a run.
+
+    The verdict profile's speed becomes ``walk_speed_kmh`` (giving both, different, is an
+    error). Without profiles the analysis is as before: one speed.
+    """
+    raw = table.get("profiles")
+    verdict = r.str_(table, "analysis", "verdict_profile")
+    if raw is None:
+        if verdict is not None:
+            r.problems.append(f"{r.where('analysis', 'verdict_profile')}: names a profile, but "
+                              "no [[analysis.profiles]] are defined")
+        return analysis
+    if not isinstance(raw, list) or not raw:
+        r.problems.append(f"{r.where('analysis', 'profiles')}: expected [[analysis.profiles]] "
+                          "tables, each with id and speed_mps or speed_kmh")
+        return analysis
+    section = "analysis.profiles"
+    profiles: list[WalkProfile] = []
+    for item in raw:
+        if not isinstance(item, dict):
+            r.problems.append(f"{r.file.name} [[{section}]]: expected a table")
+            continue
+        r.known(item, section, {"id", "speed_mps", "speed_kmh", "label"})
+        pid = r.str_(item, section, "id", required=True)
+        if pid is not None and not re.fullmatch(r"[a-z][a-z0-9_]*", pid):
+            r.problems.append(f"{r.where(section, 'id')}: {pid!r} is not a lower-case ascii "
+                              "word (it suffixes column names), e.g. \"elderly\"")
+            pid = None
+        if ("speed_mps" in item) == ("speed_kmh" in item):
+            r.problems.append(f"{r.file.name} [[{section}]] {pid!r}: give speed_mps or "
+                              "speed_kmh (one of them)")
+            continue
+        speed = (r.num(item, section, "speed_mps", 1.0) * 3.6 if "speed_mps" in item
+                 else r.num(item, section, "speed_kmh", 4.0))
+        if pid is not None:
+            profiles.append(WalkProfile(pid, speed, r.str_(item, section, "label",
+                                                            default=pid) or pid))
+    ids = [p.id for p in profiles]
+    for dup in sorted({i for i in ids if ids.count(i) > 1}):
+        r.problems.append(f"{r.file.name} [[{section}]]: profile id {dup!r} is used twice")
+    if not profiles:
+        return analysis
+    chosen = verdict or profiles[0].id
+    match = [p for p in profiles if p.id == chosen]
+    if not match:
+        r.problems.append(f"{r.where('analysis', 'verdict_profile')}: {chosen!r} is not one of "
+                          f"the profiles {ids}")
+        return analysis
+    speed = match[0].speed_kmh
+    if "walk_speed_kmh" in table and abs(analysis.walk_speed_kmh - speed) > 1e-9:
+        r.problems.append(f"{r.where('analysis', 'walk_speed_kmh')}: {analysis.walk_speed_kmh} "
+                          f"differs from the verdict profile {chosen!r} ({speed:g} km/h); "
+                          "remove walk_speed_kmh (the verdict profile sets it)")
+    return dataclasses.replace(analysis, walk_speed_kmh=speed, profiles=tuple(profiles),
+                               verdict_profile=chosen)
+
+
+def _read_population(r: _Reader, table: Any) -> PopulationSpec | None:
+    """``[population]``: a population table per district or 街镇 (CSV)."""
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        r.problems.append(f"{r.file.name} [population]: expected a table")
+        return None
+    r.known(table, "population", {"path", "name_field", "unit", "column", "encoding"})
+    path = r.path(table, "population", "path")
+    name_field = r.str_(table, "population", "name_field", required=True)
+    unit = r.str_(table, "population", "unit", default="district") or "district"
+    if unit not in ("district", "jiezhen"):
+        r.problems.append(f"{r.where('population', 'unit')}: {unit!r} is not \"district\" "
+                          "or \"jiezhen\"")
+        unit = "district"
+    if path is None or name_field is None:
+        return None
+    return PopulationSpec(path=path, name_field=name_field,
+                          unit=unit,  # type: ignore[arg-type]
+                          column=r.str_(table, "population", "column"),
+                          encoding=r.str_(table, "population", "encoding",
+                                          default="utf-8") or "utf-8")

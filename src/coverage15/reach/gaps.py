@@ -72,18 +72,21 @@ def gap_report(
             if column in table:
                 out[column] = table[column].round(SHARE_DIGITS)
     flags = check.flags
-    for column in flags.columns:
-        if column.endswith("_share"):
+    special = ("uncovered", "reason", "reason_zh", "fails_at_profiles")
+    for column in flags.columns:  # shares (per profile, of points and people), values
+        if not column.startswith("pass_") and column not in special:
             out[column] = flags[column].round(SHARE_DIGITS)
     # walking shares are only judged where the unit is wholly inside the network: elsewhere
     # residents beyond the network's streets would count as unserved, so leave them empty
     outside = (table["network"] != "full").to_numpy()
     walking = [c for c in out.columns if c.endswith(("_demand_share", "_area_share"))
-               or (c.endswith("_share") and c in flags.columns)]
+               or ("_share" in c and c in flags.columns)]
     out.loc[outside, walking] = np.nan
     for column in flags.columns:
         if column.startswith("pass_"):
             out[column] = flags[column]
+    if "fails_at_profiles" in flags:
+        out["fails_at_profiles"] = flags["fails_at_profiles"]
     out["uncovered"] = flags["uncovered"]
     out["reason"] = flags["reason"]
     if "reason_zh" in flags:
