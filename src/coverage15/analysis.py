@@ -77,6 +77,7 @@ def analyse(
     analysis: AnalysisSpec | None = None,
     config: RunConfig | None = None,
     population: pd.DataFrame | None = None,
+    weight_field: str | None = None,
     name: str = "coverage15 analysis",
     partitions: int = 1,
     scheduler: str | Any | None = None,
@@ -115,6 +116,9 @@ def analyse(
         (default) or ``"jiezhen"``, ``attrs["column"]`` the column spread over the
         residential points as weights, when they have no ``weight_field`` of their own).
         Ratio rules divide by its columns.
+    weight_field
+        A column of ``demand`` with persons per point (default: the config's
+        ``[demand] weight_field``); shares of people are then reported beside those of points.
     name
         The analysis' name in outputs and maps, without a config.
     partitions, scheduler
@@ -173,7 +177,7 @@ def analyse(
             working_crs=a.working_crs)
         labels = {key: layer.spec.label for key, layer in layers.items()}
         totals = {key: len(layer.points) for key, layer in layers.items()}
-        extra = _Extra(all_pairs, a, population, config, layers)
+        extra = _Extra(all_pairs, a, population, config, layers, weight_field)
         weight = extra.demand_weights(unit_table, reached)
         check = targets.check_targets(
             table, rules, demand_cover=reached.cover, demand_unit=reached.unit_of,
@@ -187,10 +191,12 @@ def analyse(
                                for u, m in sparse.items()})
         district_report, district_areas = (None, None)
         if district_table is not None:
-            district_report, district_areas = _district_report(
+            district_report, district_areas, d_skipped = _district_report(
                 unit_table, district_table, placed=placed, reached=reached, gap=gap,
                 rules=rules, net=network, a=a, labels=labels, totals=totals,
                 keys=list(layers), extra=extra, weight=weight)
+            for rid, why in d_skipped.items():  # e.g. a district ratio without its column
+                check.skipped.setdefault(rid, why)
 
     rejected = pd.concat([layer.rejected for layer in layers.values()]
                          + ([demand_layer.rejected] if demand_layer is not None else []),
@@ -419,7 +425,7 @@ def _district_report(units: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *,
                      rules: list[targets.Rule], net: WalkNetwork, a: AnalysisSpec,
                      labels: dict[str, str], totals: dict[str, int], keys: list[str],
                      extra: _Extra, weight: weights.DemandWeights | None,
-                     ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+                     ) -> tuple[pd.DataFrame, gpd.GeoDataFrame, dict[str, str]]:
     """One row per district, the sum of its 街镇.
 
     Points count in their 街镇's district and the area is that of its 街镇 merged (an overlap
@@ -443,7 +449,7 @@ def _district_report(units: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *,
     report = gaps.units_by_district(
         gaps.gap_report(districts[["unit", "district"]], d_table, d_check, keys,
                         unit_column="district"), gap)
-    return report, district_areas
+    return report, district_areas, d_check.skipped
 
 
 
@@ -465,6 +471,7 @@ class _Extra:
     population: pd.DataFrame | None
     config: RunConfig
     layers: dict[str, Layer]
+    weight_field: str | None = None
 
     @property
     def population_unit(self) -> str:
@@ -490,7 +497,8 @@ class _Extra:
             of_unit = np.array([position[str(d)] for d in units["district"]], dtype=np.int64)
             unit_of = np.where(unit_of >= 0, of_unit[np.maximum(unit_of, 0)], -1)
         weight = weights.demand_weights(
-            reached.table, weight_field=spec.weight_field if spec else None, unit_of=unit_of,
+            reached.table, weight_field=self.weight_field or (spec.weight_field if spec else None),
+            unit_of=unit_of,
             unit_names=names, population=self.population, column=column)
         if weight is not None:
             reached.table["persons"] = weight.persons

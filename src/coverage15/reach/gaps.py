@@ -19,6 +19,8 @@ __all__ = [
     "bool_columns_to_text",
     "column_label_zh",
     "gap_report",
+    "profile_lines",
+    "profile_table",
     "summary_lines",
     "units_by_district",
 ]
@@ -189,11 +191,59 @@ def summary_lines(
         lines.append(f"  {row.get('district', '')} {row.iloc[1]}: {row['reason']}")
     if len(uncovered) > 15:
         lines.append(f"  ... and {len(uncovered) - 15} more (see gap_report.csv)")
+    lines += profile_lines(report, check, unit_word=unit_word)
     for result in check.citywide:
         verdict = "pass" if result.passed else "FAIL"
         lines.append(f"citywide {result.rule.id}: {verdict}: {result.reason}")
     for rid, why in check.skipped.items():
         lines.append(f"rule {rid}: not evaluated ({why})")
+    return lines
+
+
+def profile_table(report: pd.DataFrame, check: TargetCheck) -> pd.DataFrame:
+    """Per walking rule and profile: units judged, failing, and the mean share.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``rule``, ``profile``, ``label``, ``speed_mps``, ``judged``, ``failing`` and
+        ``mean_share`` (the mean of the judged units' shares of residential points); one
+        row per profile, the verdict profile first. Empty without profiles.
+    """
+    rows = []
+    rules = [c[len("pass_"):] for c in report.columns
+             if c.startswith("pass_") and f"{c[len('pass_'):]}_share" in report.columns]
+    for rid in rules:
+        for position, profile in enumerate(check.profiles):
+            suffix = "" if position == 0 else f"_{profile.id}"
+            verdict = report[f"pass_{rid}{suffix}"].astype("boolean")
+            judged = verdict.notna().to_numpy()
+            rows.append({"rule": rid, "profile": profile.id, "label": profile.label,
+                         "speed_mps": round(profile.speed_mps, 2),
+                         "judged": int(judged.sum()),
+                         "failing": int((verdict == False).sum()),  # noqa: E712
+                         "mean_share": float(report[f"{rid}_share{suffix}"][judged].mean())})
+    return pd.DataFrame(rows, columns=["rule", "profile", "label", "speed_mps", "judged",
+                                       "failing", "mean_share"])
+
+
+def profile_lines(report: pd.DataFrame, check: TargetCheck, *,
+                  unit_word: str = "街镇") -> list[str]:
+    """Terminal lines: per walking profile, units failing each walking rule and its mean share;
+    then the units that fail only for slower walkers."""
+    if len(check.profiles) < 2:
+        return []
+    lines = []
+    for row in profile_table(report, check).itertuples():
+        lines.append(f"profile {row.profile} ({row.label}, {row.speed_mps:.2f} m/s): "
+                     f"{row.failing} of {row.judged} {unit_word} fail {row.rule}; mean "
+                     f"{row.rule} share {row.mean_share:.1%}")
+    if "fails_at_profiles" in report:
+        only = report.loc[report["fails_at_profiles"].notna()
+                          & (report["uncovered"] == False)]  # noqa: E712
+        names = "、".join(only.iloc[:, 1].astype(str))
+        lines.append(f"{unit_word} passing at the verdict speed but failing for slower "
+                     f"walkers: {len(only)}" + (f" ({names})" if names else ""))
     return lines
 
 
