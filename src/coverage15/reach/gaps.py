@@ -229,8 +229,10 @@ def profile_table(report: pd.DataFrame, check: TargetCheck) -> pd.DataFrame:
 
 def profile_lines(report: pd.DataFrame, check: TargetCheck, *,
                   unit_word: str = "街镇") -> list[str]:
-    """Terminal lines: per walking profile, units failing each walking rule and its mean share;
-    then the units that fail only for slower walkers."""
+    """Terminal lines: per profile, units failing each walking rule and its mean share.
+
+    Then the units that pass at the verdict speed but fail for slower walkers.
+    """
     if len(check.profiles) < 2:
         return []
     lines = []
