@@ -191,9 +191,44 @@ def _short(label: str) -> str:
     return label.split("：", 1)[0].strip() or label
 
 
-def _label(column: str, layer_labels: dict[str, str], rule_labels: dict[str, str]) -> str:
+def _label(column: str, layer_labels: dict[str, str], rule_labels: dict[str, str],
+           profile_labels: dict[str, str] | None = None) -> str:
     return column_label_zh(column, layer_labels,
-                           {rid: _short(label) for rid, label in rule_labels.items()})
+                           {rid: _short(label) for rid, label in rule_labels.items()},
+                           profile_labels)
+
+
+def _profile_labels(result: Result) -> dict[str, str]:
+    return {p.id: f"{p.label} {p.speed_mps:.2f} m/s" for p in result.check.profiles}
+
+
+def _profile_views(result: Result, units: pd.DataFrame, share_column: str,
+                   ) -> tuple[list[dict[str, str]], list[dict[str, list[Any]]]]:
+    """Per walking profile: each 街镇's fill colour and flag, for the map's profile switch.
+
+    A 街镇 is flagged at a profile when it fails a count rule or one of the profile's walking
+    rules. Empty without profiles beyond the verdict's.
+    """
+    profiles = result.check.profiles
+    if len(profiles) < 2:
+        return [], [{} for _ in range(len(units))]
+    passes = [c for c in units.columns if c.startswith("pass_")]
+    walking = {c[len("pass_"):] for c in passes if f"{c[len('pass_'):]}_share" in units}
+    views: list[dict[str, list[Any]]] = [{} for _ in range(len(units))]
+    assessed = (units["network"] == "full").to_numpy()
+    for position, profile in enumerate(profiles):
+        suffix = "" if position == 0 else f"_{profile.id}"
+        own = [f"pass_{rid}{suffix}" if rid in walking else f"pass_{rid}"
+               for rid in [c[len("pass_"):] for c in passes]
+               if rid in walking or not any(rid == f"{w}_{q.id}" for w in walking
+                                            for q in profiles)]
+        failed = (units[own].astype("boolean") == False).any(axis=1).to_numpy()  # noqa: E712
+        column = f"{share_column}{suffix}" if f"{share_column}{suffix}" in units else (
+            share_column)
+        for i, (share, ok) in enumerate(zip(units[column], assessed, strict=True)):
+            views[i][profile.id] = [share_colour(share) if ok else NO_DATA_COLOUR,
+                                    bool(failed[i]), _cell(column, share)]
+    return ([{"id": p.id, "label": _profile_labels(result)[p.id]} for p in profiles], views)
 
 
 def _share_rule(result: Result) -> tuple[str, float | None]:
@@ -311,7 +346,8 @@ def map_data(
             focus = units.loc[units["network"].isin(status)]
             break
     west, south, east, north = (float(v) for v in focus.total_bounds)
-    labels = {c: _label(c, layer_labels, rule_labels) for c in units.columns}
+    labels = {c: _label(c, layer_labels, rule_labels, _profile_labels(result))
+              for c in units.columns}
     return MapData(units=units, districts=districts, unions=unions, facilities=facilities,
                    areas=areas, share_column=share_column,
                    share_label=labels.get(share_column, share_column), target=target,
@@ -336,7 +372,7 @@ def _cell(column: str, value: Any) -> str:
         return "是" if value else "否"
     if column == "network":
         return NETWORK_ZH.get(str(value), str(value))
-    if column.endswith("_share"):
+    if "_share" in column:  # also the shares of other walking profiles (``_share_frail``)
         return f"{float(value):.0%}"
     if isinstance(value, float):
         return f"{value:.2f}"
@@ -353,7 +389,8 @@ def _payload(result: Result, data: MapData) -> dict[str, Any]:
                if c not in ("geometry", "fill", "flag", "assessed", "reason")]
     bad = {"uncovered": "是", **{c: "否" for c in columns if c.startswith("pass_")}}
     features = []
-    for _, row in data.units.iterrows():
+    profiles, views = _profile_views(result, data.units, data.share_column)
+    for (_, row), view in zip(data.units.iterrows(), views, strict=True):
         if row.geometry is None or row.geometry.is_empty:
             continue
         share = row[data.share_column]
@@ -376,6 +413,7 @@ def _payload(result: Result, data: MapData) -> dict[str, Any]:
                 "assessed": bool(row["assessed"]), "summary": summary,
                 "label_at": [round(at.y, 5), round(at.x, 5)],
                 "row": [_cell(c, row[c]) for c in columns],
+                "profiles": view,  # profile id -> [fill, flag, share]
             },
         })
     layers = []
@@ -414,6 +452,7 @@ def _payload(result: Result, data: MapData) -> dict[str, Any]:
         "units": {"type": "FeatureCollection", "features": features},
         "columns": [{"key": c, "label": data.labels.get(c, c), "bad": bad.get(c)}
                     for c in columns],
+        "profiles": profiles,
         "districts": districts,
         "layers": layers,
         "colours": {"flag": FLAG_COLOUR, "noData": NO_DATA_COLOUR,

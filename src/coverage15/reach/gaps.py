@@ -267,6 +267,7 @@ COLUMN_LABELS_ZH = {
     "network_share": "路网覆盖比例",
     "area_km2": "面积 (km²)",
     "demand_points": "居住点数",
+    "fails_at_profiles": "步速较慢时不达标的步行画像",
     "uncovered": "未达标",
     "jiezhen_count": "街镇数",
     "jiezhen_uncovered": "未达标街镇数",
@@ -280,7 +281,8 @@ _LAYER_SUFFIXES_ZH = (("_count", "数量"), ("_demand_share", "居住点覆盖�
 
 
 def column_label_zh(column: str, layer_labels: dict[str, str],
-                    rule_labels: dict[str, str]) -> str:
+                    rule_labels: dict[str, str],
+                    profile_labels: Mapping[str, str] | None = None) -> str:
     """Chinese label of a gap-report column (the column name itself when unknown).
 
     Parameters
@@ -291,6 +293,8 @@ def column_label_zh(column: str, layer_labels: dict[str, str],
         Layer key → label (e.g. ``centre`` → 社区综合为老服务中心).
     rule_labels
         Rule id → label.
+    profile_labels
+        Walking profile id → label (for the columns of profiles other than the verdict's).
     """
     if column in COLUMN_LABELS_ZH:
         return COLUMN_LABELS_ZH[column]
@@ -298,9 +302,12 @@ def column_label_zh(column: str, layer_labels: dict[str, str],
         for suffix, zh in _LAYER_SUFFIXES_ZH:
             if column == f"{key}{suffix}":
                 return f"{label}{zh}"
+    names: dict[str, str] = {}
     for rid, label in rule_labels.items():
-        if column == f"pass_{rid}":
-            return f"达标：{label}"
-        if column == f"{rid}_share":
-            return f"{label} 达标居民比例"
-    return column
+        names |= {f"pass_{rid}": f"达标：{label}", f"{rid}_share": f"{label} 达标居住点比例",
+                  f"{rid}_people_share": f"{label} 达标居民比例", f"{rid}_value": label}
+        for pid, plabel in (profile_labels or {}).items():
+            names |= {f"pass_{rid}_{pid}": f"达标（{plabel}）：{label}",
+                      f"{rid}_share_{pid}": f"{label} 达标居住点比例（{plabel}）",
+                      f"{rid}_people_share_{pid}": f"{label} 达标居民比例（{plabel}）"}
+    return names.get(column, column)
