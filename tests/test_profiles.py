@@ -57,7 +57,8 @@ def test_a_point_passes_at_standard_speed_and_fails_for_frail_walkers(street, on
     assert bool(row["pass_centre_walk_frail"]) is False
     assert row["fails_at_profiles"] == "frail"
     assert bool(row["uncovered"]) is False  # the verdict is the standard profile's
-    assert "although it passes at the verdict speed (standard, 1.11 m/s)" in row["reason"]
+    assert row["reason"] == ("passes at the verdict speed (standard, 1.11 m/s) but fails for "
+                             "slower walkers: centre_walk 0% at frail (0.64 m/s)")
     assert "体弱" in row["reason_zh"]
     # service areas are drawn at the verdict limit, not the largest one
     assert result.facilities["centre"]["reach_m"].iloc[0] == pytest.approx(999.0, abs=1e-3)

@@ -277,7 +277,7 @@ def test_self_intersecting_unit_is_repaired_and_reported(data_dir, tmp_path):
 def test_facility_far_from_streets_is_reported(central_run):
     warnings = [p for p in central_run.problems if p.severity == "warning"]
     far = {p.input: p.count for p in warnings if "from any street" in p.message}
-    assert far == {"meal_point": 4, "canteen": 1}
+    assert far == {"meal_point": 4, "canteen": 1, "care_home": 3}
     # still counted in its 街镇, but reaches nobody on foot
     canteens = central_run.facilities["canteen"]
     assert (~canteens["on_network"] & canteens["jiezhen"].notna()).sum() >= 1
@@ -324,8 +324,10 @@ def test_the_central_extract_lacks_streets_in_one_judged_jiezhen(central_run):
     assert ": 平凉路街道 138 m; check the network there" in warning.message
     gap = central_run.gap_report.set_index("jiezhen")
     assert gap.loc["平凉路街道", "reason"] == (
-        "one_plus_n: 30% of residential points pass (needs ≥ 90%); streets probably missing "
-        "from the network here (residents a median 138 m from a street): check before acting")
+        "one_plus_n: 30% of residential points pass (needs ≥ 90%); also fails for slower "
+        "walkers: one_plus_n 20% at elderly (0.76 m/s), one_plus_n 17% at frail (0.64 m/s); "
+        "streets probably missing from the network here (residents a median 138 m from a "
+        "street): check before acting")
     assert gap.loc["平凉路街道", "reason_zh"].endswith("；路网此处可能缺少道路（居民点距最近道路"
                                                    "中位数 138 米），请先核实")
     cautioned = gap["reason"].str.contains("streets probably missing")

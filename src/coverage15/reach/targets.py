@@ -534,16 +534,15 @@ def _slower_walkers(flags: pd.DataFrame, profs: Sequence[WalkProfile | None],
         names.append(",".join(ids) or None)
         if not items:
             continue
-        detail = "; ".join(f"{pid} {rid} {share}" for pid, rid, share in
-                           (item.split(":") for item in items))
-        reasons[i].append(f"at slower walking speeds ({detail}) it fails"
-                          + (" although it passes at the verdict speed "
-                             f"({verdict.id}, {verdict.speed_mps:.2f} m/s)"
-                             if not reasons[i] else ""))
-        zh = "、".join(f"{labels[pid].label}（{labels[pid].speed_mps:.2f} m/s）"
-                      for pid in ids)
-        reasons_zh[i].append(f"步速较慢者（{zh}）不达标"
-                             + (f"，虽按{verdict.label}步速达标" if not reasons_zh[i] else ""))
+        detail = ", ".join(f"{rid} {share} at {pid} ({labels[pid].speed_mps:.2f} m/s)"
+                           for pid, rid, share in (item.split(":") for item in items))
+        reasons[i].append(("passes at the verdict speed "
+                           f"({verdict.id}, {verdict.speed_mps:.2f} m/s) but fails for "
+                           if not reasons[i] else "also fails for ")
+                          + f"slower walkers: {detail}")
+        zh = "、".join(f"{labels[pid].label} {labels[pid].speed_mps:.2f} m/s" for pid in ids)
+        reasons_zh[i].append(f"按{verdict.label}步速达标，但步速较慢者（{zh}）不达标"
+                             if not reasons_zh[i] else f"步速较慢者（{zh}）亦不达标")
     flags["fails_at_profiles"] = pd.array(names, dtype="object")
 
 
