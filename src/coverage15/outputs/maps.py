@@ -35,6 +35,7 @@ from coverage15.inputs._palette import LAYER_COLOURS, layer_colours
 from coverage15.inputs.config import MapSpec
 from coverage15.inputs.layers import polygonal_part
 from coverage15.outputs._map_assets import AssetMode, RawHTML, check_tiles, use_assets
+from coverage15.outputs._map_profiles import profile_labels, profile_views
 from coverage15.outputs._safe_text import html_text, script_json
 from coverage15.reach.gaps import NETWORK_ZH as _NETWORK_WORKBOOK
 from coverage15.reach.gaps import column_label_zh
@@ -198,39 +199,6 @@ def _label(column: str, layer_labels: dict[str, str], rule_labels: dict[str, str
                            profile_labels)
 
 
-def _profile_labels(result: Result) -> dict[str, str]:
-    return {p.id: f"{p.label} {p.speed_mps:.2f} m/s" for p in result.check.profiles}
-
-
-def _profile_views(result: Result, units: pd.DataFrame, share_column: str,
-                   ) -> tuple[list[dict[str, str]], list[dict[str, list[Any]]]]:
-    """Per walking profile: each 街镇's fill colour and flag, for the map's profile switch.
-
-    A 街镇 is flagged at a profile when it fails a count rule or one of the profile's walking
-    rules. Empty without profiles beyond the verdict's.
-    """
-    profiles = result.check.profiles
-    if len(profiles) < 2:
-        return [], [{} for _ in range(len(units))]
-    passes = [c for c in units.columns if c.startswith("pass_")]
-    walking = {c[len("pass_"):] for c in passes if f"{c[len('pass_'):]}_share" in units}
-    views: list[dict[str, list[Any]]] = [{} for _ in range(len(units))]
-    assessed = (units["network"] == "full").to_numpy()
-    for position, profile in enumerate(profiles):
-        suffix = "" if position == 0 else f"_{profile.id}"
-        own = [f"pass_{rid}{suffix}" if rid in walking else f"pass_{rid}"
-               for rid in [c[len("pass_"):] for c in passes]
-               if rid in walking or not any(rid == f"{w}_{q.id}" for w in walking
-                                            for q in profiles)]
-        failed = (units[own].astype("boolean") == False).any(axis=1).to_numpy()  # noqa: E712
-        column = f"{share_column}{suffix}" if f"{share_column}{suffix}" in units else (
-            share_column)
-        for i, (share, ok) in enumerate(zip(units[column], assessed, strict=True)):
-            views[i][profile.id] = [share_colour(share) if ok else NO_DATA_COLOUR,
-                                    bool(failed[i]), _cell(column, share)]
-    return ([{"id": p.id, "label": _profile_labels(result)[p.id]} for p in profiles], views)
-
-
 def _share_rule(result: Result) -> tuple[str, float | None]:
     """The first share rule in the gap report (e.g. ``one_plus_n_share``) and its target."""
     for rule in result.rules:
@@ -346,7 +314,7 @@ def map_data(
             focus = units.loc[units["network"].isin(status)]
             break
     west, south, east, north = (float(v) for v in focus.total_bounds)
-    labels = {c: _label(c, layer_labels, rule_labels, _profile_labels(result))
+    labels = {c: _label(c, layer_labels, rule_labels, profile_labels(result))
               for c in units.columns}
     return MapData(units=units, districts=districts, unions=unions, facilities=facilities,
                    areas=areas, share_column=share_column,
@@ -389,7 +357,8 @@ def _payload(result: Result, data: MapData) -> dict[str, Any]:
                if c not in ("geometry", "fill", "flag", "assessed", "reason")]
     bad = {"uncovered": "是", **{c: "否" for c in columns if c.startswith("pass_")}}
     features = []
-    profiles, views = _profile_views(result, data.units, data.share_column)
+    profiles, views = profile_views(result, data.units, data.share_column,
+                                     colour=share_colour, no_data=NO_DATA_COLOUR, cell=_cell)
     for (_, row), view in zip(data.units.iterrows(), views, strict=True):
         if row.geometry is None or row.geometry.is_empty:
             continue
