@@ -22,7 +22,11 @@ def _problems(path: Path) -> str:
 
 def test_shipped_config(central_config, data_dir):
     cfg = central_config
-    assert list(cfg.layers) == ["centre", "meal_point", "canteen"]
+    assert list(cfg.layers) == ["centre", "meal_point", "canteen", "care_home"]
+    assert [(p.id, round(p.speed_mps, 2)) for p in cfg.analysis.walk_profiles] == [
+        ("standard", 1.11), ("elderly", 0.76), ("frail", 0.64)]
+    assert cfg.population is not None
+    assert cfg.population.unit == "district"
     assert cfg.layers["centre"].role == "centre"
     assert cfg.layers["centre"].filter == "agencyType == 6"
     assert cfg.layers["centre"].crs == "gcj02"
