@@ -90,8 +90,8 @@ def test_excel_workbook(central_run, tmp_path):
     book = load_workbook(path)
     sheet = book["黄浦区"]
     header = {c.value: c.column_letter for c in sheet[1]}
-    assert sheet[f"{header['1+N：15分钟内有综合为老服务中心和至少1处助餐点 达标居民比例']}2"
-                 ].number_format == "0%"
+    share = "1+N：15分钟内有综合为老服务中心、10分钟内有至少1处助餐点 达标居住点比例"
+    assert sheet[f"{header[share]}2"].number_format == "0%"
     assert sheet.auto_filter.ref == sheet.dimensions
 
 

@@ -46,7 +46,7 @@ def test_layer_counts(central_run):
     for layer in layers.values():
         assert len(layer.points) + len(layer.rejected) == layer.n_source
     assert len(central_run.demand) == 24753
-    assert len(central_run.rejected) == 2 + 28 + 1352
+    assert len(central_run.rejected) == 2 + 28 + 9 + 1352  # 9 care homes on a fallback point
 
 
 def test_only_facilities_near_the_network_are_used(central_run):
@@ -337,9 +337,12 @@ def test_district_rows_name_their_uncovered_jiezhen(central_run):
     d = central_run.district_report.set_index("district")
     assert d["jiezhen_count"].sum() == 217
     assert d["jiezhen_uncovered"].sum() == 59  # the run's 59 uncovered 街镇
-    # 静安区 as a whole is not flagged (partial network), yet 11 of its 14 街镇 are
-    assert pd.isna(d.loc["静安区", "uncovered"])
-    assert (d.loc["静安区", "jiezhen_count"], d.loc["静安区", "jiezhen_uncovered"]) == (14, 11)
+    # 静安区 is flagged on its beds per 1,000 aged 60+ (14.2 < 30), not on walking (partial
+    # network), while 12 of its 14 街镇 are flagged
+    assert bool(d.loc["静安区", "uncovered"]) is True
+    assert d.loc["静安区", "reason"].startswith("partial network")
+    assert "beds_per_1000_60plus: 14.2 beds per 1,000 age_60_plus" in d.loc["静安区", "reason"]
+    assert (d.loc["静安区", "jiezhen_count"], d.loc["静安区", "jiezhen_uncovered"]) == (14, 12)
     assert "大宁路街道" in d.loc["静安区", "uncovered_jiezhen"].split("、")
     assert d.loc["闵行区", "jiezhen_uncovered"] == 0
     assert pd.isna(d.loc["闵行区", "uncovered_jiezhen"])  # none (NULL in GIS formats)
