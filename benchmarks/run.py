@@ -6,6 +6,7 @@ Usage (from the repository root)::
     ... benchmarks/run.py compare                   # central network vs osmnx recipe, pandana
     ... benchmarks/run.py scale --edges 10k,100k,1m --facilities 100,1000,3000,5000
     ... benchmarks/run.py fullrun --edges 1m --facilities 3000     # pipeline.run at scale
+    ... benchmarks/run.py profiles                  # three walking profiles against one
     ... benchmarks/run.py all --json results.json   # everything (the default), numbers saved
 
 Every scale case and the full run execute in a fresh Python process so that the peak memory
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", nargs="?", default="all",
-                        choices=["all", "compare", "scale", "fullrun"])
+                        choices=["all", "compare", "scale", "fullrun", "profiles"])
     parser.add_argument("--edges", default=None,
                         help="network sizes: for `scale` a list (default 10k,100k,1m), for "
                         "`fullrun` one size (default 1m)")
@@ -147,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         edges = args.edges if args.what == "fullrun" and args.edges else "1m"
         facilities = args.facilities if args.what == "fullrun" and args.facilities else "3000"
         results["fullrun"] = run_fullrun(_count(edges), _count(facilities), args.demand)
+    if args.what in ("all", "profiles"):
+        from profiles import run_profiles
+
+        results["profiles"] = run_profiles()
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
     return 0

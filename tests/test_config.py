@@ -22,7 +22,11 @@ def _problems(path: Path) -> str:
 
 def test_shipped_config(central_config, data_dir):
     cfg = central_config
-    assert list(cfg.layers) == ["centre", "meal_point", "canteen"]
+    assert list(cfg.layers) == ["centre", "meal_point", "canteen", "care_home"]
+    assert [(p.id, round(p.speed_mps, 2)) for p in cfg.analysis.walk_profiles] == [
+        ("standard", 1.11), ("elderly", 0.76), ("frail", 0.64)]
+    assert cfg.population is not None
+    assert cfg.population.unit == "district"
     assert cfg.layers["centre"].role == "centre"
     assert cfg.layers["centre"].filter == "agencyType == 6"
     assert cfg.layers["centre"].crs == "gcj02"
@@ -177,11 +181,12 @@ def test_layer_colours_from_config_then_the_palette(central_config):
     from coverage15.outputs.maps import LAYER_COLOURS, layer_colours
 
     layers = dict(central_config.layers)
-    assert list(layer_colours(layers).values()) == LAYER_COLOURS[:3]
+    assert list(layer_colours(layers).values()) == LAYER_COLOURS[:4]
     # a layer's own colour is used; the others keep theirs
     layers["meal_point"] = replace(layers["meal_point"], colour="#FF0000")
     assert layer_colours(layers) == {"centre": LAYER_COLOURS[0], "meal_point": "#ff0000",
-                                     "canteen": LAYER_COLOURS[2]}
+                                     "canteen": LAYER_COLOURS[2],
+                                     "care_home": LAYER_COLOURS[3]}
     # with more layers than colours the palette starts again
     many = {f"l{i}": replace(layers["centre"], key=f"l{i}") for i in range(12)}
     colours = list(layer_colours(many).values())

@@ -28,6 +28,8 @@ CI = ROOT / ".ci" / "run"
 CONFIG_HEADINGS = {
     "top": "## Top level",
     "analysis": "## `[analysis]`",
+    "analysis.profiles": "## `[[analysis.profiles]]`",
+    "population": "## `[population]`",
     "map": "## `[map]`",
     "network": "## `[network]`",
     "units": "## `[units]` and `[districts]`",
@@ -35,7 +37,8 @@ CONFIG_HEADINGS = {
     "accept": "## `[accept]`",
 }
 # readers that get their section as an argument -> the section they read
-READER_SECTIONS = {"_read_units": "units", "_read_layer": "layers", "_read_network": "network"}
+READER_SECTIONS = {"_read_units": "units", "_read_layer": "layers", "_read_network": "network",
+                   "_read_profiles": "analysis.profiles"}
 
 
 def _tree(function: object) -> ast.Module:

@@ -133,10 +133,11 @@ def test_other_tile_provider_and_bad_tiles(central_run, tmp_path: Path):
 
 def test_overlay_names(central_run):
     assert overlay_names(central_run) == [
-        "街镇：1+N 达标居民比例", "未达标街镇标注", "区界",
+        "街镇：1+N 达标居住点比例", "未达标街镇标注", "区界",
         "社区综合为老服务中心 15分钟服务圈", "社区综合为老服务中心 设施",
         "助餐服务点 15分钟服务圈", "助餐服务点 设施",
         "社区长者食堂 15分钟服务圈", "社区长者食堂 设施",
+        "养老机构 15分钟服务圈", "养老机构 设施",
     ]
 
 
@@ -178,7 +179,7 @@ def test_district_data_is_restricted(central_run):
     assert facility_count_text(data, "centre") == ("本区 12 处（路网内 12 处），"
                                                     "另有邻区服务本区的 6 处")
     assert facility_count_text(map_data(central_run), "centre") == "57 处在路网内（图上 76 处）"
-    assert data.units["flag"].sum() == 6
+    assert data.units["flag"].sum() == 8  # (6 before the doorstep stations' 10 minutes)
     with pytest.raises(ConfigError, match="did you mean '黄浦区'\\? use one of"):
         map_data(central_run, district="黄埔区")
 

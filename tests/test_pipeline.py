@@ -46,12 +46,12 @@ def test_layer_counts(central_run):
     for layer in layers.values():
         assert len(layer.points) + len(layer.rejected) == layer.n_source
     assert len(central_run.demand) == 24753
-    assert len(central_run.rejected) == 2 + 28 + 1352
+    assert len(central_run.rejected) == 2 + 28 + 9 + 1352  # 9 care homes on a fallback point
 
 
 def test_only_facilities_near_the_network_are_used(central_run):
     on = {k: int(f["on_network"].sum()) for k, f in central_run.facilities.items()}
-    assert on == {"centre": 57, "meal_point": 298, "canteen": 16}
+    assert on == {"centre": 57, "meal_point": 298, "canteen": 16, "care_home": 80}
     # every used facility lies within the snap limit of a street
     for f in central_run.facilities.values():
         assert (f.loc[f["on_network"], "snap_m"] <= 500).all()
@@ -123,7 +123,16 @@ def test_citywide_rule_and_skipped_rules(central_run):
     assert citywide["centres_citywide"].value == 323
     assert citywide["centres_citywide"].passed is False
     assert set(central_run.check.skipped) == {"rehab_rental_in_jiezhen",
-                                              "social_work_in_jiezhen"}
+                                              "social_work_in_jiezhen", "service_floor_area"}
+    assert central_run.check.skipped["service_floor_area"] == (
+        "no floor_area_m2 column in layer centre")
+    # beds: the listing's 617 usable homes (9 on a geocoding fallback are set aside)
+    beds = citywide["beds_citywide"]
+    assert beds.value == 150_677
+    assert beds.passed is False
+    district = central_run.district_report.set_index("district")
+    assert district.loc["静安区", "beds_per_1000_60plus_value"] == 14.17
+    assert bool(district.loc["青浦区", "pass_beds_per_1000_60plus"]) is True
 
 
 def test_service_areas_grow_with_minutes(central_run):
@@ -163,7 +172,7 @@ def test_outputs_are_written(central_outputs, central_run):
     # the facilities keep their sources' columns, typed; a source column named like one of
     # coverage15's (the canteens' own district) is kept beside it as src_district
     fac = gpd.read_file(out / "coverage.gpkg", layer="facilities")
-    assert len(fac) == 323 + 1533 + 97
+    assert len(fac) == 323 + 1533 + 97 + 617
     types = dict(zip(*(pyogrio.read_info(out / "coverage.gpkg", layer="facilities")[k]
                        for k in ("fields", "dtypes")), strict=True))
     assert types["agencyType"] == "int64"
@@ -257,7 +266,7 @@ def test_a_rerun_reuses_the_distance_work(central_run, central_outputs, tmp_path
     monkeypatch.setattr(partition, "_layer_kernel", no_work)
     monkeypatch.setattr(partition, "snap_points", no_work)
     rerun = run(central_run.config)
-    assert rerun.reused == ["demand snaps", "centre", "meal_point", "canteen"]
+    assert rerun.reused == ["demand snaps", "centre", "meal_point", "canteen", "care_home"]
     assert rerun.network.source == central_run.network.source
     assert shapely.equals_exact(rerun.service_areas.geometry.to_numpy(),
                                 central_run.service_areas.geometry.to_numpy(), 0).all()
@@ -285,7 +294,7 @@ def test_progress_reaches_its_total(central_config):
     seen = []
     run(central_config, progress=lambda step, done, total: seen.append((step, done, total)))
     ticks = [(done, total) for step, done, total in seen if step == "service areas" and total]
-    assert ticks[-1] == (1953, 1953)  # every loaded facility, on the network or not
+    assert ticks[-1] == (2570, 2570)  # every loaded facility, on the network or not
     assert all(a[0] <= b[0] for a, b in itertools.pairwise(ticks))
 
 
@@ -327,10 +336,13 @@ def test_district_rows_name_their_uncovered_jiezhen(central_run):
     """A district can pass its own (summed) rules while its 街镇 fail; the row says which."""
     d = central_run.district_report.set_index("district")
     assert d["jiezhen_count"].sum() == 217
-    assert d["jiezhen_uncovered"].sum() == 55  # the run's 55 uncovered 街镇
-    # 静安区 as a whole is not flagged (partial network), yet 11 of its 14 街镇 are
-    assert pd.isna(d.loc["静安区", "uncovered"])
-    assert (d.loc["静安区", "jiezhen_count"], d.loc["静安区", "jiezhen_uncovered"]) == (14, 11)
+    assert d["jiezhen_uncovered"].sum() == 59  # the run's 59 uncovered 街镇
+    # 静安区 is flagged on its beds per 1,000 aged 60+ (14.2 < 30), not on walking (partial
+    # network), while 12 of its 14 街镇 are flagged
+    assert bool(d.loc["静安区", "uncovered"]) is True
+    assert d.loc["静安区", "reason"].startswith("partial network")
+    assert "beds_per_1000_60plus: 14.2 beds per 1,000 age_60_plus" in d.loc["静安区", "reason"]
+    assert (d.loc["静安区", "jiezhen_count"], d.loc["静安区", "jiezhen_uncovered"]) == (14, 12)
     assert "大宁路街道" in d.loc["静安区", "uncovered_jiezhen"].split("、")
     assert d.loc["闵行区", "jiezhen_uncovered"] == 0
     assert pd.isna(d.loc["闵行区", "uncovered_jiezhen"])  # none (NULL in GIS formats)

@@ -276,7 +276,7 @@ def test_self_intersecting_unit_is_repaired_and_reported(data_dir, tmp_path):
 def test_facility_far_from_streets_is_reported(central_run):
     warnings = [p for p in central_run.problems if p.severity == "warning"]
     far = {p.input: p.count for p in warnings if "from any street" in p.message}
-    assert far == {"meal_point": 4, "canteen": 1}
+    assert far == {"meal_point": 4, "canteen": 1, "care_home": 3}
     # still counted in its 街镇, but reaches nobody on foot
     canteens = central_run.facilities["canteen"]
     assert (~canteens["on_network"] & canteens["jiezhen"].notna()).sum() >= 1

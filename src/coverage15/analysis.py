@@ -45,7 +45,8 @@ from coverage15.network.checks import (
     snap_problems,
 )
 from coverage15.network.graph import WalkNetwork
-from coverage15.reach import coverage, gaps, service_areas, targets
+from coverage15.reach import coverage, gaps, service_areas, targets, weights
+from coverage15.reach._ratios import FacilityValues, UnitPopulation
 from coverage15.reach.kernel import LayerAreas
 from coverage15.reach.rule_checks import rule_problems
 from coverage15.result import Result
@@ -82,6 +83,8 @@ def analyse(
     rules: Sequence[targets.Rule] = (),
     analysis: AnalysisSpec | None = None,
     config: RunConfig | None = None,
+    population: pd.DataFrame | None = None,
+    weight_field: str | None = None,
     name: str = "coverage15 analysis",
     partitions: int = 1,
     scheduler: str | Any | None = None,
@@ -115,6 +118,15 @@ def analyse(
         :class:`AnalysisSpec`'s defaults: 15 minutes at 4 km/h).
     config
         The run config, when there is one (kept in the result for the outputs).
+    population
+        Population per district or 街镇 (:func:`coverage15.inputs.readers.read_population`:
+        numeric columns indexed by the unit name; ``attrs["unit"]`` is ``"district"``
+        (default) or ``"jiezhen"``, ``attrs["column"]`` the column spread over the
+        residential points as weights, when they have no ``weight_field`` of their own).
+        Ratio rules divide by its columns.
+    weight_field
+        A column of ``demand`` with persons per point (default: the config's
+        ``[demand] weight_field``); shares of people are then reported beside those of points.
     name
         The analysis' name in outputs and maps, without a config.
     partitions, scheduler
@@ -153,6 +165,9 @@ def analyse(
         config = dataclasses.replace(config, accept=(*config.accept, *accept))
     a = config.analysis
     rules = list(rules)
+    # distances once, to the largest limit any walking profile and rule needs
+    reach_a = dataclasses.replace(a, pairs_limit_m=max(
+        [a.limit_m, *(r.max_limit_m(a.walk_profiles, a.minutes) for r in rules)]))
 
     with timed(timings, "check inputs", progress):
         problems: list[Problem] = []
@@ -174,8 +189,11 @@ def analyse(
     with timed(timings, "service areas", progress):
         areas, demand_snap_m, demand_snapped, runlog = compute_layers(
             network, {key: layer.points for key, layer in layers.items()},
-            demand_layer.points if demand_layer is not None else None, a,
+            demand_layer.points if demand_layer is not None else None, reach_a,
             partitions=partitions, scheduler=scheduler, progress=progress)
+        all_pairs = {key: result.pairs for key, result in areas.items()}
+        areas = {key: dataclasses.replace(result, pairs=_pairs_within(result.pairs, a.limit_m))
+                 for key, result in areas.items()}
         placed = _place_facilities(network, layers, areas, unit_table, a, unions=runlog.unions)
         problems += placed.problems + _partition_problems(runlog)
 
@@ -188,19 +206,24 @@ def analyse(
         cautions = _completeness(table, unit_table, network, reached, problems)
         labels = {key: layer.spec.label for key, layer in layers.items()}
         totals = {key: len(layer.points) for key, layer in layers.items()}
-        check = targets.check_targets(table, rules, demand_cover=reached.cover,
-                                      demand_unit=reached.unit_of, layer_labels=labels,
-                                      layer_totals=totals)
+        extra = _Extra(all_pairs, a, population, config, layers, weight_field)
+        weight = extra.demand_weights(unit_table, reached)
+        check = targets.check_targets(
+            table, rules, demand_cover=reached.cover, demand_unit=reached.unit_of,
+            layer_labels=labels, layer_totals=totals,
+            **extra.check_args("jiezhen", unit_table["unit"], placed.unit_of, weight))
         problems += _coverage_problems(table, placed.unit_of, reached.unit_of)
         _add_pass_columns(table, check, reached)
         gap = gaps.gap_report(unit_table[["unit", "district"]], table, check, list(layers))
         gaps.add_caution(gap, cautions)
         district_report, district_areas = (None, None)
         if district_table is not None:
-            district_report, district_areas = _district_report(
+            district_report, district_areas, d_skipped = _district_report(
                 unit_table, district_table, placed=placed, reached=reached, gap=gap,
                 rules=rules, net=network, a=a, labels=labels, totals=totals,
-                keys=list(layers))
+                keys=list(layers), extra=extra, weight=weight)
+            for rid, why in d_skipped.items():  # e.g. a district ratio without its column
+                check.skipped.setdefault(rid, why)
 
     rejected = pd.concat([layer.rejected for layer in layers.values()]
                          + ([demand_layer.rejected] if demand_layer is not None else []),
@@ -466,7 +489,8 @@ def _district_report(units: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *,
                      placed: _Placed, reached: _Reached, gap: pd.DataFrame,
                      rules: list[targets.Rule], net: WalkNetwork, a: AnalysisSpec,
                      labels: dict[str, str], totals: dict[str, int], keys: list[str],
-                     ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+                     extra: _Extra, weight: weights.DemandWeights | None,
+                     ) -> tuple[pd.DataFrame, gpd.GeoDataFrame, dict[str, str]]:
     """One row per district, the sum of its 街镇.
 
     Points count in their 街镇's district and the area is that of its 街镇 merged (an overlap
@@ -483,9 +507,83 @@ def _district_report(units: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *,
     d_check = targets.check_targets(
         d_table, [r for r in rules if r.kind != "full_coverage"],
         demand_cover=reached.cover, demand_unit=d_unit, layer_labels=labels,
-        layer_totals=totals)
+        layer_totals=totals,
+        **extra.check_args("district", districts["unit"],
+                           {key: in_district(u) for key, u in placed.unit_of.items()},
+                           weight))
     report = gaps.units_by_district(
         gaps.gap_report(districts[["unit", "district"]], d_table, d_check, keys,
                         unit_column="district"), gap)
-    return report, district_areas
+    return report, district_areas, d_check.skipped
 
+
+
+def _pairs_within(pairs: tuple[Any, Any, Any], limit_m: float) -> tuple[Any, Any, Any]:
+    """The facility–demand pairs within ``limit_m``."""
+    source, target, dist = pairs
+    keep = np.asarray(dist) <= limit_m
+    if keep.all():
+        return pairs
+    return source[keep], target[keep], dist[keep]
+
+
+@dataclass
+class _Extra:
+    """What the profiles, weights, sum and ratio rules add to the rule checks."""
+
+    pairs: dict[str, tuple[Any, Any, Any]]
+    a: AnalysisSpec
+    population: pd.DataFrame | None
+    config: RunConfig
+    layers: dict[str, Layer]
+    weight_field: str | None = None
+
+    @property
+    def population_unit(self) -> str:
+        if self.population is not None and "unit" in self.population.attrs:
+            return str(self.population.attrs["unit"])
+        return self.config.population.unit if self.config.population else "district"
+
+    def demand_weights(self, units: gpd.GeoDataFrame, reached: _Reached,
+                ) -> weights.DemandWeights | None:
+        """Persons per demand point (the demand table gets ``persons``), or None."""
+        if reached.table is None or reached.unit_of is None:
+            return None
+        spec = self.config.demand
+        column = None
+        if self.population is not None:
+            column = self.population.attrs.get("column") or (
+                self.config.population.column if self.config.population else None)
+        unit_of = reached.unit_of
+        names = units["unit"]
+        if self.population_unit == "district":
+            names = pd.Series(sorted(set(units["district"].astype(str))))
+            position = {n: i for i, n in enumerate(names)}
+            of_unit = np.array([position[str(d)] for d in units["district"]], dtype=np.int64)
+            unit_of = np.where(unit_of >= 0, of_unit[np.maximum(unit_of, 0)], -1)
+        weight = weights.demand_weights(
+            reached.table, weight_field=self.weight_field or (spec.weight_field if spec else None),
+            unit_of=unit_of,
+            unit_names=names, population=self.population, column=column)
+        if weight is not None:
+            reached.table["persons"] = weight.persons
+            reached.table["persons_source"] = weight.source
+        return weight
+
+    def check_args(self, level: str, names: pd.Series,
+                   unit_of: dict[str, npt.NDArray[np.int64]],
+                   weight: weights.DemandWeights | None) -> dict[str, Any]:
+        """The keyword arguments of :func:`~coverage15.reach.targets.check_targets`."""
+        population = None
+        if self.population is not None:
+            population = UnitPopulation(
+                level=self.population_unit,  # type: ignore[arg-type]
+                table=weights.population_by_position(self.population, names),
+                totals=self.population.sum(numeric_only=True).to_dict())
+        return {
+            "pairs": self.pairs, "profiles": self.a.walk_profiles, "minutes": self.a.minutes,
+            "weights": weight.persons if weight is not None else None, "level": level,
+            "facilities": {key: FacilityValues(unit_of[key], layer.points)
+                           for key, layer in self.layers.items()},
+            "population": population,
+        }

@@ -225,5 +225,6 @@ def run(
                                  area=units_area)
     return analyse(net, inputs.layers, inputs.units, demand=inputs.demand,
                    districts=inputs.districts, rules=rules, config=config,
+                   population=inputs.population,
                    partitions=partitions, scheduler=scheduler, progress=progress,
                    timings=timings, accept=accept)

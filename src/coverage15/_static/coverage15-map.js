@@ -146,17 +146,26 @@
     // legend and the layer list once they are on the map, below)
     map.fitBounds(data.bounds, {padding: [10, 10], animate: false});
 
+    // the walking profile shown (data.profiles: the verdict's first); a 街镇's fill and flag
+    // at that profile
+    state.profile = data.profiles && data.profiles.length ? data.profiles[0].id : null;
+    function shownAs(p) {
+      var view = state.profile && p.profiles ? p.profiles[state.profile] : null;
+      return view ? {fill: view[0], flag: view[1]} : {fill: p.fill, flag: p.flag};
+    }
+
     // 街镇 coloured by coverage share; uncovered ones outlined in the flag colour
     var units = L.geoJSON(data.units, {
       pane: "c15-units",
       style: function (f) {
         var p = f.properties;
+        var v = shownAs(p);
         return {
-          fillColor: p.fill, fillOpacity: p.assessed ? 0.62 : 0.35,
-          color: p.flag ? data.colours.flag : "#5a5a5a",
-          weight: p.flag ? 3.5 : 0.8, opacity: 1,
-          dashArray: p.flag ? null : "3 3",
-          className: p.flag ? "c15-unit c15-flagged" : "c15-unit"
+          fillColor: v.fill, fillOpacity: p.assessed ? 0.62 : 0.35,
+          color: v.flag ? data.colours.flag : "#5a5a5a",
+          weight: v.flag ? 3.5 : 0.8, opacity: 1,
+          dashArray: v.flag ? null : "3 3",
+          className: v.flag ? "c15-unit c15-flagged" : "c15-unit"
         };
       },
       onEachFeature: function (f, layer) {
@@ -165,7 +174,8 @@
         layer.bindTooltip("<b>" + esc(p.name) + "</b> " + esc(p.district) + "<br>" +
                           esc(p.summary), {sticky: true, direction: "top"});
         layer.on("mouseover", function () {
-          layer.setStyle({weight: p.flag ? 5 : 2.5, color: p.flag ? data.colours.flag : "#000"});
+          var flag = shownAs(p).flag;
+          layer.setStyle({weight: flag ? 5 : 2.5, color: flag ? data.colours.flag : "#000"});
         });
         layer.on("mouseout", function () { units.resetStyle(layer); });
         if (p.flag) {
@@ -175,17 +185,45 @@
     }).addTo(groups.units);
     state.units = units;
 
-    // labels of the flagged 街镇
-    data.units.features.forEach(function (f) {
-      var p = f.properties;
-      if (p.flag && p.label_at) {
-        L.marker(p.label_at, {
-          pane: "c15-labels", interactive: false, keyboard: false,
-          icon: L.divIcon({className: "c15-flag", iconSize: null,
-                           html: "<span class=\"c15-flag-label\">⚠ " + esc(p.name) + "</span>"})
-        }).addTo(groups.flags);
-      }
-    });
+    // labels of the flagged 街镇 (at the profile shown)
+    function drawFlags() {
+      groups.flags.clearLayers();
+      data.units.features.forEach(function (f) {
+        var p = f.properties;
+        if (shownAs(p).flag && p.label_at) {
+          L.marker(p.label_at, {
+            pane: "c15-labels", interactive: false, keyboard: false,
+            icon: L.divIcon({className: "c15-flag", iconSize: null,
+                             html: "<span class=\"c15-flag-label\">⚠ " + esc(p.name) +
+                                   "</span>"})
+          }).addTo(groups.flags);
+        }
+      });
+    }
+    drawFlags();
+
+    // switch the walking profile without another run: 街镇 colours and flags change
+    if (data.profiles && data.profiles.length > 1) {
+      var switcher = L.control({position: "topright"});
+      switcher.onAdd = function () {
+        var div = L.DomUtil.create("div", "c15-profile leaflet-bar");
+        var select = L.DomUtil.create("select", "c15-profile-select", div);
+        select.setAttribute("aria-label", "步行画像");
+        data.profiles.forEach(function (profile) {
+          var option = L.DomUtil.create("option", "", select);
+          option.value = profile.id;
+          option.textContent = "步速：" + profile.label;
+        });
+        L.DomEvent.disableClickPropagation(div);
+        L.DomEvent.on(select, "change", function () {
+          state.profile = select.value;
+          units.setStyle(function (f) { return units.options.style(f); });
+          drawFlags();
+        });
+        return div;
+      };
+      switcher.addTo(map);
+    }
 
     if (data.districts) {
       L.geoJSON(data.districts, {

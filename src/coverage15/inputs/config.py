@@ -9,19 +9,16 @@ resolved against ``data_dir``, and ``data_dir`` and ``targets`` against the conf
 
 from __future__ import annotations
 
-import difflib
-import math
+import dataclasses
 import os
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
-
-import pyproj
 
 from coverage15 import settings
 from coverage15._errors import ConfigError
 from coverage15.inputs._sql import check_table_name, check_url
+from coverage15.inputs._toml import _expand, _Reader, read_toml
 from coverage15.inputs.specs import (
     DEFAULT_AREA_MARGIN_M,
     LOCATION_CHECKS,
@@ -33,9 +30,11 @@ from coverage15.inputs.specs import (
     LayerSpec,
     MapSpec,
     NetworkSpec,
+    PopulationSpec,
     Role,
     RunConfig,
     UnitSpec,
+    WalkProfile,
 )
 
 __all__ = [
@@ -50,117 +49,6 @@ __all__ = [
     "read_toml",
 ]
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def _expand(text: str, where: str, problems: list[str], *, as_path: bool = False) -> str:
-    """Substitute ``${VAR}`` from the environment.
-
-    In a path, a variable that starts it and holds a relative path is taken relative to the
-    working directory (as the shell that set it would), not to the config file.
-    """
-
-    def repl(match: re.Match[str]) -> str:
-        name = match.group(1)
-        value = os.environ.get(name)
-        if value is None:
-            problems.append(
-                f"{where}: environment variable {name} is not set "
-                f"(set it to the data folder, e.g. export {name}=../shared/data/shanghai)"
-            )
-            return match.group(0)
-        if as_path and match.start() == 0:
-            return os.path.abspath(os.path.expanduser(value))  # noqa: PTH100, PTH111
-        return value
-
-    return _VAR.sub(repl, text)
-
-
-class _Reader:
-    """Read typed values out of a TOML table, collecting problems instead of raising."""
-
-    def __init__(self, file: Path, base: Path, data_dir: Path) -> None:
-        self.file = file
-        self.base = base
-        self.data_dir = data_dir
-        self.problems: list[str] = []
-
-    def where(self, section: str, key: str) -> str:
-        return f"{self.file.name} [{section}] {key}"
-
-    def str_(self, table: dict[str, Any], section: str, key: str, *, required: bool = False,
-             default: str | None = None) -> str | None:
-        value = table.get(key, default)
-        if value is None:
-            if required:
-                self.problems.append(f"{self.where(section, key)}: missing (required)")
-            return None
-        if not isinstance(value, str):
-            self.problems.append(f"{self.where(section, key)}: expected text, got {value!r}")
-            return None
-        return value
-
-    def num(self, table: dict[str, Any], section: str, key: str, default: float,
-            *, positive: bool = True) -> float:
-        value = table.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.problems.append(f"{self.where(section, key)}: expected a number, got {value!r}")
-            return default
-        if not math.isfinite(value):  # TOML has nan and inf; neither is a distance or speed
-            self.problems.append(f"{self.where(section, key)}: must be a finite number, got "
-                                 f"{value!r}")
-            return default
-        if positive and value <= 0:
-            self.problems.append(f"{self.where(section, key)}: must be > 0, got {value!r}")
-            return default
-        return float(value)
-
-    def flag(self, table: dict[str, Any], section: str, key: str, default: bool) -> bool:
-        value = table.get(key, default)
-        if not isinstance(value, bool):
-            self.problems.append(f"{self.where(section, key)}: expected true or false (no "
-                                 f"quotes), got {value!r}")
-            return default
-        return value
-
-    def known(self, table: Any, section: str, keys: set[str]) -> None:
-        """Report keys of ``table`` that are not in ``keys`` (typos must not pass silently)."""
-        if not isinstance(table, dict):
-            return
-        for unknown in sorted(set(table) - keys):
-            hint = difflib.get_close_matches(unknown, sorted(keys), n=1)
-            also = f"; did you mean {hint[0]!r}?" if hint else ""
-            where = (f"{self.file.name} {unknown!r}" if section == "top"
-                     else self.where(section, unknown))
-            self.problems.append(f"{where}: unknown key (known: {', '.join(sorted(keys))}){also}")
-
-    def crs(self, table: dict[str, Any], section: str, key: str, default: str) -> str:
-        """A projected CRS in metres (lengths, buffers and areas are computed in it)."""
-        text = self.str_(table, section, key, default=default) or default
-        try:
-            crs = pyproj.CRS.from_user_input(text)
-        except pyproj.exceptions.CRSError:
-            self.problems.append(f"{self.where(section, key)}: unknown CRS {text!r}")
-            return default
-        unit = crs.axis_info[0].unit_name if crs.axis_info else ""
-        if not crs.is_projected or unit not in ("metre", "meter"):
-            self.problems.append(f"{self.where(section, key)}: {text!r} is not a projected CRS "
-                                 f"in metres (e.g. the UTM zone: EPSG:32651 for Shanghai)")
-            return default
-        return text
-
-    def path(self, table: dict[str, Any], section: str, key: str, *, required: bool = True,
-             base: Path | None = None) -> Path | None:
-        text = self.str_(table, section, key, required=required)
-        if text is None:
-            return None
-        expanded = _expand(text, self.where(section, key), self.problems, as_path=True)
-        candidate = Path(expanded).expanduser()
-        if not candidate.is_absolute():
-            candidate = (base or self.data_dir) / candidate
-        return candidate
-
-
 def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> LayerSpec | None:
     if not isinstance(table, dict):
         r.problems.append(f"{r.file.name} [{section}]: expected a table")
@@ -168,7 +56,7 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
     known = {
         "label", "path", "role", "crs", "x", "y", "filter", "name_field", "id_field", "layer",
         "exclude_points", "encoding", "unit_field", "database", "table", "sql", "osm_tags",
-        "place", "colour", "location_check", "location_tolerance_m",
+        "place", "colour", "location_check", "location_tolerance_m", "weight_field",
     }
     r.known(table, section, known)
     database = r.str_(table, section, "database")
@@ -249,6 +137,7 @@ def _read_layer(r: _Reader, key: str, table: dict[str, Any], section: str) -> La
         colour=colour,
         location_check=location_check,  # type: ignore[arg-type]
         location_tolerance_m=tolerance,
+        weight_field=r.str_(table, section, "weight_field"),
     )
 
 
@@ -398,23 +287,6 @@ def _read_network(r: _Reader, table: Any) -> NetworkSpec | None:
     )
 
 
-def read_toml(file: Path, what: str) -> dict[str, Any]:
-    """The TOML document in ``file``; a :class:`ConfigError` naming ``what`` if it is not one.
-
-    Not UTF-8 (e.g. saved as GB18030) and invalid TOML get their own messages.
-    """
-    try:
-        # utf-8-sig: a byte-order mark (Windows Notepad's "UTF-8 with BOM") is not TOML
-        return tomllib.loads(file.read_text(encoding="utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        msg = (f"{what} {file}: not UTF-8 ({exc}); save it as UTF-8 (e.g. from GB18030: "
-               "iconv -f GB18030 -t UTF-8)")
-        raise ConfigError(msg) from exc
-    except tomllib.TOMLDecodeError as exc:
-        msg = f"{what} {file}: not valid TOML ({exc})"
-        raise ConfigError(msg) from exc
-
-
 def load_config(path: str | os.PathLike[str]) -> RunConfig:
     """Read and check a run configuration file.
 
@@ -451,14 +323,14 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
 
     r.known(doc, "top", {"name", "data_dir", "targets", "official_names", "analysis",
                          "network", "units", "districts", "demand", "layers", "map",
-                         "accept"})
+                         "accept", "population"})
     accept = _read_accept(r, doc.get("accept", {}))
     table = doc.get("analysis", {})
     if not isinstance(table, dict):
         r.problems.append(f"{file.name} [analysis]: expected a table")
         table = {}
     r.known(table, "analysis", {"walk_speed_kmh", "minutes", "buffer_m", "snap_max_m",
-                                "access_leg", "working_crs"})
+                                "access_leg", "working_crs", "profiles", "verdict_profile"})
     analysis = AnalysisSpec(
         walk_speed_kmh=r.num(table, "analysis", "walk_speed_kmh", settings.walk_speed_kmh),
         minutes=r.num(table, "analysis", "minutes", settings.minutes),
@@ -467,6 +339,7 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
         access_leg=r.flag(table, "analysis", "access_leg", settings.access_leg),
         working_crs=r.crs(table, "analysis", "working_crs", settings.working_crs),
     )
+    analysis = _read_profiles(r, table, analysis)
     network = _read_network(r, doc.get("network"))
     units = _read_units(r, doc.get("units"), "units")
     districts = _read_units(r, doc["districts"], "districts") if "districts" in doc else None
@@ -511,6 +384,7 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
             and not map_spec.tiles_attribution):
         r.problems.append(f"{r.where('map', 'tiles_attribution')}: a tile URL needs its "
                           "attribution (the provider's licence requires it)")
+    population = _read_population(r, doc.get("population"))
     targets = r.path(doc, "top", "targets", required=False, base=base)
     official = r.path(doc, "top", "official_names", required=False)
     if r.problems or network is None or units is None:
@@ -530,4 +404,87 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
         official_names=official,
         map=map_spec,
         accept=accept,
+        population=population,
     )
+
+
+def _read_profiles(r: _Reader, table: dict[str, Any], analysis: AnalysisSpec) -> AnalysisSpec:
+    """``[[analysis.profiles]]`` and ``verdict_profile``: the walking speeds of a run.
+
+    The verdict profile's speed becomes ``walk_speed_kmh`` (giving both, different, is an
+    error). Without profiles the analysis is as before: one speed.
+    """
+    raw = table.get("profiles")
+    verdict = r.str_(table, "analysis", "verdict_profile")
+    if raw is None:
+        if verdict is not None:
+            r.problems.append(f"{r.where('analysis', 'verdict_profile')}: names a profile, but "
+                              "no [[analysis.profiles]] are defined")
+        return analysis
+    if not isinstance(raw, list) or not raw:
+        r.problems.append(f"{r.where('analysis', 'profiles')}: expected [[analysis.profiles]] "
+                          "tables, each with id and speed_mps or speed_kmh")
+        return analysis
+    section = "analysis.profiles"
+    profiles: list[WalkProfile] = []
+    for item in raw:
+        if not isinstance(item, dict):
+            r.problems.append(f"{r.file.name} [[{section}]]: expected a table")
+            continue
+        r.known(item, section, {"id", "speed_mps", "speed_kmh", "label"})
+        pid = r.str_(item, section, "id", required=True)
+        if pid is not None and not re.fullmatch(r"[a-z][a-z0-9_]*", pid):
+            r.problems.append(f"{r.where(section, 'id')}: {pid!r} is not a lower-case ascii "
+                              "word (it suffixes column names), e.g. \"elderly\"")
+            pid = None
+        if ("speed_mps" in item) == ("speed_kmh" in item):
+            r.problems.append(f"{r.file.name} [[{section}]] {pid!r}: give speed_mps or "
+                              "speed_kmh (one of them)")
+            continue
+        speed = (r.num(item, section, "speed_mps", 1.0) * 3.6 if "speed_mps" in item
+                 else r.num(item, section, "speed_kmh", 4.0))
+        if pid is not None:
+            profiles.append(WalkProfile(pid, speed, r.str_(item, section, "label",
+                                                            default=pid) or pid))
+    ids = [p.id for p in profiles]
+    for dup in sorted({i for i in ids if ids.count(i) > 1}):
+        r.problems.append(f"{r.file.name} [[{section}]]: profile id {dup!r} is used twice")
+    if not profiles:
+        return analysis
+    chosen = verdict or profiles[0].id
+    match = [p for p in profiles if p.id == chosen]
+    if not match:
+        r.problems.append(f"{r.where('analysis', 'verdict_profile')}: {chosen!r} is not one of "
+                          f"the profiles {ids}")
+        return analysis
+    speed = match[0].speed_kmh
+    if "walk_speed_kmh" in table and abs(analysis.walk_speed_kmh - speed) > 1e-9:
+        r.problems.append(f"{r.where('analysis', 'walk_speed_kmh')}: {analysis.walk_speed_kmh} "
+                          f"differs from the verdict profile {chosen!r} ({speed:g} km/h); "
+                          "remove walk_speed_kmh (the verdict profile sets it)")
+    return dataclasses.replace(analysis, walk_speed_kmh=speed, profiles=tuple(profiles),
+                               verdict_profile=chosen)
+
+
+def _read_population(r: _Reader, table: Any) -> PopulationSpec | None:
+    """``[population]``: a population table per district or 街镇 (CSV)."""
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        r.problems.append(f"{r.file.name} [population]: expected a table")
+        return None
+    r.known(table, "population", {"path", "name_field", "unit", "column", "encoding"})
+    path = r.path(table, "population", "path")
+    name_field = r.str_(table, "population", "name_field", required=True)
+    unit = r.str_(table, "population", "unit", default="district") or "district"
+    if unit not in ("district", "jiezhen"):
+        r.problems.append(f"{r.where('population', 'unit')}: {unit!r} is not \"district\" "
+                          "or \"jiezhen\"")
+        unit = "district"
+    if path is None or name_field is None:
+        return None
+    return PopulationSpec(path=path, name_field=name_field,
+                          unit=unit,  # type: ignore[arg-type]
+                          column=r.str_(table, "population", "column"),
+                          encoding=r.str_(table, "population", "encoding",
+                                          default="utf-8") or "utf-8")

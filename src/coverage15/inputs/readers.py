@@ -21,8 +21,10 @@ from coverage15._errors import Coverage15Error, LayerError
 from coverage15.inputs._files import check_file
 from coverage15.inputs.config import LayerSpec, Role, RunConfig, UnitSpec
 from coverage15.inputs.layers import Layer, load_layer, load_units
+from coverage15.inputs.specs import PopulationSpec
 
-__all__ = ["FRAME_SOURCE", "Inputs", "layer_of", "load_inputs", "read_points", "read_units"]
+__all__ = ["FRAME_SOURCE", "Inputs", "layer_of", "load_inputs", "read_points",
+           "read_population", "read_units"]
 
 _T = TypeVar("_T")
 FRAME_SOURCE = Path("<GeoDataFrame>")
@@ -155,6 +157,7 @@ class Inputs:
     districts: gpd.GeoDataFrame | None
     layers: dict[str, Layer]
     demand: Layer | None
+    population: pd.DataFrame | None = None
 
 
 def load_inputs(config: RunConfig) -> Inputs:
@@ -204,9 +207,38 @@ def load_inputs(config: RunConfig) -> Inputs:
                       "share can be judged: check the x/y columns (longitude is x) and the "
                       "file, or remove [demand] to run without residents")
         demand = None
+    population_spec = config.population
+    population = (attempt("population", lambda: read_population(population_spec))
+                  if population_spec is not None else None)
     if errors or units is None:
         listing = "\n  ".join(errors)
         msg = errors[0] if len(errors) == 1 else (
             f"{len(errors)} input(s) cannot be used:\n  {listing}")
         raise LayerError(msg)
-    return Inputs(units=units, districts=districts, layers=layers, demand=demand)
+    return Inputs(units=units, districts=districts, layers=layers, demand=demand,
+                  population=population)
+
+
+def read_population(spec: PopulationSpec) -> pd.DataFrame:
+    """A population table per unit: numeric columns indexed by the unit name.
+
+    Raises
+    ------
+    LayerError
+        When the file, its name column or its ``column`` is missing.
+    """
+    check_file(spec.path, "population")
+    table = pd.read_csv(spec.path, encoding=spec.encoding)
+    wanted = [spec.name_field] + ([spec.column] if spec.column else [])
+    missing = [c for c in wanted if c not in table.columns]
+    if missing:
+        msg = (f"population {spec.path.name}: no column(s) {missing} (columns: "
+               f"{', '.join(map(str, table.columns))}); check [population] name_field/column")
+        raise LayerError(msg)
+    names = table[spec.name_field].astype(str).str.strip()
+    numbers = table.drop(columns=[spec.name_field]).apply(pd.to_numeric, errors="coerce")
+    numbers = numbers.loc[:, numbers.notna().any()]
+    numbers.index = pd.Index(names, name="unit")
+    numbers.attrs["unit"] = spec.unit
+    numbers.attrs["column"] = spec.column
+    return numbers

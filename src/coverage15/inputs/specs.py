@@ -24,9 +24,11 @@ __all__ = [
     "LocationCheck",
     "MapSpec",
     "NetworkSpec",
+    "PopulationSpec",
     "Role",
     "RunConfig",
     "UnitSpec",
+    "WalkProfile",
 ]
 
 Role = Literal["centre", "station", "other"]
@@ -115,6 +117,7 @@ class LayerSpec:
     colour: str | None = None
     location_check: LocationCheck = "flag"
     location_tolerance_m: float = settings.location_tolerance_m
+    weight_field: str | None = None
 
     @property
     def source_name(self) -> str:
@@ -170,8 +173,43 @@ class NetworkSpec:
 
 
 @dataclass(frozen=True)
+class WalkProfile:
+    """A walking speed that shares and verdicts can be computed for.
+
+    Attributes
+    ----------
+    id : str
+        Lower-case ascii word: the suffix of the profile's report columns (``elderly`` →
+        ``one_plus_n_share_elderly``).
+    speed_kmh : float
+        Walking speed (1.11 m/s = 4 km/h).
+    label : str
+        Human (Chinese) label, e.g. 老年.
+    """
+
+    id: str
+    speed_kmh: float
+    label: str = ""
+
+    @property
+    def speed_mps(self) -> float:
+        """The speed in metres per second."""
+        return self.speed_kmh / 3.6
+
+    def limit_m(self, minutes: float) -> float:
+        """Metres walked in ``minutes`` at this speed."""
+        return self.speed_kmh * minutes * 1000.0 / 60.0
+
+
+@dataclass(frozen=True)
 class AnalysisSpec:
-    """Walking budget and geometry options of a run."""
+    """Walking budget and geometry options of a run.
+
+    ``profiles`` (optional) are the walking speeds every walking rule and share is evaluated
+    for; ``verdict_profile`` names the one whose results fill the unsuffixed columns and the
+    verdicts (its speed is ``walk_speed_kmh``). ``pairs_limit_m`` is set by the analysis: the
+    distances are computed once to the largest limit any profile and rule needs.
+    """
 
     walk_speed_kmh: float = settings.walk_speed_kmh
     minutes: float = settings.minutes
@@ -179,11 +217,45 @@ class AnalysisSpec:
     snap_max_m: float = settings.snap_max_m
     access_leg: bool = settings.access_leg
     working_crs: str = settings.working_crs
+    profiles: tuple[WalkProfile, ...] = ()
+    verdict_profile: str = ""
+    pairs_limit_m: float | None = None
 
     @property
     def limit_m(self) -> float:
         """Walking distance reached in ``minutes`` at ``walk_speed_kmh``."""
         return self.walk_speed_kmh * self.minutes * 1000.0 / 60.0
+
+    @property
+    def reach_limit_m(self) -> float:
+        """The distance the network search goes to (service areas are drawn at ``limit_m``)."""
+        return max(self.limit_m, self.pairs_limit_m or 0.0)
+
+    @property
+    def walk_profiles(self) -> tuple[WalkProfile, ...]:
+        """The profiles, verdict profile first (one built from ``walk_speed_kmh`` if none)."""
+        if not self.profiles:
+            return (WalkProfile(self.verdict_profile or "standard", self.walk_speed_kmh,
+                                "标准"),)
+        verdict = [p for p in self.profiles if p.id == self.verdict_profile] or [
+            self.profiles[0]]
+        return (verdict[0], *[p for p in self.profiles if p is not verdict[0]])
+
+
+@dataclass(frozen=True)
+class PopulationSpec:
+    """A population table per unit (district or 街镇), to weigh residential points.
+
+    ``unit`` says which units its rows are (``"district"`` or ``"jiezhen"``), ``name_field``
+    the column naming them, ``column`` the count spread equally over the unit's residential
+    points when they carry no weight of their own (an estimate, labelled so).
+    """
+
+    path: Path
+    name_field: str
+    unit: Literal["district", "jiezhen"] = "district"
+    column: str | None = None
+    encoding: str = "utf-8"
 
 
 @dataclass(frozen=True)
@@ -215,3 +287,4 @@ class RunConfig:
     map: MapSpec = field(default_factory=MapSpec)
     accept: tuple[str, ...] = ()
     """Ids of problems accepted to go ahead (``[accept] warnings``; see ``docs/failure-modes``)."""
+    population: PopulationSpec | None = None

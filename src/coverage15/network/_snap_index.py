@@ -21,7 +21,7 @@ import shapely
 from coverage15._types import FloatArray, IntArray
 from coverage15.network._tiles import ranges
 
-__all__ = ["SegmentGrid", "segment_grid"]
+__all__ = ["SegmentGrid", "segment_grid", "z_order"]
 
 CELL_M = 100.0
 CHUNK = 50_000  # points per vectorised batch (about 40 candidate segments each)
@@ -163,3 +163,17 @@ def segment_grid(owner: Any, geometry: npt.NDArray[np.object_], n_points: int,
     if grid is None and n_points >= len(geometry) // 2:
         grid = _GRIDS[owner] = SegmentGrid(geometry)
     return grid
+
+
+def z_order(xy: npt.NDArray[np.float64], cell_m: float = 100.0) -> npt.NDArray[np.int64]:
+    """Positions that sort points along a Z-order (Morton) curve over ``cell_m`` cells."""
+    if len(xy) == 0:
+        return np.array([], dtype=np.int64)
+    cell = np.floor((xy - np.nanmin(xy, axis=0)) / cell_m)
+    cell = np.clip(np.nan_to_num(cell), 0, 2**31 - 1).astype(np.uint64)
+    code = np.zeros(len(xy), dtype=np.uint64)
+    for bit in range(31):
+        one = np.uint64(1) << np.uint64(bit)
+        code |= ((cell[:, 0] & one) << np.uint64(bit))
+        code |= ((cell[:, 1] & one) << np.uint64(bit + 1))
+    return np.argsort(code, kind="stable").astype(np.int64)

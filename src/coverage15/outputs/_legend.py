@@ -8,9 +8,11 @@ centre in it). :func:`unit_rows` spells out the four combinations, with how many
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
-__all__ = ["unit_rows"]
+__all__ = ["facility_count_text", "unit_rows"]
 
 
 def unit_rows(units: pd.DataFrame, *, no_data: str, flag: str, sample: str) -> list[str]:
@@ -38,3 +40,19 @@ def unit_rows(units: pd.DataFrame, *, no_data: str, flag: str, sample: str) -> l
         rows.append(f"<div class='row'><span class='sw' style='background:{fill};{border}'>"
                     f"</span><span{bold}>{text}（{int(mask.sum())} 个）</span></div>")
     return rows
+
+
+def facility_count_text(data: Any, key: str) -> str:
+    """How many facilities of a layer the map shows, in Chinese, for the legends.
+
+    On a district map the district's own facilities are told apart from the neighbours' ones
+    shown because they serve it. ``data`` is the map's
+    :class:`~coverage15.outputs.maps.MapData` (``facilities`` by layer, ``district``).
+    """
+    shown = data.facilities[key]
+    on = int(shown["on_network"].sum())
+    if data.district is None:
+        return f"{on} 处在路网内（图上 {len(shown)} 处）"
+    own = (shown["district"] == data.district).to_numpy()
+    return (f"本区 {int(own.sum())} 处（路网内 {int(shown['on_network'].to_numpy()[own].sum())}"
+            f" 处），另有邻区服务本区的 {int((~own).sum())} 处")

@@ -25,6 +25,7 @@ from coverage15.outputs.writers import (
     write_geoparquet,
     write_postgis,
 )
+from coverage15.reach.gaps import profile_table
 from coverage15.result import Result
 
 __all__ = ["summary_json", "write_outputs"]
@@ -127,6 +128,11 @@ def summary_json(result: Result) -> dict[str, Any]:
             for c in result.check.citywide
         ],
         "not_evaluated": result.check.skipped,
+        "profiles": [{"id": p.id, "label": p.label, "speed_mps": round(p.speed_mps, 3),
+                      "limit_m": round(p.limit_m(result.config.analysis.minutes), 1),
+                      "verdict": i == 0} for i, p in enumerate(result.check.profiles)],
+        "profile_results": profile_table(result.gap_report, result.check).to_dict(
+            orient="records"),
         "uncovered": int(result.gap_report["uncovered"].fillna(False).astype(bool).sum()),
         "problems": problems_frame(result.problems).to_dict(orient="records"),
         "accepted": [p.id for p in result.problems if p.id and p.severity != "error"],

@@ -34,8 +34,9 @@ from coverage15._errors import ConfigError, unknown_district
 from coverage15.inputs._palette import LAYER_COLOURS, layer_colours
 from coverage15.inputs.config import MapSpec
 from coverage15.inputs.layers import polygonal_part
-from coverage15.outputs._legend import unit_rows
+from coverage15.outputs._legend import facility_count_text, unit_rows
 from coverage15.outputs._map_assets import AssetMode, RawHTML, check_tiles, use_assets
+from coverage15.outputs._map_profiles import profile_labels, profile_views
 from coverage15.outputs._proposal_map import mark_proposals, proposal_overlays
 from coverage15.outputs._safe_text import html_text, script_json
 from coverage15.reach._reasons import pct
@@ -195,9 +196,11 @@ def _short(label: str) -> str:
     return label.split("：", 1)[0].strip() or label
 
 
-def _label(column: str, layer_labels: dict[str, str], rule_labels: dict[str, str]) -> str:
+def _label(column: str, layer_labels: dict[str, str], rule_labels: dict[str, str],
+           profile_labels: dict[str, str] | None = None) -> str:
     return column_label_zh(column, layer_labels,
-                           {rid: _short(label) for rid, label in rule_labels.items()})
+                           {rid: _short(label) for rid, label in rule_labels.items()},
+                           profile_labels)
 
 
 def _share_rule(result: Result) -> tuple[str, float | None]:
@@ -315,7 +318,8 @@ def map_data(
             focus = units.loc[units["network"].isin(status)]
             break
     west, south, east, north = (float(v) for v in focus.total_bounds)
-    labels = {c: _label(c, layer_labels, rule_labels) for c in units.columns}
+    labels = {c: _label(c, layer_labels, rule_labels, profile_labels(result))
+              for c in units.columns}
     return MapData(units=units, districts=districts, unions=unions, facilities=facilities,
                    areas=areas, share_column=share_column,
                    share_label=labels.get(share_column, share_column), target=target,
@@ -341,7 +345,7 @@ def _cell(column: str, value: Any) -> str:
     words = {"network": NETWORK_ZH, "network_complete": COMPLETE_ZH}.get(column)
     if words is not None:
         return words.get(str(value), str(value))
-    if column.endswith("_share"):
+    if "_share" in column:  # also the shares of other walking profiles (``_share_frail``)
         return pct(float(value))  # never "0%" for a share that is not
     if isinstance(value, float):
         return f"{value:.2f}"
@@ -358,7 +362,9 @@ def _payload(result: Result, data: MapData) -> dict[str, Any]:
                if c not in ("geometry", "fill", "flag", "assessed", "reason")]
     bad = {"uncovered": "是", **{c: "否" for c in columns if c.startswith("pass_")}}
     features = []
-    for _, row in data.units.iterrows():
+    profiles, views = profile_views(result, data.units, data.share_column,
+                                     colour=share_colour, no_data=NO_DATA_COLOUR, cell=_cell)
+    for (_, row), view in zip(data.units.iterrows(), views, strict=True):
         if row.geometry is None or row.geometry.is_empty:
             continue
         share = row[data.share_column]
@@ -382,6 +388,7 @@ def _payload(result: Result, data: MapData) -> dict[str, Any]:
                 "assessed": bool(row["assessed"]), "summary": summary,
                 "label_at": [round(at.y, 5), round(at.x, 5)],
                 "row": [_cell(c, row[c]) for c in columns],
+                "profiles": view,  # profile id -> [fill, flag, share]
             },
         })
     layers = []
@@ -420,6 +427,7 @@ def _payload(result: Result, data: MapData) -> dict[str, Any]:
         "units": {"type": "FeatureCollection", "features": features},
         "columns": [{"key": c, "label": data.labels.get(c, c), "bad": bad.get(c)}
                     for c in columns],
+        "profiles": profiles,
         "districts": districts,
         "layers": layers,
         "colours": {"flag": FLAG_COLOUR, "noData": NO_DATA_COLOUR,
@@ -445,21 +453,6 @@ def _title(result: Result, data: MapData) -> dict[str, str]:
     return {"heading": f"{result.config.name}{where}：{a.minutes:g} 分钟步行服务圈",
             "detail": (f"步速 {a.walk_speed_kmh:g} km/h · {a.minutes:g} 分钟 = 路网 "
                        f"{a.limit_m:,.0f} m · 配置 {config_file(result)}")}
-
-
-def facility_count_text(data: MapData, key: str) -> str:
-    """How many facilities of a layer the map shows, in Chinese, for the legends.
-
-    On a district map the district's own facilities are told apart from the neighbours' ones
-    shown because they serve it.
-    """
-    shown = data.facilities[key]
-    on = int(shown["on_network"].sum())
-    if data.district is None:
-        return f"{on} 处在路网内（图上 {len(shown)} 处）"
-    own = (shown["district"] == data.district).to_numpy()
-    return (f"本区 {int(own.sum())} 处（路网内 {int(shown['on_network'].to_numpy()[own].sum())}"
-            f" 处），另有邻区服务本区的 {int((~own).sum())} 处")
 
 
 def _legend_html(result: Result, data: MapData, colours: list[str]) -> str:

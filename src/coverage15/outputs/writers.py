@@ -215,6 +215,7 @@ def write_excel(result: Result, path: Path) -> Path:
     """
     layer_labels = {k: s.label for k, s in result.config.layers.items()}
     rule_labels = {r.id: r.label for r in result.rules}
+    profiles = {p.id: f"{p.label} {p.speed_mps:.2f} m/s" for p in result.check.profiles}
 
     def zh(frame: pd.DataFrame) -> pd.DataFrame:
         shown = bool_columns_to_text(frame).replace({"true": "是", "false": "否"})
@@ -225,7 +226,8 @@ def write_excel(result: Result, path: Path) -> Path:
                                          .fillna(shown["network_complete"]))
         shown = shown.drop(columns=["reason"], errors="ignore")  # 原因 (reason_zh) is shown
         return neutralise_frame(shown.rename(
-            columns={c: column_label_zh(c, layer_labels, rule_labels) for c in frame.columns}))
+            columns={c: column_label_zh(c, layer_labels, rule_labels, profiles)
+                     for c in frame.columns}))
 
     used: set[str] = set()
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
@@ -245,11 +247,11 @@ def write_excel(result: Result, path: Path) -> Path:
             zh(rows.drop(columns=["district"])).to_excel(
                 writer, sheet_name=_sheet_name(str(district), used), index=False)
         legend = pd.DataFrame(
-            [(c, column_label_zh(c, layer_labels, rule_labels))
+            [(c, column_label_zh(c, layer_labels, rule_labels, profiles))
              for c in result.gap_report.columns if c != "reason"], columns=["column", "说明"])
         neutralise_frame(legend).to_excel(writer, sheet_name=_sheet_name("说明", used),
                                           index=False)
-        shares = {neutralise_cell(column_label_zh(c, layer_labels, rule_labels))
+        shares = {neutralise_cell(column_label_zh(c, layer_labels, rule_labels, profiles))
                   for c in (*result.gap_report.columns, *summary.columns)
                   if str(c).endswith("_share")}
         for sheet in writer.book.worksheets:

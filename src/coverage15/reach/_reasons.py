@@ -66,23 +66,23 @@ def share_reason(rule: Rule, share: float, *, n_points: int, n_pass: float,
     target = pct(rule.min_share)
     if rule.kind != "one_plus_n" or sides is None:
         label = labels.get(rule.layer or "", rule.id)
-        return (f"{rule.id}: {pct(share)} of residents within reach of {label} (needs ≥ "
+        return (f"{rule.id}: {pct(share)} of residential points within reach of {label} (needs ≥ "
                 f"{target}; {need} more residential points)",
-                f"15 分钟内有{label}：{pct(share)} 居民（需 ≥ {target}，尚差 {need} 个居住点）")
+                f"步行可达{label}：{pct(share)} 居住点（需 ≥ {target}，尚差 {need} 个居住点）")
     centre, station = sides
     c_label = _labels(rule.centre_layers, labels)
     s_label = _labels(rule.station_layers, labels)
     low_c, low_s = centre < rule.min_share, station < rule.min_share
     side_en = ("both sides" if low_c and low_s else "the centre side" if low_c
                else "the station side" if low_s else
-               "neither side alone (too few residents have both)")
+               "neither side alone (too few residential points have both)")
     side_zh = ("中心和站点都不足" if low_c and low_s else "缺中心" if low_c
-               else "缺站点" if low_s else "两侧各自够，但同时有中心和站点的居民不足")
+               else "缺站点" if low_s else "两侧各自够，但同时有中心和站点的居住点不足")
     n = f"≥ {rule.n} " if rule.n != 1 else ""
-    return (f"{rule.id}: {pct(share)} of residents pass 1+N (needs ≥ {target}; {need} more "
-            f"residential points); fails on {side_en}: centre ({c_label}) {pct(centre)}, "
-            f"stations ({n}{s_label}) {pct(station)}",
-            f"1+N：{pct(share)} 居民达标（需 ≥ {target}，尚差 {need} 个居住点）；{side_zh}："
+    return (f"{rule.id}: {pct(share)} of residential points pass 1+N (needs ≥ {target}; "
+            f"{need} more residential points); fails on {side_en}: centre ({c_label}) "
+            f"{pct(centre)}, stations ({n}{s_label}) {pct(station)}",
+            f"1+N：{pct(share)} 居住点达标（需 ≥ {target}，尚差 {need} 个居住点）；{side_zh}："
             f"中心（{c_label}）覆盖 {pct(centre)}，站点（{n}{s_label}）覆盖 {pct(station)}")
 
 

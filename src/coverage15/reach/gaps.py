@@ -21,6 +21,8 @@ __all__ = [
     "bool_columns_to_text",
     "column_label_zh",
     "gap_report",
+    "profile_lines",
+    "profile_table",
     "summary_lines",
     "units_by_district",
 ]
@@ -80,18 +82,21 @@ def gap_report(
             if column in table:
                 out[column] = table[column].round(SHARE_DIGITS)
     flags = check.flags
-    for column in flags.columns:
-        if column.endswith("_share"):
+    special = ("uncovered", "reason", "reason_zh", "fails_at_profiles")
+    for column in flags.columns:  # shares (per profile, of points and people), values
+        if not column.startswith("pass_") and column not in special:
             out[column] = flags[column].round(SHARE_DIGITS)
     # walking shares are only judged where the unit is wholly inside the network: elsewhere
     # residents beyond the network's streets would count as unserved, so leave them empty
     outside = (table["network"] != "full").to_numpy()
     walking = [c for c in out.columns if c.endswith(("_demand_share", "_area_share"))
-               or (c.endswith("_share") and c in flags.columns)]
+               or ("_share" in c and c in flags.columns)]
     out.loc[outside, walking] = np.nan
     for column in flags.columns:
         if column.startswith("pass_"):
             out[column] = flags[column]
+    if "fails_at_profiles" in flags:
+        out["fails_at_profiles"] = flags["fails_at_profiles"]
     out["uncovered"] = flags["uncovered"]
     out["reason"] = flags["reason"]
     if "reason_zh" in flags:
@@ -214,11 +219,61 @@ def summary_lines(
         lines.append(f"  {row.get('district', '')} {row.iloc[1]}: {row['reason']}")
     if len(uncovered) > 15:
         lines.append(f"  ... and {len(uncovered) - 15} more (see gap_report.csv)")
+    lines += profile_lines(report, check, unit_word=unit_word)
     for result in check.citywide:
         verdict = "pass" if result.passed else "FAIL"
         lines.append(f"citywide {result.rule.id}: {verdict}: {result.reason}")
     for rid, why in check.skipped.items():
         lines.append(f"rule {rid}: not evaluated ({why})")
+    return lines
+
+
+def profile_table(report: pd.DataFrame, check: TargetCheck) -> pd.DataFrame:
+    """Per walking rule and profile: units judged, failing, and the mean share.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``rule``, ``profile``, ``label``, ``speed_mps``, ``judged``, ``failing`` and
+        ``mean_share`` (the mean of the judged units' shares of residential points); one
+        row per profile, the verdict profile first. Empty without profiles.
+    """
+    rows = []
+    rules = [c[len("pass_"):] for c in report.columns
+             if c.startswith("pass_") and f"{c[len('pass_'):]}_share" in report.columns]
+    for rid in rules:
+        for position, profile in enumerate(check.profiles):
+            suffix = "" if position == 0 else f"_{profile.id}"
+            verdict = report[f"pass_{rid}{suffix}"].astype("boolean")
+            judged = verdict.notna().to_numpy()
+            rows.append({"rule": rid, "profile": profile.id, "label": profile.label,
+                         "speed_mps": round(profile.speed_mps, 2),
+                         "judged": int(judged.sum()),
+                         "failing": int((verdict == False).sum()),  # noqa: E712
+                         "mean_share": float(report[f"{rid}_share{suffix}"][judged].mean())})
+    return pd.DataFrame(rows, columns=["rule", "profile", "label", "speed_mps", "judged",
+                                       "failing", "mean_share"])
+
+
+def profile_lines(report: pd.DataFrame, check: TargetCheck, *,
+                  unit_word: str = "街镇") -> list[str]:
+    """Terminal lines: per profile, units failing each walking rule and its mean share.
+
+    Then the units that pass at the verdict speed but fail for slower walkers.
+    """
+    if len(check.profiles) < 2:
+        return []
+    lines = []
+    for row in profile_table(report, check).itertuples():
+        lines.append(f"profile {row.profile} ({row.label}, {row.speed_mps:.2f} m/s): "
+                     f"{row.failing} of {row.judged} {unit_word} fail {row.rule}; mean "
+                     f"{row.rule} share {row.mean_share:.1%}")
+    if "fails_at_profiles" in report:
+        only = report.loc[report["fails_at_profiles"].notna()
+                          & (report["uncovered"] == False)]  # noqa: E712
+        names = "、".join(only.iloc[:, 1].astype(str))
+        lines.append(f"{unit_word} passing at the verdict speed but failing for slower "
+                     f"walkers: {len(only)}" + (f" ({names})" if names else ""))
     return lines
 
 
@@ -243,6 +298,7 @@ COLUMN_LABELS_ZH = {
     "street_density_ratio": "道路密度（相对中位数）",
     "area_km2": "面积 (km²)",
     "demand_points": "居住点数",
+    "fails_at_profiles": "步速较慢时不达标的步行画像",
     "uncovered": "未达标",
     "jiezhen_count": "街镇数",
     "jiezhen_uncovered": "未达标街镇数",
@@ -257,7 +313,8 @@ _LAYER_SUFFIXES_ZH = (("_count", "数量"), ("_demand_share", "居住点覆盖�
 
 
 def column_label_zh(column: str, layer_labels: dict[str, str],
-                    rule_labels: dict[str, str]) -> str:
+                    rule_labels: dict[str, str],
+                    profile_labels: Mapping[str, str] | None = None) -> str:
     """Chinese label of a gap-report column (the column name itself when unknown).
 
     Parameters
@@ -268,6 +325,8 @@ def column_label_zh(column: str, layer_labels: dict[str, str],
         Layer key → label (e.g. ``centre`` → 社区综合为老服务中心).
     rule_labels
         Rule id → label.
+    profile_labels
+        Walking profile id → label (for the columns of profiles other than the verdict's).
     """
     if column in COLUMN_LABELS_ZH:
         return COLUMN_LABELS_ZH[column]
@@ -275,9 +334,12 @@ def column_label_zh(column: str, layer_labels: dict[str, str],
         for suffix, zh in _LAYER_SUFFIXES_ZH:
             if column == f"{key}{suffix}":
                 return f"{label}{zh}"
+    names: dict[str, str] = {}
     for rid, label in rule_labels.items():
-        if column == f"pass_{rid}":
-            return f"达标：{label}"
-        if column == f"{rid}_share":
-            return f"{label} 达标居民比例"
-    return column
+        names |= {f"pass_{rid}": f"达标：{label}", f"{rid}_share": f"{label} 达标居住点比例",
+                  f"{rid}_people_share": f"{label} 达标居民比例", f"{rid}_value": label}
+        for pid, plabel in (profile_labels or {}).items():
+            names |= {f"pass_{rid}_{pid}": f"达标（{plabel}）：{label}",
+                      f"{rid}_share_{pid}": f"{label} 达标居住点比例（{plabel}）",
+                      f"{rid}_people_share_{pid}": f"{label} 达标居民比例（{plabel}）"}
+    return names.get(column, column)

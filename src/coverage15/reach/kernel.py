@@ -44,8 +44,9 @@ class LayerAreas:
     reached_m : numpy.ndarray
         Street metres within the limit per facility.
     pairs : tuple of numpy.ndarray
-        ``(facility, demand, dist_m)`` for every facility–demand pair within the limit
-        (empty without demand).
+        ``(facility, demand, dist_m)`` for every facility–demand pair within
+        ``analysis.reach_limit_m`` (the largest limit of the run's walking profiles and rules;
+        ``limit_m`` when it has none), empty without demand.
     """
 
     snap_m: FloatArray
@@ -91,9 +92,11 @@ def layer_reach(
     """
     limit = analysis.limit_m
     snap = snap_points(net, facilities, snap_max_m=analysis.snap_max_m)
-    reach = distances.network_reach(net, snap, limit_m=limit, access_leg=analysis.access_leg,
-                                    progress=progress)
-    intervals = reached_intervals(net, reach)
+    # one search to the largest limit any walking profile or rule needs (the demand pairs);
+    # streets and polygons are those within the run's own limit
+    reach = distances.network_reach(net, snap, limit_m=analysis.reach_limit_m,
+                                    access_leg=analysis.access_leg, progress=progress)
+    intervals = reached_intervals(net, _within(reach, limit))
     n = len(snap)
     if polygons:
         shapes = service_area_polygons(net, intervals, n_groups=n, buffer_m=analysis.buffer_m,
@@ -110,6 +113,15 @@ def layer_reach(
         pairs = (empty, empty, np.array([]))
     return LayerAreas(snap_m=snap.snap_m, on_network=snap.snapped & (reach.access_m <= limit),
                       polygons=shapes, reached_m=reached, pairs=pairs)
+
+
+def _within(reach: distances.Reach, limit_m: float) -> distances.Reach:
+    """The part of ``reach`` within a smaller ``limit_m``."""
+    if limit_m >= reach.limit_m:
+        return reach
+    keep = reach.dist_m <= limit_m
+    return dataclasses.replace(reach, limit_m=limit_m, source=reach.source[keep],
+                               node=reach.node[keep], dist_m=reach.dist_m[keep])
 
 
 def service_areas(

@@ -15,6 +15,17 @@ Rule kinds
 ``citywide_count``
     The whole study area has at least ``min_count`` facilities of ``layer`` (e.g. ~500
     社区综合为老服务中心 by 2025). One result for the run, not per unit.
+``facility_sum``
+    The sum of a facility ``attribute`` (e.g. ``beds``; the count without one) of ``layer``
+    reaches ``min_value``, citywide or per district/街镇 (``scope``).
+``ratio``
+    That sum per ``per`` persons of a ``population`` column (e.g. beds per 1,000 residents
+    aged 60+) reaches ``min_value`` per district or 街镇; see :mod:`._ratios`.
+
+Walking rules (``one_plus_n``, ``demand_share``) may set their own limit, per side:
+``minutes``/``distance_m`` for the rule, ``centre_minutes``/``station_minutes`` (or
+``*_distance_m``) for one side; minutes are walked at each profile's speed. They are
+evaluated for every walking profile of the analysis from the pairs within the largest limit.
 
 A rule naming a layer the run does not define is reported as "not evaluated", not an error:
 one targets file serves runs with different layers.
@@ -24,6 +35,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -33,7 +45,8 @@ import pandas as pd
 
 from coverage15._errors import ConfigError
 from coverage15.inputs.config import read_toml
-from coverage15.reach import _reasons
+from coverage15.inputs.specs import WalkProfile
+from coverage15.reach import _ratios, _reasons
 
 __all__ = [
     "CitywideResult",
@@ -43,8 +56,14 @@ __all__ = [
     "load_targets",
 ]
 
-RuleKind = Literal["one_plus_n", "full_coverage", "demand_share", "citywide_count"]
-KINDS: tuple[str, ...] = ("one_plus_n", "full_coverage", "demand_share", "citywide_count")
+RuleKind = Literal["one_plus_n", "full_coverage", "demand_share", "citywide_count",
+                   "facility_sum", "ratio"]
+KINDS: tuple[str, ...] = ("one_plus_n", "full_coverage", "demand_share", "citywide_count",
+                          "facility_sum", "ratio")
+Scope = Literal["citywide", "district", "jiezhen"]
+Pairs = tuple[np.ndarray, np.ndarray, np.ndarray]
+_LIMIT_KEYS = ("minutes", "distance_m", "centre_minutes", "centre_distance_m",
+               "station_minutes", "station_distance_m")
 
 
 @dataclass(frozen=True)
@@ -60,6 +79,42 @@ class Rule:
     n: int = 1
     min_share: float = 1.0
     min_count: int = 1
+    minutes: float | None = None
+    distance_m: float | None = None
+    centre_minutes: float | None = None
+    centre_distance_m: float | None = None
+    station_minutes: float | None = None
+    station_distance_m: float | None = None
+    attribute: str | None = None
+    population: str | None = None
+    per: float = 1000.0
+    min_value: float = 0.0
+    scope: Scope = "citywide"
+
+    def limit_m(self, side: Literal["centre", "station", "layer"], profile: WalkProfile,
+                minutes: float) -> float:
+        """The walking limit of one side of the rule at ``profile``'s speed.
+
+        A side's own distance, else its own minutes, else the rule's distance, else the
+        rule's minutes, else the analysis' ``minutes``.
+        """
+        own_d = getattr(self, f"{side}_distance_m", None)
+        own_m = getattr(self, f"{side}_minutes", None)
+        if own_d is not None:
+            return float(own_d)
+        if own_m is not None:
+            return profile.limit_m(own_m)
+        if self.distance_m is not None:
+            return float(self.distance_m)
+        return profile.limit_m(self.minutes if self.minutes is not None else minutes)
+
+    def max_limit_m(self, profiles: Sequence[WalkProfile], minutes: float) -> float:
+        """The largest limit of any side at any profile (0 for rules without walking)."""
+        if not self.needs_network:
+            return 0.0
+        sides: tuple[Literal["centre", "station", "layer"], ...] = (
+            ("centre", "station") if self.kind == "one_plus_n" else ("layer",))
+        return max(self.limit_m(s, p, minutes) for s in sides for p in profiles)
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -79,7 +134,7 @@ class CitywideResult:
     """Outcome of a citywide rule."""
 
     rule: Rule
-    value: int | None
+    value: float | None
     passed: bool | None
     reason: str
     reason_zh: str = ""
@@ -110,6 +165,7 @@ class TargetCheck:
     skipped: dict[str, str] = field(default_factory=dict)
     demand_pass: dict[str, np.ndarray] = field(default_factory=dict)
     skipped_zh: dict[str, str] = field(default_factory=dict)
+    profiles: tuple[WalkProfile, ...] = ()
 
 
 def _rule_from(table: Any, i: int, file: str, problems: list[str]) -> Rule | None:
@@ -127,7 +183,9 @@ def _rule_from(table: Any, i: int, file: str, problems: list[str]) -> Rule | Non
         problems.append(f"{where}: kind {kind!r} is not one of {KINDS}")
         return None
     known = {"id", "kind", "label", "layer", "centre_layers", "station_layers", "n",
-             "min_share", "min_count"}
+             "min_share", "min_count", "minutes", "distance_m", "centre_minutes",
+             "centre_distance_m", "station_minutes", "station_distance_m", "attribute",
+             "population", "per", "min_value", "scope"}
     for key in sorted(set(table) - known):
         problems.append(f"{where}: unknown key {key!r}")
     share = table.get("min_share", 1.0)
@@ -145,6 +203,7 @@ def _rule_from(table: Any, i: int, file: str, problems: list[str]) -> Rule | Non
                          for key in ("centre_layers", "station_layers"))
     if kind == "one_plus_n" and not centres:
         problems.append(f"{where}: needs centre_layers = [\"...\"]")
+    extra = _limits_and_ratio(table, kind, where, problems)
     return Rule(
         id=rid,
         kind=kind,
@@ -156,7 +215,61 @@ def _rule_from(table: Any, i: int, file: str, problems: list[str]) -> Rule | Non
         min_share=float(share),
         min_count=int(table.get("min_count", 1)) if isinstance(table.get("min_count", 1), int)
         else 1,
+        **extra,
     )
+
+
+def _limits_and_ratio(table: dict[str, Any], kind: str, where: str,
+                      problems: list[str]) -> dict[str, Any]:
+    """The walking limits and the sum/ratio keys of a rule, checked."""
+    out: dict[str, Any] = {}
+    for key in _LIMIT_KEYS:
+        if key not in table:
+            continue
+        value = table[key]
+        if kind not in ("one_plus_n", "demand_share"):
+            problems.append(f"{where}: {key} only applies to walking rules "
+                            "(one_plus_n, demand_share)")
+        elif key.startswith(("centre_", "station_")) and kind != "one_plus_n":
+            problems.append(f"{where}: {key} only applies to one_plus_n (use "
+                            f"{key.split('_', 1)[1]})")
+        elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            problems.append(f"{where}: {key} must be a number > 0, got {value!r}")
+        else:
+            out[key] = float(value)
+    ratio_keys = ("attribute", "population", "per", "min_value", "scope")
+    if kind not in ("facility_sum", "ratio"):
+        for key in ratio_keys:
+            if key in table:
+                problems.append(f"{where}: {key} only applies to facility_sum and ratio")
+        return out
+    for key in ("attribute", "population"):
+        if key in table and not isinstance(table[key], str):
+            problems.append(f"{where}: {key} must be a column name, got {table[key]!r}")
+        elif key in table:
+            out[key] = table[key]
+    if kind == "ratio" and "population" not in table:
+        problems.append(f"{where}: needs population = \"<population column>\", e.g. "
+                        "\"age_60_plus\"")
+    if kind == "facility_sum" and "population" in table:
+        problems.append(f"{where}: population only applies to ratio")
+    for key in ("per", "min_value"):
+        value = table.get(key)
+        if value is None:
+            if key == "min_value":
+                problems.append(f"{where}: needs min_value = <number>")
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            problems.append(f"{where}: {key} must be a number >= 0, got {value!r}")
+        else:
+            out[key] = float(value)
+    scope = table.get("scope", "citywide" if kind == "facility_sum" else "district")
+    allowed = ("citywide", "district", "jiezhen")
+    if scope not in allowed:
+        problems.append(f"{where}: scope {scope!r} is not one of {allowed}")
+    else:
+        out["scope"] = scope
+    return out
 
 
 def _keys(table: dict[str, Any], key: str, where: str, problems: list[str]) -> tuple[str, ...]:
@@ -194,6 +307,62 @@ def load_targets(path: str | os.PathLike[str]) -> list[Rule]:
     return [r for r in rules if r is not None]
 
 
+def _fmt(share: float) -> str:
+    return _reasons.pct(share)
+
+
+def _side_count(keys: Sequence[str], pairs: Mapping[str, Pairs], n_demand: int,
+                limit_m: float) -> np.ndarray:
+    """Facilities of ``keys`` within ``limit_m`` of each demand point."""
+    total = np.zeros(n_demand, dtype=np.int64)
+    for key in keys:
+        _, target, dist = pairs[key]
+        total = total + np.bincount(np.asarray(target)[np.asarray(dist) <= limit_m],
+                                    minlength=n_demand)
+    return total
+
+
+def _demand_passing(rule: Rule, demand_cover: pd.DataFrame,
+                    pairs: Mapping[str, Pairs] | None, profile: WalkProfile | None,
+                    minutes: float) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """Whether each demand point meets a walking rule (at ``profile``'s speed and limits).
+
+    For "1+N" also whether each point has its centre and its N stations (the two sides).
+    """
+    n = len(demand_cover)
+    if pairs is None or profile is None:
+        def count(keys: Sequence[str], side: str) -> np.ndarray:
+            out = np.zeros(n, dtype=np.int64)
+            for k in keys:
+                out = out + demand_cover[f"{k}_n"].to_numpy()
+            return out
+    else:
+        def count(keys: Sequence[str], side: str) -> np.ndarray:
+            limit = rule.limit_m(side, profile, minutes)  # type: ignore[arg-type]
+            return _side_count(keys, pairs, n, limit)
+    if rule.kind == "one_plus_n":
+        centre_ok = count(rule.centre_layers, "centre") >= 1
+        station_ok = count(rule.station_layers, "station") >= rule.n
+        return centre_ok & station_ok, (centre_ok, station_ok)
+    assert rule.layer is not None
+    return count((rule.layer,), "layer") > 0, None
+
+
+def _unit_share(demand_unit: np.ndarray, passing: np.ndarray, n_units: int,
+                weights: np.ndarray | None = None) -> np.ndarray:
+    """Share of each unit's points (or of their weights) that pass; NaN where none."""
+    located = demand_unit >= 0
+    if weights is not None:
+        located = located & np.isfinite(weights)
+    w = np.ones(len(passing)) if weights is None else np.nan_to_num(weights, nan=0.0)
+    total = np.bincount(demand_unit[located], weights=w[located], minlength=n_units)
+    good = np.bincount(demand_unit[located], weights=(w * passing)[located], minlength=n_units)
+    has = total > 0 if weights is not None else (
+        np.bincount(demand_unit[located], minlength=n_units) > 0)
+    share: np.ndarray = np.where(has, good / np.where(has, total, 1.0), np.nan)
+    return share
+
+
 def check_targets(
     units: pd.DataFrame,
     rules: list[Rule],
@@ -202,6 +371,13 @@ def check_targets(
     demand_unit: np.ndarray | None,
     layer_labels: dict[str, str],
     layer_totals: dict[str, int],
+    pairs: Mapping[str, Pairs] | None = None,
+    profiles: Sequence[WalkProfile] = (),
+    minutes: float = 15.0,
+    weights: np.ndarray | None = None,
+    level: _ratios.Level = "jiezhen",
+    facilities: Mapping[str, _ratios.FacilityValues] | None = None,
+    population: _ratios.UnitPopulation | None = None,
 ) -> TargetCheck:
     """Evaluate every rule for every unit.
 
@@ -219,19 +395,41 @@ def check_targets(
         Label of each layer in the run, for reasons.
     layer_totals
         Facilities per layer in the whole study area (for citywide rules).
+    pairs
+        Per layer, ``(facility, demand, dist_m)`` within the largest limit: with
+        ``profiles``, walking rules are judged from these at each profile's speed and each
+        rule's own limits (else from ``demand_cover``'s counts, at the run's one limit).
+    profiles
+        Walking profiles, the verdict profile first: its results fill ``{rule}_share`` and
+        ``pass_{rule}``; every other profile's ``{rule}_share_{id}`` and ``pass_{rule}_{id}``.
+    minutes
+        The analysis' minutes (for rules without their own limit).
+    weights
+        Persons per demand point (NaN: unknown): adds ``{rule}_people_share[_{id}]``.
+    level
+        What the units are (``jiezhen`` or ``district``), for sum and ratio rules.
+    facilities
+        Per layer, the unit of each facility and its attributes (sum and ratio rules).
+    population
+        Population per unit (ratio rules).
 
     Returns
     -------
     TargetCheck
     """
     flags = pd.DataFrame(index=units.index)
-    reasons: list[list[str]] = [[] for _ in range(len(units))]
-    reasons_zh: list[list[str]] = [[] for _ in range(len(units))]  # the same, in Chinese
+    n_units = len(units)
+    reasons: list[list[str]] = [[] for _ in range(n_units)]
+    reasons_zh: list[list[str]] = [[] for _ in range(n_units)]  # the same, in Chinese
     skipped: dict[str, str] = {}
     skipped_zh: dict[str, str] = {}
     citywide: list[CitywideResult] = []
     demand_pass: dict[str, np.ndarray] = {}
+    verdict_columns: list[str] = []
     full = (units["network"] == "full").to_numpy()
+    profs: tuple[WalkProfile | None, ...] = (
+        tuple(profiles) if pairs is not None and profiles else (None,))
+    slower_fail: list[list[str]] = [[] for _ in range(n_units)]
     for rule in rules:
         missing = [k for k in rule.layers if k not in layer_labels]
         if missing:
@@ -252,6 +450,11 @@ def check_targets(
             continue
         column = f"pass_{rule.id}"
         result = pd.Series(pd.NA, index=units.index, dtype="boolean")
+        if rule.kind in ("facility_sum", "ratio"):
+            _sum_or_ratio(rule, level, n_units, facilities=facilities, population=population,
+                          flags=flags, reasons=reasons, reasons_zh=reasons_zh, skipped=skipped,
+                          citywide=citywide, verdict_columns=verdict_columns)
+            continue
         if rule.kind == "full_coverage":
             assert rule.layer is not None
             count = units[f"{rule.layer}_count"].to_numpy()
@@ -262,43 +465,49 @@ def check_targets(
                 reasons[i].append(en)
                 reasons_zh[i].append(zh)
             flags[column] = result
+            verdict_columns.append(column)
             continue
         if demand_cover is None or demand_unit is None:
             skipped[rule.id] = "no demand layer in this run"
             skipped_zh[rule.id] = "本次运行没有居住点（需求）图层，未评估"
             continue
-        if rule.kind == "one_plus_n":
-            centres = sum(demand_cover[f"{k}_n"].to_numpy() for k in rule.centre_layers)
-            stations = np.zeros(len(demand_cover), dtype=np.int64)
-            for k in rule.station_layers:
-                stations = stations + demand_cover[f"{k}_n"].to_numpy()
-            passing = (centres >= 1) & (stations >= rule.n)
-            sides = _reasons.one_plus_n_sides(centres >= 1, stations >= rule.n,
-                                              np.asarray(demand_unit), len(units))
-        else:
-            sides = None
-            passing = demand_cover[f"{rule.layer}_n"].to_numpy() > 0
-        demand_pass[rule.id] = passing
-        located = demand_unit >= 0
-        n_points = np.bincount(demand_unit[located], minlength=len(units))
-        n_pass = np.bincount(demand_unit[located], weights=passing[located],
-                             minlength=len(units))
-        share = np.where(n_points > 0, n_pass / np.maximum(n_points, 1), np.nan)
-        flags[f"{rule.id}_share"] = share
+        n_points = np.bincount(demand_unit[demand_unit >= 0], minlength=n_units)
         evaluable = full & (n_points > 0)
-        share_ok = share >= rule.min_share
-        result[evaluable] = share_ok[evaluable]
-        for i in np.flatnonzero(evaluable & ~share_ok):
-            en, zh = _reasons.share_reason(
-                rule, float(share[i]), n_points=int(n_points[i]), n_pass=float(n_pass[i]),
-                labels=layer_labels,
-                sides=None if sides is None else (float(sides[0][i]), float(sides[1][i])))
-            reasons[i].append(en)
-            reasons_zh[i].append(zh)
-        flags[column] = result
-    pass_cols = [c for c in flags.columns if c.startswith("pass_")]
-    failed = (flags[pass_cols] == False).any(axis=1).to_numpy() if pass_cols else (  # noqa: E712
-        np.zeros(len(units), dtype=bool))
+        for position, profile in enumerate(profs):
+            suffix = "" if position == 0 or profile is None else f"_{profile.id}"
+            passing, side_ok = _demand_passing(rule, demand_cover, pairs, profile, minutes)
+            demand_pass[f"{rule.id}{suffix}"] = passing
+            share = _unit_share(demand_unit, passing, n_units)
+            flags[f"{rule.id}_share{suffix}"] = share
+            if weights is not None:
+                flags[f"{rule.id}_people_share{suffix}"] = _unit_share(
+                    demand_unit, passing, n_units, weights)
+            share_ok = share >= rule.min_share
+            result = pd.Series(pd.NA, index=units.index, dtype="boolean")
+            result[evaluable] = share_ok[evaluable]
+            flags[f"{column}{suffix}"] = result
+            if suffix:
+                assert profile is not None
+                for i in np.flatnonzero(evaluable & ~share_ok):
+                    slower_fail[i].append(f"{profile.id}:{rule.id}:{_fmt(share[i])}")
+                continue
+            verdict_columns.append(column)
+            sides = (None if side_ok is None else _reasons.one_plus_n_sides(
+                side_ok[0], side_ok[1], np.asarray(demand_unit), n_units))
+            located = demand_unit >= 0
+            n_pass = np.bincount(demand_unit[located], weights=passing[located],
+                                 minlength=n_units)
+            for i in np.flatnonzero(evaluable & ~share_ok):
+                en, zh = _reasons.share_reason(
+                    rule, float(share[i]), n_points=int(n_points[i]),
+                    n_pass=float(n_pass[i]), labels=layer_labels,
+                    sides=None if sides is None else (float(sides[0][i]),
+                                                      float(sides[1][i])))
+                reasons[i].append(en)
+                reasons_zh[i].append(zh)
+    _slower_walkers(flags, profs, slower_fail, reasons, reasons_zh)
+    failed = ((flags[verdict_columns] == False).any(axis=1).to_numpy()  # noqa: E712
+              if verdict_columns else np.zeros(n_units, dtype=bool))
     # uncovered: fails any rule judged there (count rules are judged everywhere: they need no
     # streets); passes: every rule judged (wholly inside the network); otherwise unknown
     uncovered = pd.Series(pd.NA, index=units.index, dtype="boolean")
@@ -309,7 +518,7 @@ def check_targets(
     share_in = units["network_share"].to_numpy()
     text: list[str] = []
     text_zh: list[str] = []
-    for row in range(len(units)):
+    for row in range(n_units):
         parts = list(reasons[row])
         parts_zh = list(reasons_zh[row])
         if status[row] != "full":
@@ -320,5 +529,64 @@ def check_targets(
         text.append("; ".join(parts) or "passes every evaluated rule")
     flags["reason"] = text
     flags["reason_zh"] = text_zh
+    real = tuple(p for p in profs if p is not None)
     return TargetCheck(flags=flags, citywide=citywide, skipped=skipped, demand_pass=demand_pass,
-                       skipped_zh=skipped_zh)
+                       skipped_zh=skipped_zh, profiles=real)
+
+
+def _slower_walkers(flags: pd.DataFrame, profs: Sequence[WalkProfile | None],
+                    fails: list[list[str]], reasons: list[list[str]],
+                    reasons_zh: list[list[str]]) -> None:
+    """``fails_at_profiles`` and a reason for units that fail walking rules at other speeds."""
+    if len(profs) < 2 or profs[0] is None:
+        return
+    verdict = profs[0]
+    labels = {p.id: p for p in profs if p is not None}
+    names: list[str | None] = []
+    for i, items in enumerate(fails):
+        ids = list(dict.fromkeys(item.split(":")[0] for item in items))
+        names.append(",".join(ids) or None)
+        if not items:
+            continue
+        detail = ", ".join(f"{rid} {share} at {pid} ({labels[pid].speed_mps:.2f} m/s)"
+                           for pid, rid, share in (item.split(":") for item in items))
+        reasons[i].append(("passes at the verdict speed "
+                           f"({verdict.id}, {verdict.speed_mps:.2f} m/s) but fails for "
+                           if not reasons[i] else "also fails for ")
+                          + f"slower walkers: {detail}")
+        zh = "、".join(f"{labels[pid].label} {labels[pid].speed_mps:.2f} m/s" for pid in ids)
+        reasons_zh[i].append(f"按{verdict.label}步速达标，但步速较慢者（{zh}）不达标"
+                             if not reasons_zh[i] else f"步速较慢者（{zh}）亦不达标")
+    flags["fails_at_profiles"] = pd.array(names, dtype="object")
+
+
+def _sum_or_ratio(rule: Rule, level: _ratios.Level, n_units: int, *,
+                  facilities: Mapping[str, _ratios.FacilityValues] | None,
+                  population: _ratios.UnitPopulation | None, flags: pd.DataFrame,
+                  reasons: list[list[str]], reasons_zh: list[list[str]],
+                  skipped: dict[str, str], citywide: list[CitywideResult],
+                  verdict_columns: list[str]) -> None:
+    """Judge a ``facility_sum`` or ``ratio`` rule into ``flags`` (or citywide/skipped)."""
+    if facilities is None:
+        if rule.scope == level or (rule.scope == "citywide" and level == "jiezhen"):
+            skipped[rule.id] = "no facility attributes given to the check"
+        return
+    outcome = _ratios.evaluate(rule, level=level, n_units=n_units, facilities=facilities,
+                               population=population)
+    if outcome is None:
+        return
+    if outcome.skipped is not None:
+        skipped[rule.id] = outcome.skipped
+        return
+    if outcome.citywide is not None:
+        value, passed, why = outcome.citywide
+        citywide.append(CitywideResult(rule, value, passed, why))
+        return
+    assert outcome.unit_values is not None
+    assert outcome.passed is not None
+    flags[f"{rule.id}_value"] = np.round(outcome.unit_values, 2)
+    flags[f"pass_{rule.id}"] = pd.array(outcome.passed.to_numpy(), dtype="boolean")
+    verdict_columns.append(f"pass_{rule.id}")
+    for i, why in (outcome.reasons or {}).items():
+        reasons[i].append(why)
+        reasons_zh[i].append(f"{rule.label}：{why.split(': ', 1)[1]}")

@@ -228,7 +228,7 @@ def _make_tasks(net: WalkNetwork, store: TileStore, facility_xy: dict[str, Float
     dem_tile = (tile_of(demand_xy) if demand_xy is not None
                 else np.zeros((0, 2), dtype=np.int64))
     tiles = np.unique(np.concatenate([*fac_tile.values(), dem_tile]), axis=0)
-    limit, snap = analysis.limit_m, analysis.snap_max_m
+    limit, snap = analysis.reach_limit_m, analysis.snap_max_m
     tasks = []
     for index, tile in enumerate(tiles):
         x0, y0 = origin + tile * size
@@ -467,8 +467,8 @@ def _in_process(net: WalkNetwork, facility_points: dict[str, Any], demand_points
 
     out = {}
     finished = 0
-    settings_key = (analysis.limit_m, analysis.buffer_m, analysis.snap_max_m,
-                    analysis.access_leg)
+    settings_key = (analysis.limit_m, analysis.reach_limit_m, analysis.buffer_m,
+                    analysis.snap_max_m, analysis.access_leg)
     for key, points in facility_points.items():
         out[key], hit = _cached(
             "layers", net,

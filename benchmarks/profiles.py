@@ -1,0 +1,60 @@
+"""Walking profiles: three profiles against one, the same analysis in the same process.
+
+``analyse`` on the central run's inputs (network, layers, demand, targets, districts), once
+with the shipped three profiles (standard 1.11 m/s, elderly 0.76, frail 0.64) and once with
+the verdict profile alone, alternating, median of ``repeats`` each. The result cache is off,
+so every call does the whole distance work. The issue's target: three profiles cost at most
+1.3× one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_profiles(repeats: int = 3) -> dict[str, Any]:
+    """Time ``analyse`` with three walking profiles and with one; print and return them."""
+    import coverage15 as c15
+    from coverage15 import settings
+    from coverage15.inputs.readers import load_inputs
+    from coverage15.network.graph import build_walk_network
+    from coverage15.reach.targets import load_targets
+
+    settings.reuse_results = False
+    config = c15.load_config(ROOT / "data/shanghai-central.toml")
+    assert config.targets is not None
+    rules = load_targets(config.targets)
+    inputs = load_inputs(config)
+    net = build_walk_network(config.network, working_crs=config.analysis.working_crs)
+    three = config
+    verdict = three.analysis.walk_profiles[0]
+    one = dataclasses.replace(config, analysis=dataclasses.replace(
+        config.analysis, profiles=(verdict,), verdict_profile=verdict.id))
+    times: dict[str, list[float]] = {"one": [], "three": []}
+    steps: dict[str, dict[str, float]] = {}
+    for _ in range(repeats):
+        for name, cfg in (("one", one), ("three", three)):
+            timings: dict[str, float] = {}
+            start = time.perf_counter()
+            c15.analyse(net, inputs.layers, inputs.units, demand=inputs.demand,
+                        districts=inputs.districts, rules=rules, config=cfg,
+                        population=inputs.population, timings=timings)
+            times[name].append(time.perf_counter() - start)
+            steps[name] = timings
+    one_s, three_s = (statistics.median(times[k]) for k in ("one", "three"))
+    ratio = three_s / one_s
+    print(f"profiles (central network, {net.n_edges} edges, analyse() median of {repeats}):")
+    print(f"  one profile ({verdict.id}): {one_s:.2f} s; three profiles: {three_s:.2f} s; "
+          f"ratio {ratio:.2f}x (target <= 1.3x: {'met' if ratio <= 1.3 else 'NOT MET'})")
+    for name in ("one", "three"):
+        parts = ", ".join(f"{k} {v:.2f} s" for k, v in steps[name].items())
+        print(f"  {name}: {parts}")
+    return {"one_s": one_s, "three_s": three_s, "ratio": ratio, "times": times,
+            "cpus": os.cpu_count()}
