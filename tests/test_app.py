@@ -102,7 +102,8 @@ def test_page_and_base(client):
     assert "c15session" in page.cookies
     assert "innerHTML" not in client.get("/static/app.js").text
     info = client.get("/api/base").json()
-    assert [layer["key"] for layer in info["layers"]] == ["centre", "meal_point", "canteen"]
+    assert [layer["key"] for layer in info["layers"]] == ["centre", "meal_point", "canteen",
+                                                          "care_home"]
     assert info["profiles"] == []
     units = client.get("/api/units").json()
     assert units["type"] == "FeatureCollection"

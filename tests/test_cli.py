@@ -105,7 +105,7 @@ def test_layers_list_and_check(data_dir, tmp_path, capsys):
             "and point); 9 missing coordinates; 1 on excluded point") in out
     assert "demand\tok\t24753 usable of 26105\t1352 duplicate of an earlier row" in out
     assert "(flagged); 91 in no 街镇\n" in out  # a note, still ok
-    assert "targets\tok\t6 rules\tno problems" in out
+    assert "targets\tok\t9 rules\tno problems" in out
     assert "analysis\tok\t15 min at 4 km/h = 1000 m, working_crs EPSG:32651" in out
     # GCJ-02 centres declared as WGS84: a run would stop, so check says so and exits 1
     wrong = shipped_config_text().replace('crs = "gcj02"', 'crs = "EPSG:4326"', 1)

@@ -208,8 +208,8 @@ def _check(centre_n: list[int], meal_n: list[int], rules: list[Rule] | None = No
      "(助餐点) 25%", "缺站点：中心（中心）覆盖 100%，站点（助餐点）覆盖 25%"),
     ([1, 0, 0, 0], [0, 0, 1, 0], "fails on both sides", "中心和站点都不足"),
     # each side reaches 3 of 4, but only 2 points have both
-    ([1, 1, 1, 0], [0, 1, 1, 1], "fails on neither side alone (too few residents have both)",
-     "两侧各自够，但同时有中心和站点的居民不足"),
+    ([1, 1, 1, 0], [0, 1, 1, 1], "fails on neither side alone (too few residential points have both)",
+     "两侧各自够，但同时有中心和站点的居住点不足"),
 ])
 def test_each_one_plus_n_reason_names_the_failing_side(centre_n, meal_n, side_en, side_zh):
     flags = _check(centre_n, meal_n).flags
@@ -226,11 +226,11 @@ def test_reasons_say_by_how_much_per_rule_kind():
              Rule(id="centres", kind="full_coverage", layer="centre", min_count=2)]
     flags = _check([1, 0, 0, 0], [1, 1, 1, 0], rules).flags
     en, zh = flags["reason"].iloc[0], flags["reason_zh"].iloc[0]
-    assert "one_plus_n: 25% of residents pass 1+N (needs ≥ 75%; 2 more residential points)" in en
-    assert "meal_reach: 75% of residents within reach of 助餐点 (needs ≥ 90%; 1 more " in en
+    assert "one_plus_n: 25% of residential points pass 1+N (needs ≥ 75%; 2 more residential points)" in en
+    assert "meal_reach: 75% of residential points within reach of 助餐点 (needs ≥ 90%; 1 more " in en
     assert "centres: 0 中心 (needs ≥ 2; 2 more)" in en
-    assert "1+N：25% 居民达标（需 ≥ 75%，尚差 2 个居住点）" in zh
-    assert "15 分钟内有助餐点：75% 居民（需 ≥ 90%，尚差 1 个居住点）" in zh
+    assert "1+N：25% 居住点达标（需 ≥ 75%，尚差 2 个居住点）" in zh
+    assert "步行可达助餐点：75% 居住点（需 ≥ 90%，尚差 1 个居住点）" in zh
     assert "中心 0 处（需 ≥ 2，缺 2 处）" in zh
 
 
@@ -239,7 +239,7 @@ def test_no_non_zero_share_of_the_area_prints_as_zero():
     assert flags["reason"].iloc[0].startswith("partial network (0.1% of the area)")
     assert flags["reason_zh"].iloc[0].startswith("仅部分在路网内（路网内面积 0.1%）")
     one_in_a_thousand = _check([1] + [0] * 999, [1] * 1000).flags
-    assert "0.1% of residents pass 1+N" in one_in_a_thousand["reason"].iloc[0]
+    assert "0.1% of residential points pass 1+N" in one_in_a_thousand["reason"].iloc[0]
 
 
 def test_district_rows_summarise_their_flagged_jiezhen():

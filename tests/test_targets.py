@@ -55,7 +55,7 @@ def test_rules_on_known_table():
     # when the count rules pass (unit 2: its walking rule could not be judged)
     assert pd.isna(flags["uncovered"].iloc[2])
     assert flags["uncovered"].iloc[3]
-    assert "0% of residents pass" in flags["reason"].iloc[1]
+    assert "0% of residential points pass" in flags["reason"].iloc[1]
     assert "centre_each: 0 中心 (needs ≥ 1; 1 more)" in flags["reason"].iloc[1]
     assert flags["reason"].iloc[3].startswith("no network")
     assert check.citywide[0].value == 3

@@ -221,7 +221,7 @@ def test_layers_check_reads_the_targets(data_dir, tmp_path, capsys):
                         f'targets = "{tmp_path / "t.toml"}"')
     assert main(["layers", "check", str(_config(tmp_path, text))]) == 1
     out = capsys.readouterr().out
-    assert "targets\tSTOP\t6 rules\tSTOP [rule-layer:meal_in_jiezhen]" in out
+    assert "targets\tSTOP\t9 rules\tSTOP [rule-layer:meal_in_jiezhen]" in out
     assert "did you mean 'meal_point'?" in out
 
 

@@ -47,12 +47,19 @@ from coverage15.network.checks import (
 from coverage15.network.graph import WalkNetwork
 from coverage15.reach import coverage, gaps, service_areas, targets, weights
 from coverage15.reach._ratios import FacilityValues, UnitPopulation
-from coverage15.reach.kernel import LayerAreas
+from coverage15.reach.kernel import LayerAreas, pairs_within, reach_analysis
 from coverage15.reach.rule_checks import rule_problems
 from coverage15.result import Result
 from coverage15.scale.partition import RunLog, compute_layers
 
-__all__ = ["ADDED_COLUMNS", "Progress", "analyse", "name_districts", "timed"]
+__all__ = [
+    "ADDED_COLUMNS",
+    "Progress",
+    "RuleInputs",
+    "analyse",
+    "name_districts",
+    "timed",
+]
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +173,7 @@ def analyse(
     a = config.analysis
     rules = list(rules)
     # distances once, to the largest limit any walking profile and rule needs
-    reach_a = dataclasses.replace(a, pairs_limit_m=max(
-        [a.limit_m, *(r.max_limit_m(a.walk_profiles, a.minutes) for r in rules)]))
+    reach_a = reach_analysis(a, rules)
 
     with timed(timings, "check inputs", progress):
         problems: list[Problem] = []
@@ -192,7 +198,7 @@ def analyse(
             demand_layer.points if demand_layer is not None else None, reach_a,
             partitions=partitions, scheduler=scheduler, progress=progress)
         all_pairs = {key: result.pairs for key, result in areas.items()}
-        areas = {key: dataclasses.replace(result, pairs=_pairs_within(result.pairs, a.limit_m))
+        areas = {key: dataclasses.replace(result, pairs=pairs_within(result.pairs, a.limit_m))
                  for key, result in areas.items()}
         placed = _place_facilities(network, layers, areas, unit_table, a, unions=runlog.unions)
         problems += placed.problems + _partition_problems(runlog)
@@ -206,7 +212,7 @@ def analyse(
         cautions = _completeness(table, unit_table, network, reached, problems)
         labels = {key: layer.spec.label for key, layer in layers.items()}
         totals = {key: len(layer.points) for key, layer in layers.items()}
-        extra = _Extra(all_pairs, a, population, config, layers, weight_field)
+        extra = RuleInputs(all_pairs, a, population, config, layers, weight_field)
         weight = extra.demand_weights(unit_table, reached)
         check = targets.check_targets(
             table, rules, demand_cover=reached.cover, demand_unit=reached.unit_of,
@@ -234,7 +240,7 @@ def analyse(
         units=unit_table, gap_report=gap, district_report=district_report,
         districts_gdf=district_table, district_areas=district_areas, check=check,
         rules=rules, rejected=rejected, problems=problems, timings=timings,
-        reused=runlog.cached)
+        reused=runlog.cached, population=population)
 
 
 def _as_units(frame: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
@@ -489,7 +495,7 @@ def _district_report(units: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *,
                      placed: _Placed, reached: _Reached, gap: pd.DataFrame,
                      rules: list[targets.Rule], net: WalkNetwork, a: AnalysisSpec,
                      labels: dict[str, str], totals: dict[str, int], keys: list[str],
-                     extra: _Extra, weight: weights.DemandWeights | None,
+                     extra: RuleInputs, weight: weights.DemandWeights | None,
                      ) -> tuple[pd.DataFrame, gpd.GeoDataFrame, dict[str, str]]:
     """One row per district, the sum of its 街镇.
 
@@ -518,18 +524,12 @@ def _district_report(units: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *,
 
 
 
-def _pairs_within(pairs: tuple[Any, Any, Any], limit_m: float) -> tuple[Any, Any, Any]:
-    """The facility–demand pairs within ``limit_m``."""
-    source, target, dist = pairs
-    keep = np.asarray(dist) <= limit_m
-    if keep.all():
-        return pairs
-    return source[keep], target[keep], dist[keep]
-
-
 @dataclass
-class _Extra:
-    """What the profiles, weights, sum and ratio rules add to the rule checks."""
+class RuleInputs:
+    """What the profiles, weights, sum and ratio rules add to the rule checks.
+
+    Shared with the live app's engine, so that its scenarios are judged as a run is.
+    """
 
     pairs: dict[str, tuple[Any, Any, Any]]
     a: AnalysisSpec
@@ -540,6 +540,7 @@ class _Extra:
 
     @property
     def population_unit(self) -> str:
+        """Where the population table's figures are given: ``district`` or ``jiezhen``."""
         if self.population is not None and "unit" in self.population.attrs:
             return str(self.population.attrs["unit"])
         return self.config.population.unit if self.config.population else "district"

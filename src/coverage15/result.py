@@ -78,6 +78,7 @@ class Result:
     problems: list[Problem] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     reused: list[str] = field(default_factory=list)
+    population: pd.DataFrame | None = None
 
     def units_gdf(self) -> gpd.GeoDataFrame:
         """The gap report joined to the 街镇 polygons (EPSG:4326)."""

@@ -30,6 +30,7 @@ import shapely
 
 from coverage15._errors import ConfigError
 from coverage15.analysis import (
+    RuleInputs,
     _districts_of,
     apply_completeness,
     completeness_cautions,
@@ -39,7 +40,7 @@ from coverage15.inputs.config import RunConfig
 from coverage15.network.graph import Snap, snap_points
 from coverage15.reach import coverage, gaps, targets
 from coverage15.reach.coverage import _area_inside
-from coverage15.reach.kernel import LayerAreas, layer_reach
+from coverage15.reach.kernel import LayerAreas, layer_reach, pairs_within, reach_analysis
 from coverage15.result import Result
 from coverage15.scale.partition import compute_layers
 
@@ -144,6 +145,8 @@ class Base:
         self.rules = list(result.rules)
         self.keys = list(result.layers)
         self.labels = {k: layer.spec.label for k, layer in result.layers.items()}
+        # as the analysis: pairs to the largest limit any walking profile or rule needs
+        self.reach_a = reach_analysis(self.analysis, self.rules)
         demand = demand_points
         if demand is None and result.demand is not None:
             demand = gpd.GeoDataFrame(geometry=result.demand.geometry.to_numpy(),
@@ -152,7 +155,7 @@ class Base:
         if areas is None:  # the run's distance work (a cache hit after the run itself)
             areas, _, _, _ = compute_layers(
                 self.net, {k: layer.points for k, layer in result.layers.items()}, demand,
-                self.analysis, progress=progress)
+                self.reach_a, progress=progress)
         self.areas = areas
         self.demand_snap: Snap | None = (
             snap_points(self.net, demand, snap_max_m=self.analysis.snap_max_m)
@@ -167,7 +170,8 @@ class Base:
             for k, layer in result.layers.items()}
         self.ids = {k: set(layer.points["facility_id"].astype(str))
                     for k, layer in result.layers.items()}
-        base_cover = (coverage.demand_coverage(len(demand), {k: a.pairs for k, a in areas.items()})
+        base_cover = (coverage.demand_coverage(len(demand), {
+            k: pairs_within(a.pairs, self.analysis.limit_m) for k, a in areas.items()})
                       if demand is not None else None)
         snap_m = result.demand["snap_m"].to_numpy() if result.demand is not None else None
         self.complete = completeness_table(self.units, self.net, self.demand_unit, snap_m)
@@ -235,7 +239,7 @@ class Base:
                 self._sites.move_to_end(key)
                 return self._sites[key]
         points = gpd.GeoSeries([shapely.Point(site.lon, site.lat)], crs="EPSG:4326")
-        found = layer_reach(self.net, points, self.analysis, demand_snap=self.demand_snap,
+        found = layer_reach(self.net, points, self.reach_a, demand_snap=self.demand_snap,
                             polygons=True, threads=1)
         with self._lock:
             self._sites[key] = found
@@ -265,7 +269,7 @@ class Base:
             {"facility_id": [s.id for s in edit.added], "name": [s.name for s in edit.added]},
             geometry=[shapely.Point(s.lon, s.lat) for s in edit.added], crs="EPSG:4326")
         points = gpd.GeoDataFrame(
-            pd.concat([base.points.loc[keep, ["facility_id", "name", "geometry"]], added],
+            pd.concat([base.points.loc[keep], added],  # attributes (e.g. beds) kept
                       ignore_index=True), geometry="geometry", crs="EPSG:4326")
         site = [self.site_areas(s) for s in edit.added]
         a = base.areas
@@ -364,17 +368,22 @@ class Base:
         self.check(scenario)
         states = {k: self._layer(k, scenario.edit(k)) for k in self.keys}
         covered = {k: self._covered(k, s, previous) for k, s in states.items()}
-        cover = (coverage.demand_coverage(len(self.demand_points),
-                                          {k: s.areas.pairs for k, s in states.items()})
+        cover = (coverage.demand_coverage(len(self.demand_points), {
+            k: pairs_within(s.areas.pairs, self.analysis.limit_m) for k, s in states.items()})
                  if self.demand_points is not None else None)
+        layers = {k: dataclasses.replace(self.result.layers[k], points=s.points)
+                  for k, s in states.items()}
+        extra = RuleInputs({k: s.areas.pairs for k, s in states.items()}, self.analysis,
+                           self.result.population, self.config, layers)
         unit_of = {k: s.unit_of for k, s in states.items()}
         table = self._table(self.unit_shapes, unit_of, self.demand_unit, cover,
                             {k: c[0] for k, c in covered.items()})
         apply_completeness(table, self.complete)  # as the analysis does: sparse → partial
         totals = {k: len(s.points) for k, s in states.items()}
-        check = targets.check_targets(table, self.rules, demand_cover=cover,
-                                      demand_unit=self.demand_unit, layer_labels=self.labels,
-                                      layer_totals=totals)
+        check = targets.check_targets(
+            table, self.rules, demand_cover=cover, demand_unit=self.demand_unit,
+            layer_labels=self.labels, layer_totals=totals,
+            **extra.check_args("jiezhen", self.units["unit"], unit_of, None))
         gap = gaps.gap_report(self.units[["unit", "district"]], table, check, self.keys)
         gaps.add_caution(gap, self.cautions)
         district_report = None
@@ -384,11 +393,13 @@ class Base:
             d_table = self._table(self.district_shapes,
                                   {k: self.in_district(u) for k, u in unit_of.items()},
                                   d_unit, cover, {k: c[1] for k, c in covered.items()})
+            districts = self.result.districts_gdf
             d_check = targets.check_targets(
                 d_table, [r for r in self.rules if r.kind != "full_coverage"],
                 demand_cover=cover, demand_unit=d_unit, layer_labels=self.labels,
-                layer_totals=totals)
-            districts = self.result.districts_gdf
+                layer_totals=totals,
+                **extra.check_args("district", districts["unit"],
+                                   {k: self.in_district(u) for k, u in unit_of.items()}, None))
             district_report = gaps.units_by_district(
                 gaps.gap_report(districts[["unit", "district"]], d_table, d_check, self.keys,
                                 unit_column="district"), gap)

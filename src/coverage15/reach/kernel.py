@@ -10,9 +10,9 @@ site candidates of :mod:`coverage15.planning` (without polygons). So a facility'
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -25,7 +25,10 @@ from coverage15.network.graph import Snap, WalkNetwork, snap_points
 from coverage15.reach import distances
 from coverage15.reach.service_areas import reached_intervals, service_area_polygons
 
-__all__ = ["LayerAreas", "layer_reach", "service_areas"]
+if TYPE_CHECKING:
+    from coverage15.reach.targets import Rule
+
+__all__ = ["LayerAreas", "layer_reach", "pairs_within", "reach_analysis", "service_areas"]
 
 
 @dataclass
@@ -170,3 +173,18 @@ def service_areas(
     return gpd.GeoDataFrame(
         {"snap_m": areas.snap_m, "on_network": areas.on_network, "reach_m": areas.reached_m},
         geometry=areas.polygons, crs=net.crs, index=facilities.index)
+
+
+def reach_analysis(a: AnalysisSpec, rules: Sequence[Rule]) -> AnalysisSpec:
+    """``a`` with the pairs' limit: the largest any walking profile or rule needs."""
+    return dataclasses.replace(a, pairs_limit_m=max(
+        [a.limit_m, *(r.max_limit_m(a.walk_profiles, a.minutes) for r in rules)]))
+
+
+def pairs_within(pairs: tuple[Any, Any, Any], limit_m: float) -> tuple[Any, Any, Any]:
+    """The facility–demand pairs within ``limit_m``."""
+    source, target, dist = pairs
+    keep = np.asarray(dist) <= limit_m
+    if keep.all():
+        return pairs
+    return source[keep], target[keep], dist[keep]
