@@ -80,9 +80,9 @@ def test_excel_workbook(central_run, tmp_path):
     assert "原因（英文）" not in huangpu.columns
     xuhui = sheets["徐汇区"].set_index("街镇")
     assert xuhui.loc["湖南路街道", "原因"] == (
-        "1+N：59% 居民达标（需 ≥ 90%，尚差 32 个居住点）；缺中心：中心（社区综合为老服务中心）"
-        "覆盖 59%，站点（助餐服务点/社区长者食堂）覆盖 100%；社区综合为老服务中心 0 处（需 ≥ 1，"
-        "缺 1 处）")
+        "1+N：54% 居住点达标（需 ≥ 90%，尚差 37 个居住点）；缺中心：中心（社区综合为老服务中心）"
+        "覆盖 59%，站点（助餐服务点/社区长者食堂）覆盖 94%；社区综合为老服务中心 0 处（需 ≥ 1，"
+        "缺 1 处）；步速较慢者（老年 0.76 m/s、体弱 0.64 m/s）亦不达标")
     assert xuhui.loc["龙华街道", "原因"].startswith(  # 0.14 % of its area: never "0%"
         "仅部分在路网内（路网内面积 0.1%）：步行目标未评估；社区综合为老服务中心 0 处")
     assert len(sheets["汇总"]) >= 16
@@ -94,7 +94,8 @@ def test_excel_workbook(central_run, tmp_path):
     book = load_workbook(path)
     sheet = book["黄浦区"]
     header = {c.value: c.column_letter for c in sheet[1]}
-    assert sheet[f"{header['1+N：15分钟内有综合为老服务中心和至少1处助餐点 达标居民比例']}2"
+    share = "1+N：15分钟内有综合为老服务中心、10分钟内有至少1处助餐点 达标居住点比例"
+    assert sheet[f"{header[share]}2"
                  ].number_format == "[<0.01]0.0#%;[>0.99]0.0#%;0%"
     assert sheet.auto_filter.ref == sheet.dimensions
 

@@ -688,4 +688,4 @@ def test_recommendation_map_numbers_the_sites_and_shows_their_areas(
                         if "拟建第 1 处" in p.text), None))
     assert "拟建第 1 处：嘉善路与建国西路交叉口" in popup
     assert "天平路街道 27% → 81%" in popup
-    assert "由此达标的街镇：打浦桥街道、瑞金二路街道" in popup
+    assert "由此达标的街镇：瑞金二路街道" in popup

@@ -208,7 +208,8 @@ def _check(centre_n: list[int], meal_n: list[int], rules: list[Rule] | None = No
      "(助餐点) 25%", "缺站点：中心（中心）覆盖 100%，站点（助餐点）覆盖 25%"),
     ([1, 0, 0, 0], [0, 0, 1, 0], "fails on both sides", "中心和站点都不足"),
     # each side reaches 3 of 4, but only 2 points have both
-    ([1, 1, 1, 0], [0, 1, 1, 1], "fails on neither side alone (too few residential points have both)",
+    ([1, 1, 1, 0], [0, 1, 1, 1],
+     "fails on neither side alone (too few residential points have both)",
      "两侧各自够，但同时有中心和站点的居住点不足"),
 ])
 def test_each_one_plus_n_reason_names_the_failing_side(centre_n, meal_n, side_en, side_zh):
@@ -226,8 +227,10 @@ def test_reasons_say_by_how_much_per_rule_kind():
              Rule(id="centres", kind="full_coverage", layer="centre", min_count=2)]
     flags = _check([1, 0, 0, 0], [1, 1, 1, 0], rules).flags
     en, zh = flags["reason"].iloc[0], flags["reason_zh"].iloc[0]
-    assert "one_plus_n: 25% of residential points pass 1+N (needs ≥ 75%; 2 more residential points)" in en
-    assert "meal_reach: 75% of residential points within reach of 助餐点 (needs ≥ 90%; 1 more " in en
+    assert ("one_plus_n: 25% of residential points pass 1+N (needs ≥ 75%; 2 more residential "
+            "points)") in en
+    assert ("meal_reach: 75% of residential points within reach of 助餐点 (needs ≥ 90%; 1 "
+            "more ") in en
     assert "centres: 0 中心 (needs ≥ 2; 2 more)" in en
     assert "1+N：25% 居住点达标（需 ≥ 75%，尚差 2 个居住点）" in zh
     assert "步行可达助餐点：75% 居住点（需 ≥ 90%，尚差 1 个居住点）" in zh
@@ -267,8 +270,8 @@ def test_central_district_rows_name_their_flagged_jiezhen(central_run):
     assert "13 个街镇中 3 个未达标：天平路街道、湖南路街道、龙华街道" in rows.loc["徐汇区",
                                                                                 "reason_zh"]
     gap = central_run.gap_report.set_index("jiezhen")
-    assert ("缺中心：中心（社区综合为老服务中心）覆盖 27%，"
-            "站点（助餐服务点/社区长者食堂）覆盖 100%") in gap.loc["天平路街道", "reason_zh"]
+    assert ("中心和站点都不足：中心（社区综合为老服务中心）覆盖 27%，"
+            "站点（助餐服务点/社区长者食堂）覆盖 88%") in gap.loc["天平路街道", "reason_zh"]
     shown = " ".join(central_run.gap_report["reason"]) + " ".join(
         central_run.district_report["reason"])
     zero = central_run.gap_report["network_share"].between(0, 0.005, inclusive="neither")
@@ -285,14 +288,15 @@ def test_central_recommend_k5_names_streets_jiezhen_and_who_passes(data_dir, tmp
     out = capsys.readouterr().out
     assert ("   1. 嘉善路 at 建国西路 (徐汇区 天平路街道): +196 points; 天平路街道 27% → 81% "
             "still fails, 瑞金二路街道 79% → 99% now passes") in out
-    assert ("4 街镇 newly pass: 黄浦区 南京东路街道 (site 3), 黄浦区 外滩街道 (site 3, in "
-            "南京东路街道), 黄浦区 打浦桥街道 (site 1, in 天平路街道), 黄浦区 瑞金二路街道 "
+    # (外滩 and 打浦桥 reach 90 % of points with a centre but still fail 1+N: their meal points
+    # must be within 10 minutes)
+    assert ("2 街镇 newly pass: 黄浦区 南京东路街道 (site 3), 黄浦区 瑞金二路街道 "
             "(site 1, in 天平路街道); 0 newly fail") in out
     assert "node-" not in out
     table = pd.read_csv(tmp_path / "recommendations.csv")
     assert table["name"].iloc[0] == "天平路街道 嘉善路与建国西路交叉口"
     assert table["place"].tolist()[:2] == ["嘉善路与建国西路交叉口", "东余杭路与舟山路交叉口"]
-    assert table["now_passes"].iloc[0] == "打浦桥街道、瑞金二路街道"
+    assert table["now_passes"].iloc[0] == "瑞金二路街道"
     assert table["effect"].iloc[0].startswith("天平路街道 27% → 81%；")
 
 

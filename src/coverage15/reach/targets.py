@@ -580,7 +580,11 @@ def _sum_or_ratio(rule: Rule, level: _ratios.Level, n_units: int, *,
         return
     if outcome.citywide is not None:
         value, passed, why = outcome.citywide
-        citywide.append(CitywideResult(rule, value, passed, why))
+        zh = why  # the workbook's 汇总 sheet is in Chinese
+        if value is not None and rule.min_value is not None:
+            short = (f"，尚差 {rule.min_value - value:,.0f}" if passed is False else "")
+            zh = f"{rule.label}：全市合计 {value:,.0f}（目标 ≥ {rule.min_value:,.0f}{short}）"
+        citywide.append(CitywideResult(rule, value, passed, why, zh))
         return
     assert outcome.unit_values is not None
     assert outcome.passed is not None
