@@ -689,3 +689,44 @@ def test_recommendation_map_numbers_the_sites_and_shows_their_areas(
     assert "拟建第 1 处：嘉善路与建国西路交叉口" in popup
     assert "天平路街道 27% → 81%" in popup
     assert "由此达标的街镇：瑞金二路街道" in popup
+
+
+def test_png_labels_never_overlap():
+    """Three labels on one spot: the second and third are moved clear, none overlaps."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from coverage15.outputs.static_maps import place_labels
+
+    fig = Figure(figsize=(4, 3), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 10)
+    labels = [(5.0, 5.0, name, {"fontsize": 10}) for name in ("芷江西路街道", "宝山路街道",
+                                                               "共和新路街道")]
+    labels.append((5.0, 5.0, "第四个", {"fontsize": 10}))
+    labels.append((5.0, 5.0, "第五个", {"fontsize": 10}))
+    labels.append((5.0, 5.0, "第六个", {"fontsize": 10}))
+    kept = place_labels(fig, ax, labels)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in kept]
+    assert len(kept) == 5  # on the spot, up, down, twice up, twice down; the sixth is left out
+    assert [t.get_text() for t in kept][:2] == ["芷江西路街道", "宝山路街道"]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
+def test_central_district_png_labels_do_not_overlap(central_run):
+    """静安区's map names every 街镇: no two names overlap (芷江西路 / 宝山路 did)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from coverage15.outputs.static_maps import _draw
+
+    fig = Figure(figsize=(12, 8.5), dpi=60)
+    _draw(fig, central_run, map_data(central_run, district="静安区"), label_all=True)
+    ax = fig.axes[0]
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts if "街道" in t.get_text()
+             or "镇" in t.get_text()]
+    assert len(boxes) >= 10
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])

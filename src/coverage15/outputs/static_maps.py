@@ -19,7 +19,7 @@ import textwrap
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import matplotlib as mpl
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from coverage15.result import Result
 
-__all__ = ["cjk_font", "png_districts", "render_png", "write_pngs"]
+__all__ = ["cjk_font", "place_labels", "png_districts", "render_png", "write_pngs"]
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,40 @@ def _scale_bar(ax: Axes, west: float, south: float, east: float, north: float) -
             va="bottom", fontsize=8, zorder=20)
 
 
+Label = tuple[float, float, str, dict[str, Any]]
+
+
+def place_labels(fig: Figure, ax: Axes, labels: list[Label]) -> list[Any]:
+    """Draw ``labels`` (x, y, text, style) in order, none over another.
+
+    A label that would overlap one already drawn is moved up or down by its height (up to
+    twice); one that still collides is left out (its 街镇 keeps its outline, and the legend
+    counts it). Returns the text artists drawn.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()  # type: ignore[no-untyped-call]
+    ax.apply_aspect()
+    kept: list[Any] = []
+    boxes: list[Any] = []
+    for x, y, text, style in labels:
+        artist = ax.text(x, y, text, ha="center", va="center", **style)
+        box = artist.get_window_extent(renderer)
+        for step in (0.0, 1.15, -1.15, 2.3, -2.3):
+            moved = box.translated(0, step * box.height)
+            if not any(moved.overlaps(other) for other in boxes):
+                if step:
+                    px, py = ax.transData.transform((x, y))
+                    nx, ny = ax.transData.inverted().transform((px, py + step * box.height))
+                    artist.set_position((float(nx), float(ny)))
+                boxes.append(moved)
+                kept.append(artist)
+                break
+        else:
+            artist.remove()
+    return kept
+
+
 def _draw(fig: Figure, result: Result, data: MapData, *, label_all: bool) -> None:
     a = result.config.analysis
     ax = fig.add_axes((0.01, 0.06, 0.68, 0.84))
@@ -155,23 +189,25 @@ def _draw(fig: Figure, result: Result, data: MapData, *, label_all: bool) -> Non
             ax.scatter(off.geometry.x, off.geometry.y, s=12, facecolors="none",
                        edgecolors=colour, linewidths=0.8, zorder=6 + lift)
     labelled = units if label_all else flagged
-    for _, row in labelled.iterrows():
+    labels = []
+    for _, row in labelled.sort_values("flag", ascending=False).iterrows():
         if row.geometry is None or row.geometry.is_empty:
             continue
         at = row.geometry.representative_point()
         if not (west <= at.x <= east and south <= at.y <= north):
             continue
-        if row["flag"]:
-            ax.text(at.x, at.y, f"⚠ {row['jiezhen']}", fontsize=7, color=FLAG_COLOUR,
-                    ha="center", va="center", weight="bold", zorder=9,
-                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": FLAG_COLOUR,
-                          "lw": 0.8, "alpha": 0.9})
+        if row["flag"]:  # the flagged 街镇 are placed first: they are the ones to read
+            labels.append((at.x, at.y, f"⚠ {row['jiezhen']}", {
+                "fontsize": 7, "color": FLAG_COLOUR, "weight": "bold", "zorder": 9,
+                "bbox": {"boxstyle": "round,pad=0.15", "fc": "white", "ec": FLAG_COLOUR,
+                         "lw": 0.8, "alpha": 0.9}}))
         else:
-            ax.text(at.x, at.y, str(row["jiezhen"]), fontsize=6.5, color="#333333",
-                    ha="center", va="center", zorder=8)
+            labels.append((at.x, at.y, str(row["jiezhen"]),
+                           {"fontsize": 6.5, "color": "#333333", "zorder": 8}))
     ax.set_xlim(west, east)
     ax.set_ylim(south, north)
     ax.set_aspect(1 / math.cos(math.radians((south + north) / 2)))
+    place_labels(fig, ax, labels)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_xlabel("")
