@@ -307,10 +307,6 @@ def load_targets(path: str | os.PathLike[str]) -> list[Rule]:
     return [r for r in rules if r is not None]
 
 
-def _fmt(share: float) -> str:
-    return _reasons.pct(share)
-
-
 def _side_count(keys: Sequence[str], pairs: Mapping[str, Pairs], n_demand: int,
                 limit_m: float) -> np.ndarray:
     """Facilities of ``keys`` within ``limit_m`` of each demand point."""
@@ -489,7 +485,7 @@ def check_targets(
             if suffix:
                 assert profile is not None
                 for i in np.flatnonzero(evaluable & ~share_ok):
-                    slower_fail[i].append(f"{profile.id}:{rule.id}:{_fmt(share[i])}")
+                    slower_fail[i].append(f"{profile.id}:{rule.id}:{_reasons.pct(share[i])}")
                 continue
             verdict_columns.append(column)
             sides = (None if side_ok is None else _reasons.one_plus_n_sides(
@@ -582,8 +578,10 @@ def _sum_or_ratio(rule: Rule, level: _ratios.Level, n_units: int, *,
         value, passed, why = outcome.citywide
         zh = why  # the workbook's 汇总 sheet is in Chinese
         if value is not None and rule.min_value is not None:
-            short = (f"，尚差 {rule.min_value - value:,.0f}" if passed is False else "")
-            zh = f"{rule.label}：全市合计 {value:,.0f}（目标 ≥ {rule.min_value:,.0f}{short}）"
+            form = ",.1f" if rule.kind == "ratio" else ",.0f"
+            lack = (f"，尚差 {rule.min_value - value:{form}}" if passed is False else "")
+            zh = (f"{rule.label}：全市{'' if rule.kind == 'ratio' else '合计 '}{value:{form}}"
+                  f"（目标 ≥ {rule.min_value:{form}}{lack}）")
         citywide.append(CitywideResult(rule, value, passed, why, zh))
         return
     assert outcome.unit_values is not None
@@ -592,5 +590,10 @@ def _sum_or_ratio(rule: Rule, level: _ratios.Level, n_units: int, *,
     flags[f"pass_{rule.id}"] = pd.array(outcome.passed.to_numpy(), dtype="boolean")
     verdict_columns.append(f"pass_{rule.id}")
     for i, why in (outcome.reasons or {}).items():
-        reasons[i].append(why)
-        reasons_zh[i].append(f"{rule.label}：{why.split(': ', 1)[1]}")
+        got = float(outcome.unit_values[i])
+        text = f"{got:.1f}" if rule.kind == "ratio" else f"{got:,.0f}"
+        short = rule.min_value - got
+        reasons[i].append(f"{why}; short by {short:,.1f}" if rule.kind == "ratio"
+                          else f"{why}; short by {short:,.0f}")
+        reasons_zh[i].append(f"{rule.label}：{text}（需 ≥ {rule.min_value:g}，尚差 "
+                             + (f"{short:,.1f}）" if rule.kind == "ratio" else f"{short:,.0f}）"))
