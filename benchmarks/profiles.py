@@ -58,3 +58,47 @@ def run_profiles(repeats: int = 3) -> dict[str, Any]:
         print(f"  {name}: {parts}")
     return {"one_s": one_s, "three_s": three_s, "ratio": ratio, "times": times,
             "cpus": os.cpu_count()}
+
+
+def run_profiles_synthetic(edges: int, facilities: int = 3000, repeats: int = 2,
+                           ) -> dict[str, Any]:
+    """The same comparison on a synthetic city (``benchmarks/scale.py``'s full-run inputs).
+
+    The synthetic config has one walking speed; "three" gives it the shipped config's three
+    profiles (the verdict profile at the same 4 km/h).
+    """
+    import tempfile
+
+    from scale import synthetic_city
+
+    import coverage15 as c15
+    from coverage15 import settings
+    from coverage15.inputs.readers import load_inputs
+    from coverage15.network.graph import build_walk_network
+    from coverage15.reach.targets import load_targets
+
+    shipped = c15.load_config(ROOT / "data/shanghai-central.toml").analysis
+    with tempfile.TemporaryDirectory(prefix="c15-profiles-") as tmp:
+        one, facts = synthetic_city(edges, facilities, None, Path(tmp))
+        settings.reuse_results = False
+        three = dataclasses.replace(one, analysis=dataclasses.replace(
+            one.analysis, profiles=shipped.profiles, verdict_profile=shipped.verdict_profile))
+        assert one.targets is not None
+        rules = load_targets(one.targets)
+        inputs = load_inputs(one)
+        net = build_walk_network(one.network, working_crs=one.analysis.working_crs)
+        times: dict[str, list[float]] = {"one": [], "three": []}
+        for _ in range(repeats):
+            for name, cfg in (("one", one), ("three", three)):
+                start = time.perf_counter()
+                c15.analyse(net, inputs.layers, inputs.units, demand=inputs.demand,
+                            districts=inputs.districts, rules=rules, config=cfg)
+                times[name].append(time.perf_counter() - start)
+    one_s, three_s = (statistics.median(times[k]) for k in ("one", "three"))
+    ratio = three_s / one_s
+    print(f"profiles (synthetic city, {net.n_edges} edges, {facilities} facilities, analyse() "
+          f"median of {repeats}):")
+    print(f"  one profile: {one_s:.2f} s; three profiles: {three_s:.2f} s; ratio {ratio:.2f}x "
+          f"(target <= 1.3x: {'met' if ratio <= 1.3 else 'NOT MET'})")
+    return {"one_s": one_s, "three_s": three_s, "ratio": ratio, "edges": net.n_edges,
+            "tiles": facts.get("tiles"), "cpus": os.cpu_count()}

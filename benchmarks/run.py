@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                         choices=["all", "compare", "scale", "fullrun", "profiles"])
     parser.add_argument("--edges", default=None,
                         help="network sizes: for `scale` a list (default 10k,100k,1m), for "
-                        "`fullrun` one size (default 1m)")
+                        "`fullrun` one size (default 1m); for `profiles` also a synthetic city "
+                        "of that size")
     parser.add_argument("--facilities", default=None,
                         help="facility counts: for `scale` a list (default 100,1000,3000,5000),"
                         " for `fullrun` one count (default 3000)")
@@ -149,9 +150,12 @@ def main(argv: list[str] | None = None) -> int:
         facilities = args.facilities if args.what == "fullrun" and args.facilities else "3000"
         results["fullrun"] = run_fullrun(_count(edges), _count(facilities), args.demand)
     if args.what in ("all", "profiles"):
-        from profiles import run_profiles
+        from profiles import run_profiles, run_profiles_synthetic
 
         results["profiles"] = run_profiles()
+        if args.what == "profiles" and args.edges:  # e.g. --edges 1m: also a synthetic city
+            results["profiles_synthetic"] = run_profiles_synthetic(
+                _count(args.edges), _count(args.facilities or "3000"))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
     return 0
