@@ -435,6 +435,8 @@ def test_add_a_centre_in_the_browser(browser, live_server, central_run, tianping
     driver = browser
     driver.get(live_server + "/")
     wait = WebDriverWait(driver, 60)
+    # the page's handlers (the map's click among them) are in place only once it says so
+    wait.until(lambda d: d.execute_script("return window.c15Ready === true;"))
     wait.until(lambda d: _share_text(d, TIANPING) is not None)
     before = _share_text(driver, TIANPING)
     lon, lat = tianping
@@ -452,6 +454,7 @@ def test_add_a_centre_in_the_browser(browser, live_server, central_run, tianping
     driver.find_element(By.ID, "save").click()
     wait.until(lambda d: "tianping-browser" in d.find_element(By.ID, "scenarios").text)
     driver.refresh()
+    wait.until(lambda d: d.execute_script("return window.c15Ready === true;"))
     wait.until(lambda d: "tianping-browser" in d.find_element(By.ID, "scenarios").text)
     driver.find_element(By.XPATH, "//ul[@id='scenarios']//button[contains(., 'open')]").click()
     wait.until(lambda d: "tianping-browser" in d.find_element(By.ID, "scenario-current").text)

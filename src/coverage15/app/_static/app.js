@@ -371,6 +371,7 @@ async function start() {
   $("upload").addEventListener("click", upload);
   $("run-propose").addEventListener("click", propose);
   $("accept").addEventListener("click", accept);
+  window.c15Ready = true;  // every handler is in place (the browser tests wait for this)
 }
 
 start();
