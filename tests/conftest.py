@@ -7,6 +7,7 @@ locally but fail under CI (``CI=true``), so a misconfigured CI cannot pass by sk
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -132,3 +133,44 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "web" in item.keywords:
             item.add_marker(skip)
+
+
+def _need(what: str) -> None:
+    message = f"browser test needs {what} (Debian: apt-get install chromium chromium-driver)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Headless Chromium through chromedriver, with a fresh profile (the map and app tests)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if chromium is None or driver_path is None:
+        _need("chromium and chromedriver on PATH")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.options import Options
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        _need("selenium (pip install -e '.[test]')")
+    options = Options()
+    options.binary_location = str(chromium)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
+                 "--lang=zh-CN",
+                 # no host but this machine resolves: basemap tiles fail at once, never hang
+                 # the page load on a network that drops packets (tests stay offline)
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"):
+        options.add_argument(flag)
+    options.page_load_strategy = "eager"  # the tests wait for the page's own ready flag
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(driver_path)), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()

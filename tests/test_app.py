@@ -357,40 +357,6 @@ def test_export_equals_whatif_cli(client, tianping, tmp_path, data_dir):
 # --- in a real browser -----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    """Headless Chromium through chromedriver (as tests/test_maps.py); no host but this one."""
-    import os
-    import shutil
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    if chromium is None or driver_path is None:
-        if os.environ.get("CI"):
-            pytest.fail("browser test needs chromium and chromedriver on PATH")
-        pytest.skip("browser test needs chromium and chromedriver on PATH")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = str(chromium)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
-                 "--lang=zh-CN",
-                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"):
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-app')}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(driver_path)), options=options)
-    driver.set_page_load_timeout(60)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
 @pytest.fixture
 def live_server(base, tmp_path):
     """The app served by uvicorn on 127.0.0.1 (a free port), in a thread."""
