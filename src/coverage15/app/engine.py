@@ -339,22 +339,12 @@ class Base:
         table["area_km2"] = area / 1e6
         table["network_share"] = shapes.network_share
         table["network"] = pd.Series(shapes.network, index=shapes.index, dtype="object")
-        n = len(area)
-        if demand_unit is not None and cover is not None:
-            located = demand_unit >= 0
-            n_points = np.bincount(demand_unit[located], minlength=n)
-        else:
-            located = np.array([], dtype=bool)
-            demand_unit = np.array([], dtype=np.int64)
-            n_points = np.zeros(n, dtype=np.int64)
-        table["demand_points"] = n_points
-        for key, inside in unit_of.items():
-            table[f"{key}_count"] = np.bincount(inside[inside >= 0], minlength=n)
-            if cover is not None and f"{key}_n" in cover:
-                hit = cover[f"{key}_n"].to_numpy() > 0
-                n_cov = np.bincount(demand_unit[located], weights=hit[located], minlength=n)
-                table[f"{key}_demand_share"] = np.where(
-                    n_points > 0, n_cov / np.maximum(n_points, 1), np.nan)
+        counts = coverage.count_by_unit(len(area), unit_of, demand_unit, cover)
+        table["demand_points"] = counts.pop("demand_points")
+        for key in unit_of:
+            for column in (f"{key}_count", f"{key}_demand_share"):
+                if column in counts:
+                    table[column] = counts[column]
             table[f"{key}_area_share"] = np.clip(np.divide(
                 covered[key], area, out=np.zeros_like(area), where=area > 0), 0.0, 1.0)
         return table

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -24,6 +24,7 @@ __all__ = [
     "FULL_NETWORK_SHARE",
     "NetworkStatus",
     "assign_units",
+    "count_by_unit",
     "coverage_by_unit",
     "demand_coverage",
     "network_status",
@@ -149,24 +150,12 @@ def coverage_by_unit(
     table["network_share"] = np.clip(np.divide(inside, area, out=np.zeros_like(area),
                                                where=area > 0), 0.0, 1.0)
     table["network"] = network_status(table["network_share"])
-    n_units = len(units)
-    if demand_unit is not None and demand_cover is not None:
-        where = np.asarray(demand_unit)
-        located = where >= 0
-        n_points = np.bincount(where[located], minlength=n_units)
-        table["demand_points"] = n_points
-    else:
-        located = np.array([], dtype=bool)
-        where = np.array([], dtype=np.int64)
-        n_points = np.zeros(n_units, dtype=np.int64)
-        table["demand_points"] = n_points
-    for key, inside_unit in facility_units.items():
-        table[f"{key}_count"] = np.bincount(inside_unit[inside_unit >= 0], minlength=n_units)
-        if demand_cover is not None and f"{key}_n" in demand_cover:
-            covered = demand_cover[f"{key}_n"].to_numpy() > 0
-            n_cov = np.bincount(where[located], weights=covered[located], minlength=n_units)
-            table[f"{key}_demand_share"] = np.where(n_points > 0, n_cov / np.maximum(n_points, 1),
-                                                    np.nan)
+    counts = count_by_unit(len(units), facility_units, demand_unit, demand_cover)
+    table["demand_points"] = counts.pop("demand_points")
+    for key in facility_units:
+        for column in (f"{key}_count", f"{key}_demand_share"):
+            if column in counts:
+                table[column] = counts[column]
         union = unions.get(key)
         if union is None or union.is_empty:
             table[f"{key}_area_share"] = 0.0
@@ -176,6 +165,32 @@ def coverage_by_unit(
                 np.divide(covered_area, area, out=np.zeros_like(area), where=area > 0), 0.0, 1.0
             )
     return table
+
+
+def count_by_unit(n_units: int, facility_units: Mapping[str, npt.NDArray[np.int64]],
+                  demand_unit: npt.NDArray[np.int64] | None,
+                  demand_cover: pd.DataFrame | None) -> dict[str, npt.NDArray[Any]]:
+    """Per unit: ``demand_points``, and per layer ``{key}_count`` and ``{key}_demand_share``.
+
+    Positions ``-1`` (in no unit) count nowhere; the share is NaN for a unit without points.
+    """
+    if demand_unit is not None and demand_cover is not None:
+        where = np.asarray(demand_unit)
+        located = where >= 0
+        n_points = np.bincount(where[located], minlength=n_units)
+    else:
+        located = np.array([], dtype=bool)
+        where = np.array([], dtype=np.int64)
+        n_points = np.zeros(n_units, dtype=np.int64)
+    out: dict[str, npt.NDArray[Any]] = {"demand_points": n_points}
+    for key, inside_unit in facility_units.items():
+        out[f"{key}_count"] = np.bincount(inside_unit[inside_unit >= 0], minlength=n_units)
+        if demand_cover is not None and f"{key}_n" in demand_cover:
+            covered = demand_cover[f"{key}_n"].to_numpy() > 0
+            n_cov = np.bincount(where[located], weights=covered[located], minlength=n_units)
+            out[f"{key}_demand_share"] = np.where(n_points > 0, n_cov / np.maximum(n_points, 1),
+                                                  np.nan)
+    return out
 
 
 def _area_inside(polygons: npt.NDArray[np.object_], cover: shapely.Geometry,
