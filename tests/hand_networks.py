@@ -107,3 +107,49 @@ point_st = st.tuples(coord, coord)
 def total_len(intervals) -> float:
     """Metres of street in all the stretches of ``Intervals``."""
     return float((intervals.end_m - intervals.start_m).sum())
+
+
+TOWN_X0, TOWN_Y0 = 350_000.0, 3_450_000.0
+"""Origin (EPSG:32651) of the hand-made towns of the recommend tests: streets along y = Y0."""
+_TOWN_LAYER = 'x = "x"\ny = "y"\ncrs = "EPSG:32651"\nname_field = "name"\n'
+
+
+def write_points_csv(path, xs, prefix):
+    """Points at ``x = TOWN_X0 + xs`` on the town's street, named ``"{prefix} {x}"``."""
+    import pandas as pd
+
+    pd.DataFrame({"x": [TOWN_X0 + x for x in xs], "y": [TOWN_Y0] * len(xs),
+                  "name": [f"{prefix} {x}" for x in xs]}).to_csv(path, index=False)
+    return path
+
+
+def write_town_config(folder, *, name, rules, layers):
+    """``town.toml`` (and its targets) for a hand-made town whose files lie in ``folder``.
+
+    ``units.gpkg`` and ``demand.csv`` are expected there; ``layers`` maps each layer key to
+    its ``(label, role or None, csv file)``. The network is handed to the runs directly, so
+    its file only has to exist.
+    """
+    (folder / "targets.toml").write_text(rules, encoding="utf-8")
+    (folder / "unused.osm").write_text("<osm/>\n", encoding="utf-8")
+    tables = "".join(
+        f'[layers.{key}]\nlabel = "{label}"\n' + (f'role = "{role}"\n' if role else "")
+        + f'path = "{path}"\n{_TOWN_LAYER}' for key, (label, role, path) in layers.items())
+    (folder / "town.toml").write_text(f"""
+name = "{name}"
+data_dir = "{folder}"
+targets = "targets.toml"
+[analysis]
+walk_speed_kmh = 4.0
+minutes = 15
+[network]
+source = "osm_file"
+path = "unused.osm"
+[units]
+path = "units.gpkg"
+name_field = "name"
+district_field = "district"
+[demand]
+path = "demand.csv"
+{_TOWN_LAYER}{tables}""", encoding="utf-8")
+    return folder / "town.toml"

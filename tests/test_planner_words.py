@@ -27,6 +27,7 @@ from coverage15.planning.recommend import recommend, write_recommendation
 from coverage15.planning.scenarios import whatif
 from coverage15.reach.gaps import units_by_district
 from coverage15.reach.targets import Rule, check_targets
+from hand_networks import write_points_csv, write_town_config
 
 CRS = "EPSG:32651"
 X0, Y0 = 350_000.0, 3_450_000.0
@@ -83,11 +84,6 @@ def test_places_by_street_crossing_or_coordinates():
     assert zh[3] == en[3] == "长街"  # no crossing within 400 m
 
 
-def _write_csv(path: Path, xs: list[float], prefix: str) -> None:
-    pd.DataFrame({"x": [X0 + x for x in xs], "y": [Y0] * len(xs),
-                  "name": [f"{prefix} {x}" for x in xs]}).to_csv(path, index=False)
-
-
 @pytest.fixture(scope="module")
 def named_town(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("named-town")
@@ -96,44 +92,19 @@ def named_town(tmp_path_factory: pytest.TempPathFactory):
         geometry=[shapely.box(X0 - 100, Y0 - 600, X0 + 2000, Y0 + 600),
                   shapely.box(X0 + 2000, Y0 - 600, X0 + 4100, Y0 + 600)], crs=CRS,
     ).to_file(folder / "units.gpkg", driver="GPKG")
-    _write_csv(folder / "demand.csv", DEMAND_X, "住宅")
-    _write_csv(folder / "centres.csv", [0], "中心")
-    (folder / "targets.toml").write_text("""
+    write_points_csv(folder / "demand.csv", DEMAND_X, "住宅")
+    write_points_csv(folder / "centres.csv", [0], "中心")
+    config = write_town_config(folder, name="named-town", rules="""
 [[rules]]
 id = "centre_reach"
 kind = "demand_share"
 layer = "centre"
 min_share = 0.9
-""", encoding="utf-8")
-    layer = 'x = "x"\ny = "y"\ncrs = "EPSG:32651"\nname_field = "name"\n'
-    (folder / "unused.osm").write_text("<osm/>\n", encoding="utf-8")
-    (folder / "town.toml").write_text(f"""
-name = "named-town"
-data_dir = "{folder}"
-targets = "targets.toml"
-[analysis]
-walk_speed_kmh = 4.0
-minutes = 15
-[network]
-source = "osm_file"
-path = "unused.osm"
-[units]
-path = "units.gpkg"
-name_field = "name"
-district_field = "district"
-[demand]
-path = "demand.csv"
-{layer}
-[layers.centre]
-label = "中心"
-role = "centre"
-path = "centres.csv"
-{layer}
-""", encoding="utf-8")
+""", layers={"centre": ("中心", "centre", "centres.csv")})
     net = named_town_net()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("coverage15.pipeline.build_walk_network", lambda spec, **_: net)
-        result = run(load_config(folder / "town.toml"))
+        result = run(load_config(config))
         rec = recommend(result, layer="centre", k=2, method="exact")
         after = whatif(result, layer="centre", add=rec.proposals, added_label="拟建")
     return result, rec, after

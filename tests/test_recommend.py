@@ -41,6 +41,7 @@ from coverage15.planning.recommend import (
 )
 from coverage15.planning.scenarios import whatif, write_whatif
 from coverage15.reach.distances import network_reach, point_distances
+from hand_networks import write_points_csv, write_town_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CENTRAL = ROOT / "data" / "shanghai-central.toml"
@@ -181,12 +182,6 @@ def test_lazy_greedy_picks_like_plain_greedy():
 # --- the hand-made town ---------------------------------------------------------------------
 
 
-def _write_csv(path: Path, xs: list[float], prefix: str) -> Path:
-    pd.DataFrame({"x": [X0 + x for x in xs], "y": [Y0] * len(xs),
-                  "name": [f"{prefix} {x}" for x in xs]}).to_csv(path, index=False)
-    return path
-
-
 @pytest.fixture(scope="module")
 def town_files(tmp_path_factory: pytest.TempPathFactory, straight_street):
     """Config path and network of the hand-made town."""
@@ -197,10 +192,10 @@ def town_files(tmp_path_factory: pytest.TempPathFactory, straight_street):
         geometry=[shapely.box(X0 - 100, Y0 - 200, X0 + 2000, Y0 + 200),
                   shapely.box(X0 + 2000, Y0 - 200, X0 + 4100, Y0 + 200)], crs=CRS)
     units.to_file(folder / "units.gpkg", driver="GPKG")
-    _write_csv(folder / "demand.csv", DEMAND_X, "住宅")
-    _write_csv(folder / "centres.csv", [0], "中心")
-    _write_csv(folder / "day_care.csv", [1000, 2500], "日间照护")
-    (folder / "targets.toml").write_text("""
+    write_points_csv(folder / "demand.csv", DEMAND_X, "住宅")
+    write_points_csv(folder / "centres.csv", [0], "中心")
+    write_points_csv(folder / "day_care.csv", [1000, 2500], "日间照护")
+    config = write_town_config(folder, name="town", rules="""
 [[rules]]
 id = "centre_reach"
 kind = "demand_share"
@@ -212,38 +207,9 @@ id = "centre_in_jiezhen"
 kind = "full_coverage"
 layer = "centre"
 min_count = 1
-""", encoding="utf-8")
-    layer = 'x = "x"\ny = "y"\ncrs = "EPSG:32651"\nname_field = "name"\n'
-    # the network is handed to the runs directly; its file only has to exist
-    (folder / "unused.osm").write_text("<osm/>\n", encoding="utf-8")
-    (folder / "town.toml").write_text(f"""
-name = "town"
-data_dir = "{folder}"
-targets = "targets.toml"
-[analysis]
-walk_speed_kmh = 4.0
-minutes = 15
-[network]
-source = "osm_file"
-path = "unused.osm"
-[units]
-path = "units.gpkg"
-name_field = "name"
-district_field = "district"
-[demand]
-path = "demand.csv"
-{layer}
-[layers.centre]
-label = "中心"
-role = "centre"
-path = "centres.csv"
-{layer}
-[layers.day_care]
-label = "日间照护"
-path = "day_care.csv"
-{layer}
-""", encoding="utf-8")
-    return folder / "town.toml", net
+""", layers={"centre": ("中心", "centre", "centres.csv"),
+             "day_care": ("日间照护", None, "day_care.csv")})
+    return config, net
 
 
 def _patch(mp: pytest.MonkeyPatch, net) -> None:
@@ -297,7 +263,7 @@ def test_two_sites_cover_everyone(town_run):
 def test_candidates_from_a_layer_and_from_a_file(town_run, tmp_path):
     rec = recommend(town_run, layer="centre", k=1, candidates="layer:day_care")
     assert rec.proposals["name"].tolist() == ["日间照护 2500"]
-    path = _write_csv(tmp_path / "sites.csv", [3250, 3600], "地块")
+    path = write_points_csv(tmp_path / "sites.csv", [3250, 3600], "地块")
     rec = recommend(town_run, layer="centre", k=1, candidates=str(path), x="x", y="y",
                     crs="EPSG:32651", name_field="name")
     assert rec.proposals["name"].tolist() == ["地块 3250"]
@@ -371,7 +337,7 @@ def test_whatif_remove_and_add_per_jiezhen(town_run, tmp_path):
 
 
 def test_cli_whatif_and_errors(town, tmp_path, capsys):
-    sites = _write_csv(tmp_path / "add.csv", [3000], "新")
+    sites = write_points_csv(tmp_path / "add.csv", [3000], "新")
     out = tmp_path / "o"
     assert main(["recommend", str(town), "--layer", "centre", "--add", str(sites), "--x", "x",
                  "--y", "y", "--crs", "EPSG:32651", "--name-field", "name", "--out", str(out),
