@@ -170,21 +170,17 @@ class Base:
             for k, layer in result.layers.items()}
         self.ids = {k: set(layer.points["facility_id"].astype(str))
                     for k, layer in result.layers.items()}
-        base_cover = (coverage.demand_coverage(len(demand), {
-            k: pairs_within(a.pairs, self.analysis.limit_m) for k, a in areas.items()})
-                      if demand is not None else None)
-        snap_m = result.demand["snap_m"].to_numpy() if result.demand is not None else None
-        self.complete = completeness_table(self.units, self.net, self.demand_unit, snap_m)
-        base = coverage.coverage_by_unit(
-            self.units, facility_units={}, demand_unit=self.demand_unit,
-            demand_cover=base_cover, unions={}, extent=self.net.extent,
-            working_crs=self.analysis.working_crs)
-        self.cautions = completeness_cautions(self.units["unit"].tolist(), self.complete,
-                                              apply_completeness(base, self.complete))
         self.study_area = shapely.union_all(self.units.geometry.to_numpy())
         self._sites: OrderedDict[tuple[float, float], LayerAreas] = OrderedDict()
         crs = self.analysis.working_crs
         self.unit_shapes, self.unit_metric = _shapes(self.units, self.net.extent, crs)
+        # the network's completeness, as the analysis applies it to every table (it depends
+        # on the streets and the homes only, not on any edit)
+        snap_m = result.demand["snap_m"].to_numpy() if result.demand is not None else None
+        self.complete = completeness_table(self.units, self.net, self.demand_unit, snap_m)
+        base = pd.DataFrame({"network": self.unit_shapes.network}, index=self.unit_shapes.index)
+        self.cautions = completeness_cautions(self.units["unit"].tolist(), self.complete,
+                                              apply_completeness(base, self.complete))
         self.unit_bounds = shapely.bounds(self.unit_metric)
         self.unit_covered = {k: _area_inside(self.unit_metric, u)
                              for k, u in result.unions.items()}
