@@ -18,6 +18,7 @@ import pytest
 
 from coverage15 import ConfigError
 from coverage15.cli import main
+from coverage15.outputs._location_map import location_overlay_names, location_rows
 from coverage15.outputs.maps import (
     FLAG_COLOUR,
     MapOptions,
@@ -138,6 +139,23 @@ def test_overlay_names(central_run):
         "社区长者食堂 15分钟服务圈", "社区长者食堂 设施",
         "养老机构 15分钟服务圈", "养老机构 设施",
     ]
+
+
+def test_a_district_map_shows_the_rows_that_name_or_land_in_it(central_run):
+    """徐家汇街道's centre, geocoded 5 km away into 闵行区 七宝镇, is on 徐汇区's map (it names
+    one of its 街镇), not on 黄浦区's; 徐汇区's map shows fewer rows than the overview."""
+    def names(district: str) -> list[str]:
+        units = central_run.units
+        jiezhen = set(units.loc[units["district"] == district, "unit"])
+        return [row[3] for row in location_rows(central_run, district, jiezhen)]
+
+    centre = "上海市徐汇区徐家汇街道社区综合为老服务中心"
+    assert centre in names("徐汇区")
+    assert centre not in names("黄浦区")
+    assert 0 < len(names("徐汇区")) < len(location_rows(central_run))
+    xuhui = location_overlay_names(central_run, "徐汇区")
+    assert xuhui[0].startswith("位置存疑的设施（")
+    assert xuhui != location_overlay_names(central_run)
 
 
 def test_facility_ids_may_repeat_across_layers(central_run, tmp_path: Path):
@@ -311,9 +329,29 @@ def test_central_map_in_chromium(browser, tiles: str, central_maps: dict[str, Pa
                        tmp_path)
     assert _js_errors(driver) == []
 
-    # every overlay is in the layer control and can be switched off and on
+    # every overlay is in the layer control and can be switched off and on; the location
+    # check's rows have overlays of their own, named with their counts (off at start)
+    located = ["位置存疑的设施（79 处）", "位置存疑的居住点（373 处）"]
+    assert location_overlay_names(central_run) == located
     names = overlay_names(central_run)
-    _toggle_every_overlay(driver, names)
+    _toggle_every_overlay(driver, [*names, *located])
+    rings = driver.execute_script("""
+        var s = window.__c15;
+        return s.located.map(function (g) { return g.length; }).concat(
+          [s.map.hasLayer(s.overlays[arguments[0]])]);""", located[0])
+    assert rings == [79, 373, False]
+    popup = driver.execute_script("""
+        var hit = null;
+        window.__c15.located[0].forEach(function (m) {
+          if (m.getTooltip().getContent().indexOf("徐家汇街道社区综合为老服务中心") >= 0) {
+            hit = m.getPopup().getContent(); }});
+        return hit;""")
+    assert "徐家汇街道" in popup
+    assert "闵行区 七宝镇" in popup
+    assert "5048 m" in popup
+    assert "仍按落点计入" in popup
+    legend_text = driver.find_element(By.CSS_SELECTOR, ".c15-legend").text
+    assert "坐标与名称或区属不符的设施：79 处" in legend_text
 
     # uncovered 街镇 are drawn in the flag colour; 湖南路街道 is one (no centre in it)
     flagged = driver.execute_script("return window.__c15.flagged")
@@ -522,7 +560,8 @@ def test_hostile_names_are_shown_as_text_in_chromium(browser, hostile_map, tmp_p
 
     # the layer list names the hostile layer as text
     labels = driver.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-overlays label")
-    assert [label.text.strip() for label in labels] == overlay_names(result)
+    assert [label.text.strip() for label in labels] == [*overlay_names(result),
+                                                         *location_overlay_names(result)]
     assert driver.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers img") == []
     title = driver.find_element(By.CSS_SELECTOR, ".c15-title").text
     assert HOSTILE["title"] in title

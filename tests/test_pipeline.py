@@ -195,6 +195,16 @@ def test_outputs_are_written(central_outputs, central_run):
     assert summary["network"]["edges"] == central_run.network.n_edges == 6291
     # CSVs open in Excel with their Chinese names: UTF-8 with a byte-order mark
     assert (out / "gap_report.csv").read_bytes().startswith(b"\xef\xbb\xbfdistrict,jiezhen,")
+    # the location check's rows where they landed, and their counts (flagged: they count)
+    assert summary["location_check"] == {
+        "centre": {"rows": 11, "action": "flag"}, "meal_point": {"rows": 38, "action": "flag"},
+        "care_home": {"rows": 30, "action": "flag"}, "demand": {"rows": 373, "action": "flag"}}
+    located = gpd.read_file(out / "coverage.gpkg", layer="location_check")
+    assert len(located) == 11 + 38 + 30 + 373
+    row = located.loc[located["name"] == "上海市徐汇区徐家汇街道社区综合为老服务中心"].iloc[0]
+    assert (row["named"], row["landed"], row["distance_m"]) == ("徐家汇街道", "闵行区 七宝镇",
+                                                                 5048)
+    assert units.loc[units["jiezhen"] == "七宝镇"].geometry.iloc[0].contains(row.geometry)
     html = (out / "map.html").read_text(encoding="utf-8")
     assert "OpenStreetMap contributors" in html
     assert "湖南路街道" in html

@@ -181,7 +181,7 @@ def analyse(
             unit_table, named = name_districts(unit_table, district_table)
             problems += named
         everything = {**layers, **({"demand": demand_layer} if demand_layer else {})}
-        everything, located, _ = check_locations(everything, unit_table,
+        everything, located, misplaced = check_locations(everything, unit_table,
                                                  working_crs=a.working_crs,
                                                  aliases=config.units.aliases)
         layers = {key: everything[key] for key in layers}
@@ -240,7 +240,7 @@ def analyse(
         units=unit_table, gap_report=gap, district_report=district_report,
         districts_gdf=district_table, district_areas=district_areas, check=check,
         rules=rules, rejected=rejected, problems=problems, timings=timings,
-        reused=runlog.cached, population=population)
+        reused=runlog.cached, population=population, misplaced=misplaced)
 
 
 def _as_units(frame: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:

@@ -58,6 +58,12 @@ class Result:
     reused : list of str
         Layers (and ``"demand snaps"``) whose distance work came from the cache of an earlier
         run with the same network, inputs, settings and code.
+    population : DataFrame or None
+        The population table the ratio rules divided by.
+    misplaced : DataFrame or None
+        Rows of every layer that land outside the place they name (the location check,
+        :func:`coverage15.inputs.places.location_mismatches`), with ``action`` (``flag``:
+        they count where they land; ``set_aside``: they are in ``rejected``).
     """
 
     config: RunConfig
@@ -79,6 +85,7 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)
     reused: list[str] = field(default_factory=list)
     population: pd.DataFrame | None = None
+    misplaced: pd.DataFrame | None = None
 
     def units_gdf(self) -> gpd.GeoDataFrame:
         """The gap report joined to the 街镇 polygons (EPSG:4326)."""

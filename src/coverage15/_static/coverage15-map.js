@@ -132,6 +132,36 @@
     };
   }
 
+  function locatedPopup(row, layer) {
+    // row: [lat, lon, layer key, name, named place, landed place, metres outside, action]
+    var lines = ["<div class=\"c15-popup-title\">" + esc(row[3]) + "</div>",
+                 "<div class=\"c15-fac-type\" style=\"border-color:" + layer.colour + "\">" +
+                 esc(layer.label) + " · 位置存疑</div>",
+                 "名称或区属所指：" + esc(row[4]),
+                 "坐标落在：" + esc(row[5]) + (row[6] === null ? "" : "（在其外 " +
+                   esc(row[6]) + " m）"),
+                 "处理：" + esc(row[7]),
+                 "<span class=\"c15-hint\">请核对其地址与坐标</span>"];
+    return "<div class=\"c15-fac\"><div>" + lines.join("</div><div>") + "</div></div>";
+  }
+
+  function drawLocated(group, located) {
+    // rows that land outside the place they name: a dashed ring where they landed
+    var markers = [];
+    located.rows.forEach(function (row) {
+      var layer = located.layers[row[2]];
+      var marker = L.circleMarker([row[0], row[1]], {
+        radius: 9, color: layer.colour, weight: 2.5, dashArray: "4 3", fill: true,
+        fillOpacity: 0, pane: "c15-facilities-top"
+      });
+      marker.bindTooltip(esc(row[3]) + "（位置存疑）");
+      marker.bindPopup(locatedPopup(row, layer), POPUP);
+      marker.addTo(group);
+      markers.push(marker);
+    });
+    return markers;
+  }
+
   window.coverage15Map = function (map, groups, overlays, data) {
     addPanes(map);
     L.control.scale({imperial: false, position: "bottomright"}).addTo(map);  // metres only
@@ -424,6 +454,18 @@
     map.on("zoomend", labelsByZoom);
     map.on("overlayadd", thinLabels);
     labelsByZoom();
+    state.located = [];
+    (data.located || []).forEach(function (located, i) {
+      state.located.push(drawLocated(groups.located[i], located));
+      // a legend row: the overlay is off at start, its name says how many
+      var row = L.DomUtil.create("div", "row", state.legend.querySelector(".c15-legend-body"));
+      var ring = L.DomUtil.create("span", "sw", row);
+      ring.style.border = "2px dashed #555";
+      ring.style.borderRadius = "50%";
+      row.appendChild(document.createTextNode(
+        "坐标与名称或区属不符的" + located.what + "：" + located.rows.length + " 处（图层“" +
+        located.overlay + "”）"));
+    });
     state.ready = true;
     return state;
   };

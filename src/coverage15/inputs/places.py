@@ -32,7 +32,8 @@ __all__ = [
 ]
 
 _DISTRICT_SUFFIX = re.compile(r"(新区|区|县)$")
-MISMATCH_COLUMNS = ["layer", "source_row", "name", "named", "landed", "distance_m"]
+MISMATCH_COLUMNS = ["layer", "source_row", "name", "named", "landed", "distance_m", "lon",
+                    "lat"]
 
 
 def district_key(name: str) -> str:
@@ -110,8 +111,8 @@ def location_mismatches(
     pandas.DataFrame
         One row per such point: ``layer``, ``source_row``, ``name``, ``named`` (the place
         the row names), ``landed`` (the 街镇 and district it lands in, or "no 街镇") and
-        ``distance_m`` (how far outside the named place), indexed by position in
-        ``layer.points``.
+        ``distance_m`` (how far outside the named place), and the point's ``lon``/``lat``
+        (EPSG:4326, for maps), indexed by position in ``layer.points``.
     """
     spec = layer.spec
     points = layer.points
@@ -138,6 +139,7 @@ def location_mismatches(
         return empty
     far_rows = rows[far]
     landed_in = _landing(points.geometry.iloc[far_rows].to_numpy(), units)
+    at = points.geometry.iloc[far_rows].to_crs("EPSG:4326").to_numpy()
     return pd.DataFrame({
         "layer": spec.key,
         "source_row": points["source_row"].to_numpy()[far_rows],
@@ -145,6 +147,8 @@ def location_mismatches(
         "named": named[far_rows],
         "landed": landed_in,
         "distance_m": np.round(distance[far], 0),
+        "lon": np.round(shapely.get_x(at), 6),
+        "lat": np.round(shapely.get_y(at), 6),
     }, index=far_rows, columns=MISMATCH_COLUMNS)
 
 

@@ -135,6 +135,16 @@ def summary_json(result: Result) -> dict[str, Any]:
             orient="records"),
         "uncovered": int(result.gap_report["uncovered"].fillna(False).astype(bool).sum()),
         "problems": problems_frame(result.problems).to_dict(orient="records"),
+        "location_check": _location_counts(result),
         "accepted": [p.id for p in result.problems if p.id and p.severity != "error"],
         "lines": result.summary(),
     }
+
+
+def _location_counts(result: Result) -> dict[str, dict[str, Any]]:
+    """Per layer, the rows that land outside the place they name and what was done with them."""
+    misplaced = result.misplaced
+    if misplaced is None or not len(misplaced):
+        return {}
+    return {str(layer): {"rows": len(rows), "action": str(rows["action"].iloc[0])}
+            for layer, rows in misplaced.groupby("layer", sort=False)}

@@ -35,6 +35,7 @@ from coverage15.inputs._palette import LAYER_COLOURS, layer_colours
 from coverage15.inputs.config import MapSpec
 from coverage15.inputs.layers import polygonal_part
 from coverage15.outputs._legend import facility_count_text, unit_rows
+from coverage15.outputs._location_map import add_location_overlays
 from coverage15.outputs._map_assets import AssetMode, RawHTML, check_tiles, use_assets
 from coverage15.outputs._map_profiles import profile_labels, profile_views
 from coverage15.outputs._proposal_map import mark_proposals, proposal_overlays
@@ -327,7 +328,11 @@ def map_data(
 
 
 def overlay_names(result: Result) -> list[str]:
-    """Names of the overlays in the map's layer control, in order."""
+    """Names of the overlays in the map's layer control, in order.
+
+    The location check's overlays follow them where it found rows
+    (:func:`~coverage15.outputs._location_map.location_overlay_names`).
+    """
     share_label = _label(_share_rule(result)[0], {k: s.label for k, s in
                                                    result.config.layers.items()},
                          {r.id: r.label for r in result.rules})
@@ -562,16 +567,21 @@ def render_map(result: Result, *, options: MapOptions | None = None) -> folium.M
         group = folium.FeatureGroup(name=html_text(name), show=show)
         group.add_to(fmap)
         groups.append(group)
+    located = add_location_overlays(fmap, result, data)  # before the control lists it
     # a long list of overlays (five layers or more) folds into its button
     folium.LayerControl(collapsed=len(names) > 11, position="topright").add_to(fmap)
     areas = ", ".join(g.get_name() for g in groups[3::2])
     markers = ", ".join(g.get_name() for g in groups[4::2])
     js_groups = (f"{{units: {groups[0].get_name()}, flags: {groups[1].get_name()}, "
-                 f"districts: {groups[2].get_name()}, areas: [{areas}], markers: [{markers}]}}")
-    js_overlays = "{" + ", ".join(f"{script_json(n)}: {g.get_name()}"
-                                  for n, g in zip(names, groups, strict=True)) + "}"
+                 f"districts: {groups[2].get_name()}, areas: [{areas}], markers: [{markers}], "
+                 f"located: [{', '.join(g for g, _ in located)}]}}")
+    js_overlays = "{" + ", ".join([f"{script_json(n)}: {g.get_name()}"
+                                   for n, g in zip(names, groups, strict=True)]
+                                  + [f"{script_json(p['overlay'])}: {g}" for g, p in located]
+                                  ) + "}"
     payload = _payload(result, data)
     mark_proposals(payload, result, data, opts.proposals)
+    payload["located"] = [page for _, page in located]
     fmap.add_child(_CoverageLayers(js_groups, js_overlays, script_json(payload)))
     a = result.config.analysis
     meta = json.dumps({"config": result.config.name, "minutes": a.minutes,

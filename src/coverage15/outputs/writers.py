@@ -70,6 +70,14 @@ def output_layers(result: Result) -> dict[str, gpd.GeoDataFrame]:
             result.district_report.copy(),
             geometry=shapes.reindex(result.district_report["district"]).to_numpy(),
             crs=result.district_areas.crs)
+    misplaced = result.misplaced
+    if misplaced is not None and len(misplaced):
+        # the location check's rows, where they landed: flagged ones count there, rows set
+        # aside are also in rejected.csv
+        layers["location_check"] = gpd.GeoDataFrame(
+            misplaced.drop(columns=["lon", "lat"]).reset_index(drop=True).astype(
+                {"source_row": "Int64", "distance_m": float}),
+            geometry=gpd.points_from_xy(misplaced["lon"], misplaced["lat"]), crs="EPSG:4326")
     return {name: gis_ready(frame) for name, frame in layers.items()}
 
 
