@@ -97,6 +97,26 @@ def test_relative_data_variable_is_relative_to_the_working_directory(data_dir, m
     assert cfg.network.path.is_file()
 
 
+def test_config_dir_names_a_file_beside_a_copied_config(data_dir, tmp_path, monkeypatch):
+    """The shipped config copied elsewhere, with a layer of the user's own beside it."""
+    folder = tmp_path / "my project"
+    folder.mkdir()
+    (folder / "stations.csv").write_text("name,x,y\na,121.47,31.22\n", encoding="utf-8")
+    text = shipped_config_text() + (
+        '\n[layers.social_work]\nlabel = "社工站"\npath = "${CONFIG_DIR}/stations.csv"\n'
+        'x = "x"\ny = "y"\ncrs = "EPSG:4326"\n')
+    (folder / "run.toml").write_text(text, encoding="utf-8")
+    # an environment variable of that name does not override the file's own folder
+    monkeypatch.setenv("CONFIG_DIR", str(tmp_path / "elsewhere"))
+    cfg = load_config(folder / "run.toml")
+    assert cfg.layers["social_work"].path == folder / "stations.csv"
+    assert cfg.network.path == data_dir / "network/central_streets.osm"  # still data_dir's
+    # reached through a link, it is the link's folder, as the user sees it
+    link = tmp_path / "link"
+    link.symlink_to(folder)
+    assert load_config(link / "run.toml").layers["social_work"].path == link / "stations.csv"
+
+
 def test_map_tiles_from_config(tmp_path, data_dir):
     base = shipped_config_text()
     path = tmp_path / "c.toml"

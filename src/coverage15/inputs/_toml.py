@@ -19,16 +19,23 @@ __all__ = ["read_toml"]
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _expand(text: str, where: str, problems: list[str], *, as_path: bool = False) -> str:
-    """Substitute ``${VAR}`` from the environment.
+CONFIG_DIR = "CONFIG_DIR"
+"""The one variable not taken from the environment: the folder of the file being read."""
+
+
+def _expand(text: str, where: str, problems: list[str], *, as_path: bool = False,
+            here: Path | None = None) -> str:
+    """Substitute ``${VAR}`` from the environment, and ``${CONFIG_DIR}`` by ``here``.
 
     In a path, a variable that starts it and holds a relative path is taken relative to the
     working directory (as the shell that set it would), not to the config file.
+    ``${CONFIG_DIR}`` is the folder of the file the text is in (as reached, links kept), so a
+    config whose data paths are relative to ``data_dir`` can still name a file beside itself.
     """
 
     def repl(match: re.Match[str]) -> str:
         name = match.group(1)
-        value = os.environ.get(name)
+        value = str(here) if name == CONFIG_DIR and here is not None else os.environ.get(name)
         if value is None:
             problems.append(
                 f"{where}: environment variable {name} is not set "
@@ -120,7 +127,8 @@ class _Reader:
         text = self.str_(table, section, key, required=required)
         if text is None:
             return None
-        expanded = _expand(text, self.where(section, key), self.problems, as_path=True)
+        expanded = _expand(text, self.where(section, key), self.problems, as_path=True,
+                           here=self.base)
         candidate = Path(expanded).expanduser()
         if not candidate.is_absolute():
             candidate = (base or self.data_dir) / candidate

@@ -318,7 +318,7 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
     r = _Reader(file, base, base)
     data_dir_text = r.str_(doc, "top", "data_dir", default=".") or "."
     data_dir = Path(_expand(data_dir_text, r.where("top", "data_dir"), r.problems,
-                            as_path=True)).expanduser()
+                            as_path=True, here=base)).expanduser()
     r.data_dir = data_dir if data_dir.is_absolute() else base / data_dir
 
     r.known(doc, "top", {"name", "data_dir", "targets", "official_names", "analysis",
