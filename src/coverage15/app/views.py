@@ -17,12 +17,29 @@ from coverage15.app.engine import Base, Evaluation, Site
 
 
 def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """The rows as dicts of plain values (:func:`_plain`), converted column by column."""
     if frame is None:
         return []
-    out = []
-    for row in frame.to_dict("records"):
-        out.append({str(k): _plain(v) for k, v in row.items()})
-    return out
+    if not len(frame.columns):
+        return [{} for _ in range(len(frame))]
+    names = [str(c) for c in frame.columns]
+    columns = [_column(frame.iloc[:, i]) for i in range(len(names))]
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+def _column(values: pd.Series) -> list[Any]:
+    """:func:`_plain` of every value, with numpy's own conversion where the dtype allows it."""
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        plain: list[Any] = values.to_numpy().tolist()
+        return plain
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        array = values.to_numpy()
+        plain = array.tolist()
+        for i in np.flatnonzero(np.isnan(array)):
+            plain[i] = None
+        return plain
+    return [_plain(v) for v in values]
 
 
 def _plain(value: Any) -> Any:
