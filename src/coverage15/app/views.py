@@ -23,12 +23,12 @@ def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
     if not len(frame.columns):
         return [{} for _ in range(len(frame))]
     names = [str(c) for c in frame.columns]
-    columns = [_column(frame.iloc[:, i]) for i in range(len(names))]
+    columns = [_column(values) for _, values in frame.items()]
     return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 def _column(values: pd.Series) -> list[Any]:
-    """:func:`_plain` of every value, with numpy's own conversion where the dtype allows it."""
+    """:func:`_plain` of every value, by numpy's or the array's own conversion where it can."""
     dtype = values.dtype
     if isinstance(dtype, np.dtype) and dtype.kind in "iub":
         plain: list[Any] = values.to_numpy().tolist()
@@ -39,6 +39,8 @@ def _column(values: pd.Series) -> list[Any]:
         for i in np.flatnonzero(np.isnan(array)):
             plain[i] = None
         return plain
+    if isinstance(dtype, pd.BooleanDtype | pd.StringDtype):  # bool or str, missing: None
+        return list(values.array.to_numpy(dtype=object, na_value=None))
     return [_plain(v) for v in values]
 
 
