@@ -465,3 +465,53 @@ def test_propose_and_accept(client, app):
     assert [a["name"] for a in state["edits"]["centre"]["added"]] == ["拟建 2"]
     assert client.post("/api/undo").status_code == 200
     assert client.post("/api/undo").json()["error"] == "nothing to undo"
+
+
+def _finished(client, job):
+    import time
+
+    deadline = time.monotonic() + 900
+    while True:
+        status = client.get(f"/api/propose/{job}").json()
+        if status["state"] != "running" or time.monotonic() > deadline:
+            return status
+        time.sleep(0.5)
+
+
+def test_propose_on_the_scenario(client, base, monkeypatch):
+    """Proposals are made for the session's scenario: its adds and closes, not the base run's."""
+    import coverage15.planning.recommend as recommend_module
+
+    seen = []
+    real = recommend_module.recommend
+
+    def spy(result, **options):
+        seen.append(result)
+        return real(result, **options)
+
+    monkeypatch.setattr(recommend_module, "recommend", spy)
+    job = client.post("/api/propose", json={"layer": "centre", "k": 2}).json()["job"]
+    first = _finished(client, job)
+    assert first["state"] == "done", first
+    assert seen[-1] is base.result  # nothing edited: the base run itself
+    # the scenario: proposal 1 accepted, and a centre off the network closed
+    client.post(f"/api/propose/{job}/accept", json={"ranks": [1]})
+    state = base.layer_state["centre"]
+    off = str(state.points["facility_id"][~state.areas.on_network].iloc[0])
+    assert client.post("/api/edit", json={"op": "close", "layer": "centre",
+                                          "id": off}).status_code == 200
+    job = client.post("/api/propose", json={"layer": "centre", "k": 2}).json()["job"]
+    second = _finished(client, job)
+    assert second["state"] == "done", second
+    assert second["scenario"]["edits"]["centre"]["removed"] == [off]
+    ids = set(seen[-1].layers["centre"].points["facility_id"].astype(str))
+    added = client.get("/api/state").json()["edits"]["centre"]["added"]
+    assert off not in ids
+    assert added[0]["id"] in ids
+    assert len(ids) == len(base.ids["centre"])  # one closed, one added
+    # proposal 1's area is now served: the best site left is what the base's greedy picked
+    # second, with the same points newly covered
+    before, after = first["proposals"], second["proposals"]
+    assert after[0]["jiezhen"] != before[0]["jiezhen"]
+    assert (after[0]["jiezhen"], after[0]["newly_covered"]) == (before[1]["jiezhen"],
+                                                                before[1]["newly_covered"])
