@@ -104,7 +104,9 @@ def test_page_and_base(client):
     info = client.get("/api/base").json()
     assert [layer["key"] for layer in info["layers"]] == ["centre", "meal_point", "canteen",
                                                           "care_home"]
-    assert info["profiles"] == []
+    assert [(p["id"], p["verdict"], p["suffix"]) for p in info["profiles"]] == [
+        ("standard", True, ""), ("elderly", False, "_elderly"), ("frail", False, "_frail")]
+    assert info["walking_rules"] == ["one_plus_n"]
     units = client.get("/api/units").json()
     assert units["type"] == "FeatureCollection"
     assert {f["properties"]["jiezhen"] for f in units["features"]} >= {TIANPING}
@@ -152,6 +154,27 @@ def test_add_move_close_reopen_undo_reset(client, tianping, central_run):
     assert reset["edits"] == {}
     assert _row(reset, TIANPING)["centre_demand_share"] == before
     assert client.get("/api/snap", params={"lon": lon, "lat": lat}).json()["snap"]
+
+
+def test_profile_verdicts_and_shares(client, central_run):
+    """Every profile's shares are in the rows, and its verdicts beside them, in row order."""
+    state = client.get("/api/state").json()
+    rows, verdicts = state["gap_report"], state["profile_verdicts"]
+    assert set(verdicts) == {"standard", "elderly", "frail"}
+    assert verdicts["standard"] == [r["uncovered"] for r in rows]
+    gap = central_run.gap_report
+    assert [r["one_plus_n_share_frail"] for r in rows] == [
+        None if pd.isna(v) else v for v in gap["one_plus_n_share_frail"]]
+    for i, r in enumerate(rows):  # slower walkers reach less: a failing 街镇 still fails
+        if r["uncovered"]:
+            assert verdicts["frail"][i] is True
+            assert verdicts["elderly"][i] is True
+        if r["network"] != "full" and not r["uncovered"]:
+            assert verdicts["frail"][i] is None
+        failing = (r["fails_at_profiles"] or "").split(",")
+        if r["uncovered"] is False:
+            assert verdicts["frail"][i] is ("frail" in failing)
+    assert any(r["uncovered"] is False and verdicts["frail"][i] for i, r in enumerate(rows))
 
 
 @pytest.mark.parametrize(("payload", "message"), [
@@ -388,6 +411,20 @@ def _share_text(driver, name):
         "return r ? r.querySelector('td.share').textContent : null;", name)
 
 
+def _rule_share_text(driver, name):
+    return driver.execute_script(
+        "const r = [...document.querySelectorAll('#gap tbody tr')]"
+        ".find((tr) => tr.dataset.jiezhen === arguments[0]);"
+        "return r ? r.querySelector('td.rule-share').textContent : null;", name)
+
+
+def _unit_colour(driver, name):
+    return driver.execute_script(
+        "let c = null; unitsLayer.eachLayer((l) => {"
+        "if (l.feature.properties.jiezhen === arguments[0]) c = l.options.fillColor; });"
+        "return c;", name)
+
+
 @pytest.mark.browser
 def test_add_a_centre_in_the_browser(browser, live_server, central_run, tianping, tmp_path):
     """Click a centre into 天平路街道, see it, save, reload, reopen, export = whatif's rows."""
@@ -405,6 +442,25 @@ def test_add_a_centre_in_the_browser(browser, live_server, central_run, tianping
     wait.until(lambda d: d.execute_script("return window.c15Ready === true;"))
     wait.until(lambda d: _share_text(d, TIANPING) is not None)
     before = _share_text(driver, TIANPING)
+
+    # the walking-profile switch: 体弱 (frail) shows that profile's 1+N shares and verdicts
+    from selenium.webdriver.support.ui import Select
+
+    gap = central_run.gap_report
+    slower = gap.loc[(gap["one_plus_n_share_frail"] < gap["one_plus_n_share"])
+                     & ~gap["uncovered"].astype("boolean").fillna(True)
+                     & gap["fails_at_profiles"].fillna("").str.contains("frail")]
+    name = str(slower["jiezhen"].iloc[0])  # passes at the standard speed, fails when frail
+    standard = _rule_share_text(driver, name)
+    assert _unit_colour(driver, name) == "#1a9850"  # green: passes
+    Select(driver.find_element(By.ID, "profile")).select_by_value("frail")
+    wait.until(lambda d: _rule_share_text(d, name) != standard)
+    frail = 100 * slower["one_plus_n_share_frail"].iloc[0]
+    assert _rule_share_text(driver, name) == f"{frail:.1f}%"
+    assert _unit_colour(driver, name) == "#d7301f"  # red: fails for frail walkers
+    assert "体弱" in driver.find_element(By.CSS_SELECTOR, "#gap thead").text
+    Select(driver.find_element(By.ID, "profile")).select_by_value("standard")
+    wait.until(lambda d: _rule_share_text(d, name) == standard)
     lon, lat = tianping
     driver.execute_script("map.setView([arguments[1], arguments[0]], 16, {animate: false});",
                           lon, lat)

@@ -56,7 +56,10 @@ from coverage15.app.views import (
     _points,
     _site_view,
     _tiles,
+    profile_verdicts,
+    profiles_info,
     rows,
+    walking_rules,
 )
 
 __all__ = ["MAX_UPLOAD_BYTES", "create_app", "edit_scenario", "serve"]
@@ -106,6 +109,7 @@ class App:
                         "newly_fail": [c["jiezhen"] for c in vs_base
                                        if c["change"] == "newly fails"]},
             "can_undo": bool(session.history),
+            "profile_verdicts": profile_verdicts(ev, self.base),
         }
         if before is not None:
             out["changes"] = _changes(before, ev)
@@ -236,8 +240,9 @@ def _base_info(request: Request, _: bytes | None) -> dict[str, Any]:
             "layers": [{"key": k, "label": base.labels[k],
                         "facilities": _points(base.layer_state[k].points)} for k in base.keys],
             "rules": [{"id": r.id, "label": r.label, "kind": r.kind} for r in base.rules],
-            # walking profiles (#18) plug in here: the page shows a switch when this is set
-            "profiles": [],
+            # walking profiles, the verdict's first: the page's switch (shares and colours)
+            "profiles": profiles_info(base),
+            "walking_rules": walking_rules(app.store.base_evaluation),
             "tiles": _tiles(app.base.config.map.tiles, app.base.config.map.tiles_attribution),
             "bounds": [float(v) for v in gpd.GeoSeries([base.net.extent], crs=base.net.crs)
                        .to_crs("EPSG:4326").total_bounds]}
