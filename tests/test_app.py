@@ -93,6 +93,25 @@ def test_engine_refuses_bad_scenarios(base):
         base.evaluate(Scenario({"centre": LayerEdit(added=(Site("a", "a", 0.0, 0.0),))}))
 
 
+def test_covered_areas_update_by_the_changed_pieces():
+    """A strip 10 m long: [0, 4] and [3, 6] covered (6 m²) become [3, 6] and [5, 8] (5 m²)."""
+    from coverage15.app._cover import update_covered
+
+    a, kept, b = shapely.box(0, 0, 4, 1), shapely.box(3, 0, 6, 1), shapely.box(5, 0, 8, 1)
+    strip, far = shapely.box(0, 0, 10, 1), shapely.box(100, 0, 110, 1)
+    shapes = np.array([strip, far], dtype=object)
+    where = ((shapes, shapely.bounds(shapes)),)
+    old, new = np.array([a, kept], dtype=object), np.array([kept, b], dtype=object)
+    (after,) = update_covered(old, new, (np.array([6.0, 3.0]),), where)
+    np.testing.assert_allclose(after, [5.0, 3.0])  # the far shape is not touched
+    (back,) = update_covered(new, old, (after,), where)
+    np.testing.assert_allclose(back, [6.0, 3.0])
+    twice = np.array([kept, kept, a], dtype=object)  # the same site added twice: no change
+    (same,) = update_covered(old, twice, (np.array([6.0, 3.0]),), where)
+    np.testing.assert_allclose(same, [6.0, 3.0])
+    assert update_covered(old, old[::-1].copy(), (after,), where) is None
+
+
 # --- API -------------------------------------------------------------------------------------
 
 
