@@ -207,7 +207,8 @@ function renderGap() {
 function drawProfiles() {
   const box = $("profiles");
   box.replaceChildren();
-  if (!base.profiles.length) return;
+  profileId = base.profiles.length ? base.profiles[0].id : null;
+  if (base.profiles.length < 2) return;  // one walking speed: nothing to switch
   box.hidden = false;
   const select = el("select");
   select.id = "profile";
@@ -217,7 +218,6 @@ function drawProfiles() {
     o.value = p.id;
     select.appendChild(o);
   }
-  profileId = base.profiles[0].id;
   select.value = profileId;
   select.addEventListener("change", () => {
     profileId = select.value;
