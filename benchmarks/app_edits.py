@@ -6,6 +6,10 @@
    against a real uvicorn server on 127.0.0.1: errors, cross-talk (each session sees only its
    own sites) and p50/p95.
 
+With ``--edges 1m --facilities 3000`` the same edits run on the synthetic city of
+``scale.py``'s full run (the central network tiled to about a million edges, 3 km square
+units) instead of the central network; ``--sessions 0`` leaves out part 2.
+
 Run: ``COVERAGE15_DATA=... python benchmarks/app_edits.py [--edits 50] [--sessions 20]``.
 Results go to benchmarks/README.md by hand.
 """
@@ -103,16 +107,29 @@ def main() -> None:
     parser.add_argument("--edits", type=int, default=50)
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--per-session", type=int, default=6)
+    parser.add_argument("--edges", default=None,
+                        help="e.g. 1m: a synthetic city of about that many edges (scale.py)")
+    parser.add_argument("--facilities", type=int, default=3000,
+                        help="facilities of the synthetic city (with --edges)")
     args = parser.parse_args()
-
-    start = time.perf_counter()
-    result = run(load_config(args.config))
-    base = Base(result)
-    print(f"run + base state: {time.perf_counter() - start:.1f} s "
-          f"({result.network.n_edges} edges)", flush=True)
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        config = load_config(args.config)
+        if args.edges:
+            from run import _count
+            from scale import synthetic_city
+
+            (Path(tmp) / "city").mkdir()
+            config, facts = synthetic_city(_count(args.edges), args.facilities, None,
+                                           Path(tmp) / "city")
+            print(f"synthetic city: {facts}", flush=True)
+        result = run(config)
+        print(f"run: {time.perf_counter() - start:.1f} s ({result.network.n_edges} edges, "
+              f"{len(result.units)} units)", flush=True)
+        base = Base(result)
+        print(f"run + base state: {time.perf_counter() - start:.1f} s", flush=True)
         app = create_app(base, Path(tmp) / "scenarios")
         with TestClient(app) as client:
             times, _ = script(lambda p, j: client.post(p, json=j), base, args.edits, 1)
@@ -123,11 +140,13 @@ def main() -> None:
             print(f"  {kind}: {percentiles(v)}", flush=True)
         print(f"  CPU time of this process per edit (all threads): {percentiles(cpu)}",
               flush=True)
+        if args.sessions < 1:
+            return
 
         port = free_port()
-        config = uvicorn.Config(create_app(base, Path(tmp) / "s2", port=port),
+        served = uvicorn.Config(create_app(base, Path(tmp) / "s2", port=port),
                                 host="127.0.0.1", port=port, log_level="warning")
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(served)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         while not server.started:

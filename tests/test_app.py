@@ -93,6 +93,25 @@ def test_engine_refuses_bad_scenarios(base):
         base.evaluate(Scenario({"centre": LayerEdit(added=(Site("a", "a", 0.0, 0.0),))}))
 
 
+def test_covered_areas_update_by_the_changed_pieces():
+    """A strip 10 m long: [0, 4] and [3, 6] covered (6 m²) become [3, 6] and [5, 8] (5 m²)."""
+    from coverage15.app._cover import update_covered
+
+    a, kept, b = shapely.box(0, 0, 4, 1), shapely.box(3, 0, 6, 1), shapely.box(5, 0, 8, 1)
+    strip, far = shapely.box(0, 0, 10, 1), shapely.box(100, 0, 110, 1)
+    shapes = np.array([strip, far], dtype=object)
+    where = ((shapes, shapely.bounds(shapes)),)
+    old, new = np.array([a, kept], dtype=object), np.array([kept, b], dtype=object)
+    (after,) = update_covered(old, new, (np.array([6.0, 3.0]),), where)
+    np.testing.assert_allclose(after, [5.0, 3.0])  # the far shape is not touched
+    (back,) = update_covered(new, old, (after,), where)
+    np.testing.assert_allclose(back, [6.0, 3.0])
+    twice = np.array([kept, kept, a], dtype=object)  # the same site added twice: no change
+    (same,) = update_covered(old, twice, (np.array([6.0, 3.0]),), where)
+    np.testing.assert_allclose(same, [6.0, 3.0])
+    assert update_covered(old, old[::-1].copy(), (after,), where) is None
+
+
 # --- API -------------------------------------------------------------------------------------
 
 
@@ -104,7 +123,9 @@ def test_page_and_base(client):
     info = client.get("/api/base").json()
     assert [layer["key"] for layer in info["layers"]] == ["centre", "meal_point", "canteen",
                                                           "care_home"]
-    assert info["profiles"] == []
+    assert [(p["id"], p["verdict"], p["suffix"]) for p in info["profiles"]] == [
+        ("standard", True, ""), ("elderly", False, "_elderly"), ("frail", False, "_frail")]
+    assert info["walking_rules"] == ["one_plus_n"]
     units = client.get("/api/units").json()
     assert units["type"] == "FeatureCollection"
     assert {f["properties"]["jiezhen"] for f in units["features"]} >= {TIANPING}
@@ -152,6 +173,27 @@ def test_add_move_close_reopen_undo_reset(client, tianping, central_run):
     assert reset["edits"] == {}
     assert _row(reset, TIANPING)["centre_demand_share"] == before
     assert client.get("/api/snap", params={"lon": lon, "lat": lat}).json()["snap"]
+
+
+def test_profile_verdicts_and_shares(client, central_run):
+    """Every profile's shares are in the rows, and its verdicts beside them, in row order."""
+    state = client.get("/api/state").json()
+    rows, verdicts = state["gap_report"], state["profile_verdicts"]
+    assert set(verdicts) == {"standard", "elderly", "frail"}
+    assert verdicts["standard"] == [r["uncovered"] for r in rows]
+    gap = central_run.gap_report
+    assert [r["one_plus_n_share_frail"] for r in rows] == [
+        None if pd.isna(v) else v for v in gap["one_plus_n_share_frail"]]
+    for i, r in enumerate(rows):  # slower walkers reach less: a failing 街镇 still fails
+        if r["uncovered"]:
+            assert verdicts["frail"][i] is True
+            assert verdicts["elderly"][i] is True
+        if r["network"] != "full" and not r["uncovered"]:
+            assert verdicts["frail"][i] is None
+        failing = (r["fails_at_profiles"] or "").split(",")
+        if r["uncovered"] is False:
+            assert verdicts["frail"][i] is ("frail" in failing)
+    assert any(r["uncovered"] is False and verdicts["frail"][i] for i, r in enumerate(rows))
 
 
 @pytest.mark.parametrize(("payload", "message"), [
@@ -388,6 +430,20 @@ def _share_text(driver, name):
         "return r ? r.querySelector('td.share').textContent : null;", name)
 
 
+def _rule_share_text(driver, name):
+    return driver.execute_script(
+        "const r = [...document.querySelectorAll('#gap tbody tr')]"
+        ".find((tr) => tr.dataset.jiezhen === arguments[0]);"
+        "return r ? r.querySelector('td.rule-share').textContent : null;", name)
+
+
+def _unit_colour(driver, name):
+    return driver.execute_script(
+        "let c = null; unitsLayer.eachLayer((l) => {"
+        "if (l.feature.properties.jiezhen === arguments[0]) c = l.options.fillColor; });"
+        "return c;", name)
+
+
 @pytest.mark.browser
 def test_add_a_centre_in_the_browser(browser, live_server, central_run, tianping, tmp_path):
     """Click a centre into 天平路街道, see it, save, reload, reopen, export = whatif's rows."""
@@ -405,6 +461,25 @@ def test_add_a_centre_in_the_browser(browser, live_server, central_run, tianping
     wait.until(lambda d: d.execute_script("return window.c15Ready === true;"))
     wait.until(lambda d: _share_text(d, TIANPING) is not None)
     before = _share_text(driver, TIANPING)
+
+    # the walking-profile switch: 体弱 (frail) shows that profile's 1+N shares and verdicts
+    from selenium.webdriver.support.ui import Select
+
+    gap = central_run.gap_report
+    slower = gap.loc[(gap["one_plus_n_share_frail"] < gap["one_plus_n_share"])
+                     & ~gap["uncovered"].astype("boolean").fillna(True)
+                     & gap["fails_at_profiles"].fillna("").str.contains("frail")]
+    name = str(slower["jiezhen"].iloc[0])  # passes at the standard speed, fails when frail
+    standard = _rule_share_text(driver, name)
+    assert _unit_colour(driver, name) == "#1a9850"  # green: passes
+    Select(driver.find_element(By.ID, "profile")).select_by_value("frail")
+    wait.until(lambda d: _rule_share_text(d, name) != standard)
+    frail = 100 * slower["one_plus_n_share_frail"].iloc[0]
+    assert _rule_share_text(driver, name) == f"{frail:.1f}%"
+    assert _unit_colour(driver, name) == "#d7301f"  # red: fails for frail walkers
+    assert "体弱" in driver.find_element(By.CSS_SELECTOR, "#gap thead").text
+    Select(driver.find_element(By.ID, "profile")).select_by_value("standard")
+    wait.until(lambda d: _rule_share_text(d, name) == standard)
     lon, lat = tianping
     driver.execute_script("map.setView([arguments[1], arguments[0]], 16, {animate: false});",
                           lon, lat)
@@ -465,3 +540,53 @@ def test_propose_and_accept(client, app):
     assert [a["name"] for a in state["edits"]["centre"]["added"]] == ["拟建 2"]
     assert client.post("/api/undo").status_code == 200
     assert client.post("/api/undo").json()["error"] == "nothing to undo"
+
+
+def _finished(client, job):
+    import time
+
+    deadline = time.monotonic() + 900
+    while True:
+        status = client.get(f"/api/propose/{job}").json()
+        if status["state"] != "running" or time.monotonic() > deadline:
+            return status
+        time.sleep(0.5)
+
+
+def test_propose_on_the_scenario(client, base, monkeypatch):
+    """Proposals are made for the session's scenario: its adds and closes, not the base run's."""
+    import coverage15.planning.recommend as recommend_module
+
+    seen = []
+    real = recommend_module.recommend
+
+    def spy(result, **options):
+        seen.append(result)
+        return real(result, **options)
+
+    monkeypatch.setattr(recommend_module, "recommend", spy)
+    job = client.post("/api/propose", json={"layer": "centre", "k": 2}).json()["job"]
+    first = _finished(client, job)
+    assert first["state"] == "done", first
+    assert seen[-1] is base.result  # nothing edited: the base run itself
+    # the scenario: proposal 1 accepted, and a centre off the network closed
+    client.post(f"/api/propose/{job}/accept", json={"ranks": [1]})
+    state = base.layer_state["centre"]
+    off = str(state.points["facility_id"][~state.areas.on_network].iloc[0])
+    assert client.post("/api/edit", json={"op": "close", "layer": "centre",
+                                          "id": off}).status_code == 200
+    job = client.post("/api/propose", json={"layer": "centre", "k": 2}).json()["job"]
+    second = _finished(client, job)
+    assert second["state"] == "done", second
+    assert second["scenario"]["edits"]["centre"]["removed"] == [off]
+    ids = set(seen[-1].layers["centre"].points["facility_id"].astype(str))
+    added = client.get("/api/state").json()["edits"]["centre"]["added"]
+    assert off not in ids
+    assert added[0]["id"] in ids
+    assert len(ids) == len(base.ids["centre"])  # one closed, one added
+    # proposal 1's area is now served: the best site left is what the base's greedy picked
+    # second, with the same points newly covered
+    before, after = first["proposals"], second["proposals"]
+    assert after[0]["jiezhen"] != before[0]["jiezhen"]
+    assert (after[0]["jiezhen"], after[0]["newly_covered"]) == (before[1]["jiezhen"],
+                                                                before[1]["newly_covered"])

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +36,7 @@ from coverage15.analysis import (
     completeness_cautions,
     completeness_table,
 )
+from coverage15.app._cover import update_covered
 from coverage15.inputs.config import RunConfig
 from coverage15.network.graph import Snap, snap_points
 from coverage15.reach import coverage, gaps, targets
@@ -113,6 +114,7 @@ class _LayerState:
     areas: LayerAreas
     unit_of: npt.NDArray[np.int64]
     union: shapely.Geometry | None
+    edit: LayerEdit = LayerEdit()  # what made it from the base layer
 
 
 @dataclass
@@ -181,10 +183,21 @@ class Base:
         base = pd.DataFrame({"network": self.unit_shapes.network}, index=self.unit_shapes.index)
         self.cautions = completeness_cautions(self.units["unit"].tolist(), self.complete,
                                               apply_completeness(base, self.complete))
+        # every table then takes the completeness columns, and its sparse 街镇 as partial
+        self.unit_shapes = dataclasses.replace(
+            self.unit_shapes, network=base["network"].to_numpy(dtype=object),
+            extra={c: self.complete[c].to_numpy() for c in self.complete.columns})
+        # population per 街镇 and district for the ratio rules: the same for every scenario
+        everyone = RuleInputs({}, self.analysis, result.population, self.config, {})
+        self.population = {"jiezhen": everyone.check_args("jiezhen", self.units["unit"], {},
+                                                          None)["population"]}
         self.unit_bounds = shapely.bounds(self.unit_metric)
         self.unit_covered = {k: _area_inside(self.unit_metric, u)
                              for k, u in result.unions.items()}
         self.in_district: Callable[[Any], Any] | None = None
+        self.unit_names = self.units[["unit", "district"]]
+        self.district_names = self.unit_names
+        self.district_demand_unit: npt.NDArray[np.int64] | None = None
         self.district_metric = np.array([], dtype=object)
         self.district_bounds = np.zeros((0, 4))
         self.district_covered = {k: np.zeros(0) for k in self.keys}
@@ -195,6 +208,11 @@ class Base:
             self.district_bounds = shapely.bounds(self.district_metric)
             self.district_covered = {k: _area_inside(self.district_metric, u)
                                      for k, u in result.unions.items()}
+            self.district_names = result.districts_gdf[["unit", "district"]]
+            self.district_demand_unit = (self.in_district(self.demand_unit)
+                                         if self.demand_unit is not None else None)
+            self.population["district"] = everyone.check_args(
+                "district", result.districts_gdf["unit"], {}, None)["population"]
         self._lock = threading.Lock()
 
     # --- checks ------------------------------------------------------------------------------
@@ -256,10 +274,12 @@ class Base:
 
     # --- evaluation ----------------------------------------------------------------------------
 
-    def _layer(self, key: str, edit: LayerEdit) -> _LayerState:
+    def _layer(self, key: str, edit: LayerEdit, previous: Evaluation | None) -> _LayerState:
         base = self.layer_state[key]
         if edit.empty:
             return base
+        if previous is not None and previous.layers[key].edit == edit:
+            return previous.layers[key]  # another layer was edited
         keep = ~base.points["facility_id"].astype(str).isin(edit.removed).to_numpy()
         added = gpd.GeoDataFrame(
             {"facility_id": [s.id for s in edit.added], "name": [s.name for s in edit.added]},
@@ -289,14 +309,14 @@ class Base:
                    np.concatenate(m).astype(float)))
         unit_of = np.concatenate([base.unit_of[keep], coverage.assign_units(
             added, self.units).to_numpy()]).astype(np.int64)
-        return _LayerState(points, areas, unit_of, None)
+        return _LayerState(points, areas, unit_of, None, edit)
 
     def _covered(self, key: str, state: _LayerState, previous: Evaluation | None,
                  ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Area of each 街镇 and district inside the layer's service areas (m²).
 
-        Only where service areas changed since ``previous`` (or the base run): within the
-        box around the changed polygons, the covered area before is replaced by that after.
+        Updated from ``previous`` (or the base run) where service areas changed since
+        (:func:`._cover.update_covered`).
         """
         before = previous.layers[key] if previous is not None else self.layer_state[key]
         old_cover = (previous.covered[key] if previous is not None
@@ -304,37 +324,19 @@ class Base:
         old, new = before.areas.polygons, state.areas.polygons
         if old is new:
             return old_cover
-        count_old = Counter(id(p) for p in old)
-        count_new = Counter(id(p) for p in new)
-        changed_ids = (count_old - count_new) + (count_new - count_old)
-        if not changed_ids:
-            return old_cover
-        changed = [p for p in (*old, *new) if id(p) in changed_ids and not p.is_empty]
-        if not changed:
-            return old_cover
-        bounds = shapely.bounds(np.array(changed, dtype=object))
-        units, districts = old_cover[0].copy(), old_cover[1].copy()
-        for box in _boxes(bounds):  # disjoint boxes: their changes add up
-            cover_old, cover_new = _local(old, box), _local(new, box)
-            for shapes, shape_bounds, now in ((self.unit_metric, self.unit_bounds, units),
-                                              (self.district_metric, self.district_bounds,
-                                               districts)):
-                near = np.flatnonzero(_overlaps(shape_bounds, box))
-                if len(near):
-                    clipped = shapely.clip_by_rect(shapes[near], *box)
-                    now[near] += (shapely.area(shapely.intersection(clipped, cover_new))
-                                  - shapely.area(shapely.intersection(clipped, cover_old)))
-        return np.maximum(units, 0.0), np.maximum(districts, 0.0)
+        found = update_covered(old, new, old_cover,
+                               ((self.unit_metric, self.unit_bounds),
+                                (self.district_metric, self.district_bounds)))
+        return old_cover if found is None else (found[0], found[1])
 
     def _table(self, shapes: _Shapes, unit_of: Mapping[str, npt.NDArray[np.int64]],
                demand_unit: npt.NDArray[np.int64] | None, cover: pd.DataFrame | None,
                covered: Mapping[str, npt.NDArray[np.float64]]) -> pd.DataFrame:
         """:func:`coverage15.reach.coverage.coverage_by_unit` from cached areas."""
         area = shapes.area
-        table = pd.DataFrame(index=shapes.index)
-        table["area_km2"] = area / 1e6
-        table["network_share"] = shapes.network_share
-        table["network"] = pd.Series(shapes.network, index=shapes.index, dtype="object")
+        table: dict[str, Any] = {  # gathered, then one frame (faster than column by column)
+            "area_km2": area / 1e6, "network_share": shapes.network_share,
+            "network": pd.Series(shapes.network, index=shapes.index, dtype="object")}
         counts = coverage.count_by_unit(len(area), unit_of, demand_unit, cover)
         table["demand_points"] = counts.pop("demand_points")
         for key in unit_of:
@@ -343,7 +345,7 @@ class Base:
                     table[column] = counts[column]
             table[f"{key}_area_share"] = np.clip(np.divide(
                 covered[key], area, out=np.zeros_like(area), where=area > 0), 0.0, 1.0)
-        return table
+        return pd.DataFrame({**table, **shapes.extra}, index=shapes.index)
 
     def evaluate(self, scenario: Scenario, previous: Evaluation | None = None) -> Evaluation:
         """The scenario's figures, by the steps of :func:`coverage15.analysis.analyse`.
@@ -352,7 +354,7 @@ class Base:
         the edit) lets the area shares change only where service areas changed.
         """
         self.check(scenario)
-        states = {k: self._layer(k, scenario.edit(k)) for k in self.keys}
+        states = {k: self._layer(k, scenario.edit(k), previous) for k in self.keys}
         covered = {k: self._covered(k, s, previous) for k, s in states.items()}
         cover = (coverage.demand_coverage(len(self.demand_points), {
             k: pairs_within(s.areas.pairs, self.analysis.limit_m) for k, s in states.items()})
@@ -360,22 +362,21 @@ class Base:
         layers = {k: dataclasses.replace(self.result.layers[k], points=s.points)
                   for k, s in states.items()}
         extra = RuleInputs({k: s.areas.pairs for k, s in states.items()}, self.analysis,
-                           self.result.population, self.config, layers)
+                           None, self.config, layers)  # the population is the base's
         unit_of = {k: s.unit_of for k, s in states.items()}
         table = self._table(self.unit_shapes, unit_of, self.demand_unit, cover,
                             {k: c[0] for k, c in covered.items()})
-        apply_completeness(table, self.complete)  # as the analysis does: sparse → partial
         totals = {k: len(s.points) for k, s in states.items()}
         check = targets.check_targets(
             table, self.rules, demand_cover=cover, demand_unit=self.demand_unit,
             layer_labels=self.labels, layer_totals=totals,
-            **extra.check_args("jiezhen", self.units["unit"], unit_of, None))
-        gap = gaps.gap_report(self.units[["unit", "district"]], table, check, self.keys)
+            **{**extra.check_args("jiezhen", self.units["unit"], unit_of, None),
+               "population": self.population["jiezhen"]})
+        gap = gaps.gap_report(self.unit_names, table, check, self.keys)
         gaps.add_caution(gap, self.cautions)
         district_report = None
         if self.in_district is not None and self.result.districts_gdf is not None:
-            d_unit = (self.in_district(self.demand_unit) if self.demand_unit is not None
-                      else None)
+            d_unit = self.district_demand_unit
             d_table = self._table(self.district_shapes,
                                   {k: self.in_district(u) for k, u in unit_of.items()},
                                   d_unit, cover, {k: c[1] for k, c in covered.items()})
@@ -384,10 +385,11 @@ class Base:
                 d_table, [r for r in self.rules if r.kind != "full_coverage"],
                 demand_cover=cover, demand_unit=d_unit, layer_labels=self.labels,
                 layer_totals=totals,
-                **extra.check_args("district", districts["unit"],
-                                   {k: self.in_district(u) for k, u in unit_of.items()}, None))
+                **{**extra.check_args("district", districts["unit"],
+                                      {k: self.in_district(u) for k, u in unit_of.items()},
+                                      None), "population": self.population["district"]})
             district_report = gaps.units_by_district(
-                gaps.gap_report(districts[["unit", "district"]], d_table, d_check, self.keys,
+                gaps.gap_report(self.district_names, d_table, d_check, self.keys,
                                 unit_column="district"), gap)
         return Evaluation(gap, district_report, check, states, covered)
 
@@ -400,6 +402,7 @@ class _Shapes:
     area: npt.NDArray[np.float64]
     network_share: npt.NDArray[np.float64]
     network: npt.NDArray[np.object_]
+    extra: dict[str, Any] = field(default_factory=dict)  # further columns of every table
 
 
 def _shapes(frame: gpd.GeoDataFrame, extent: shapely.Geometry, working_crs: str,
@@ -410,39 +413,3 @@ def _shapes(frame: gpd.GeoDataFrame, extent: shapely.Geometry, working_crs: str,
     metric = frame.geometry.to_crs(working_crs).to_numpy()
     return (_Shapes(table.index, table["area_km2"].to_numpy() * 1e6,
                     table["network_share"].to_numpy(), table["network"].to_numpy()), metric)
-
-
-def _overlaps(bounds: npt.NDArray[np.float64], box: tuple[float, ...]) -> npt.NDArray[np.bool_]:
-    """Which of the bounding boxes ``bounds`` (n × 4) overlap ``box``."""
-    hit: npt.NDArray[np.bool_] = ((bounds[:, 0] <= box[2]) & (bounds[:, 2] >= box[0])
-                                  & (bounds[:, 1] <= box[3]) & (bounds[:, 3] >= box[1]))
-    return hit
-
-
-def _boxes(bounds: npt.NDArray[np.float64]) -> list[tuple[float, ...]]:
-    """The bounding boxes merged until no two overlap (each a box around a group)."""
-    boxes = [tuple(float(v) for v in b) for b in bounds]
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(boxes)):
-            for j in range(i + 1, len(boxes)):
-                a, b = boxes[i], boxes[j]
-                if a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]:
-                    boxes[i] = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]),
-                                max(a[3], b[3]))
-                    del boxes[j]
-                    merged = True
-                    break
-            if merged:
-                break
-    return boxes
-
-
-def _local(polygons: npt.NDArray[np.object_], box: tuple[float, ...]) -> shapely.Geometry:
-    """The union of ``polygons`` inside ``box``."""
-    near = _overlaps(shapely.bounds(polygons), box) & ~shapely.is_empty(polygons)
-    if not near.any():
-        return shapely.Polygon()
-    return shapely.union_all(shapely.clip_by_rect(polygons[near], *box))
-

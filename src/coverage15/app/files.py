@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import shapely
 
 from coverage15.app._http import MAX_UPLOAD_BYTES, TOO_LARGE, _Bad
 from coverage15.app.engine import Base, Scenario, Site
+
+if TYPE_CHECKING:
+    from coverage15.planning.scenarios import WhatIf
+    from coverage15.result import Result
 
 MAX_UPLOAD_SITES = 500
 EXPORT_FILES = ("gap_report.csv", "gap_report.xlsx", "district_report.csv", "coverage.gpkg",
@@ -27,6 +32,23 @@ def _sites_frame(sites: tuple[Site, ...]) -> gpd.GeoDataFrame:
                             crs="EPSG:4326")
 
 
+def scenario_result(base: Base, scenario: Scenario) -> tuple[Result, WhatIf | None]:
+    """The run as it would be with the scenario's facilities, and the last layer's what-if.
+
+    Each edited layer is a :func:`coverage15.planning.scenarios.whatif` on the result
+    before (the base run's result itself when nothing is edited).
+    """
+    from coverage15.planning.scenarios import whatif
+
+    result = base.result
+    last = None
+    for layer, edit in scenario.edits.items():
+        last = whatif(result, layer=layer, add=_sites_frame(edit.added) if edit.added else None,
+                      remove=sorted(edit.removed))
+        result = last.after
+    return result, last
+
+
 def export_scenario(base: Base, scenario: Scenario, out: Path) -> list[str]:
     """Write a scenario as a run writes its outputs, through :func:`whatif` (files' names).
 
@@ -36,14 +58,9 @@ def export_scenario(base: Base, scenario: Scenario, out: Path) -> list[str]:
     edited.
     """
     from coverage15.outputs.bundle import write_outputs
-    from coverage15.planning.scenarios import whatif, write_whatif
+    from coverage15.planning.scenarios import write_whatif
 
-    result = base.result
-    last = None
-    for layer, edit in scenario.edits.items():
-        last = whatif(result, layer=layer, add=_sites_frame(edit.added) if edit.added else None,
-                      remove=sorted(edit.removed))
-        result = last.after
+    result, last = scenario_result(base, scenario)
     write_outputs(result, out, map_png=False)
     if last is not None and len(scenario.edits) == 1:
         written = write_whatif(last, out / "whatif", map_html=False)

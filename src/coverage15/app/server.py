@@ -45,7 +45,7 @@ from coverage15.app._http import (
 )
 from coverage15.app.edits import edit_scenario
 from coverage15.app.engine import Base, Evaluation, LayerEdit, Scenario, Site
-from coverage15.app.files import EXPORT_FILES, export_scenario, read_upload
+from coverage15.app.files import EXPORT_FILES, export_scenario, read_upload, scenario_result
 from coverage15.app.store import Session, Store
 from coverage15.app.views import (
     _changes,
@@ -56,7 +56,10 @@ from coverage15.app.views import (
     _points,
     _site_view,
     _tiles,
+    profile_verdicts,
+    profiles_info,
     rows,
+    walking_rules,
 )
 
 __all__ = ["MAX_UPLOAD_BYTES", "create_app", "edit_scenario", "serve"]
@@ -106,6 +109,7 @@ class App:
                         "newly_fail": [c["jiezhen"] for c in vs_base
                                        if c["change"] == "newly fails"]},
             "can_undo": bool(session.history),
+            "profile_verdicts": profile_verdicts(ev, self.base),
         }
         if before is not None:
             out["changes"] = _changes(before, ev)
@@ -236,8 +240,9 @@ def _base_info(request: Request, _: bytes | None) -> dict[str, Any]:
             "layers": [{"key": k, "label": base.labels[k],
                         "facilities": _points(base.layer_state[k].points)} for k in base.keys],
             "rules": [{"id": r.id, "label": r.label, "kind": r.kind} for r in base.rules],
-            # walking profiles (#18) plug in here: the page shows a switch when this is set
-            "profiles": [],
+            # walking profiles, the verdict's first: the page's switch (shares and colours)
+            "profiles": profiles_info(base),
+            "walking_rules": walking_rules(app.store.base_evaluation),
             "tiles": _tiles(app.base.config.map.tiles, app.base.config.map.tiles_attribution),
             "bounds": [float(v) for v in gpd.GeoSeries([base.net.extent], crs=base.net.crs)
                        .to_crs("EPSG:4326").total_bounds]}
@@ -466,8 +471,12 @@ def _upload(request: Request, body: bytes | None) -> dict[str, Any]:
 
 @_guarded
 def _propose(request: Request, body: bytes | None) -> dict[str, Any]:
-    """Start a site recommendation (on the base run) in the background; its job id."""
-    app, _session = _ctx(request)
+    """Start a site recommendation on the session's scenario in the background; its job id.
+
+    The recommendation sees the scenario's facilities (the base run's after the session's
+    adds, moves and closes): the scenario is made a result (as an export makes it) first.
+    """
+    app, session = _ctx(request)
     payload = _json_body(body)
     layer, k = payload.get("layer"), payload.get("k", 5)
     if layer not in app.base.layer_state:
@@ -477,9 +486,12 @@ def _propose(request: Request, body: bytes | None) -> dict[str, Any]:
     running = sum(j["state"] == "running" for j in app.jobs.values())
     if running >= 2:
         raise _Bad("two proposals are already running; wait for one", 429)
+    with session.lock:
+        scenario = session.scenario
     job = uuid.uuid4().hex
     app.jobs[job] = {"state": "running", "step": "starting", "done": 0, "total": 0,
-                     "layer": layer, "session": request.scope["c15session"]}
+                     "layer": layer, "session": request.scope["c15session"],
+                     "scenario": {"name": session.name, "edits": scenario.to_json()["edits"]}}
 
     def work() -> None:
         from coverage15.planning.recommend import recommend
@@ -488,7 +500,11 @@ def _propose(request: Request, body: bytes | None) -> dict[str, Any]:
             app.jobs[job].update(step=step, done=done, total=total)
 
         try:
-            rec = recommend(app.base.result, layer=str(layer), k=int(k), progress=progress)
+            result = app.base.result
+            if scenario.edits:
+                progress("scenario", 0, 0)  # the scenario as a run (seconds)
+                result = scenario_result(app.base, scenario)[0]
+            rec = recommend(result, layer=str(layer), k=int(k), progress=progress)
             props = rec.proposals
             xy = shapely.get_coordinates(props.geometry.to_numpy())
             app.jobs[job].update(state="done", proposals=[

@@ -17,12 +17,31 @@ from coverage15.app.engine import Base, Evaluation, Site
 
 
 def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """The rows as dicts of plain values (:func:`_plain`), converted column by column."""
     if frame is None:
         return []
-    out = []
-    for row in frame.to_dict("records"):
-        out.append({str(k): _plain(v) for k, v in row.items()})
-    return out
+    if not len(frame.columns):
+        return [{} for _ in range(len(frame))]
+    names = [str(c) for c in frame.columns]
+    columns = [_column(values) for _, values in frame.items()]
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+def _column(values: pd.Series) -> list[Any]:
+    """:func:`_plain` of every value, by numpy's or the array's own conversion where it can."""
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        plain: list[Any] = values.to_numpy().tolist()
+        return plain
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        array = values.to_numpy()
+        plain = array.tolist()
+        for i in np.flatnonzero(np.isnan(array)):
+            plain[i] = None
+        return plain
+    if isinstance(dtype, pd.BooleanDtype | pd.StringDtype):  # bool or str, missing: None
+        return list(values.array.to_numpy(dtype=object, na_value=None))
+    return [_plain(v) for v in values]
 
 
 def _plain(value: Any) -> Any:
@@ -124,3 +143,47 @@ def _site_view(base: Base, layer: str, site: Site) -> dict[str, Any]:
             "on_network": bool(reach.on_network[0]),
             "area": _geojson(reach.polygons, base.net.crs, [{"id": site.id}])}
 
+
+
+def profiles_info(base: Base) -> list[dict[str, Any]]:
+    """The walking profiles (verdict first) and the suffix of their report columns."""
+    return [{"id": p.id, "label": p.label or p.id, "speed_mps": round(p.speed_mps, 3),
+             "verdict": i == 0, "suffix": "" if i == 0 else f"_{p.id}"}
+            for i, p in enumerate(base.analysis.walk_profiles)]
+
+
+def walking_rules(evaluation: Evaluation) -> list[str]:
+    """Ids of the walking rules judged per profile (those with a ``{rule}_share`` column)."""
+    columns = set(evaluation.gap_report.columns)
+    return [c[len("pass_"):] for c in evaluation.gap_report.columns
+            if c.startswith("pass_") and f"{c[len('pass_'):]}_share" in columns]
+
+
+def profile_verdicts(evaluation: Evaluation, base: Base) -> dict[str, list[bool | None]]:
+    """Per profile, each 街镇 row's verdict as ``uncovered`` would be at that profile's speed.
+
+    As :func:`coverage15.reach.targets.check_targets` decides ``uncovered``: True where a rule
+    judged there fails (the walking rules at the profile's speed, the others as they are),
+    False where the 街镇 is wholly inside the network and passes all, else None (unknown).
+    """
+    found: dict[str, list[bool | None]] | None = evaluation.views.get("profiles")
+    if found is not None:
+        return found
+    gap = evaluation.gap_report
+    walking = walking_rules(evaluation)
+    others = [c for c in gap.columns if c.startswith("pass_") and c[len("pass_"):] in
+              {r.id for r in base.rules} and c[len("pass_"):] not in walking]
+    full = (gap["network"] == "full").to_numpy()
+    found = {}
+    for info in profiles_info(base):
+        if info["verdict"]:
+            found[info["id"]] = [_plain(v) for v in gap["uncovered"]]
+            continue
+        failed = np.zeros(len(gap), dtype=bool)
+        for column in [f"pass_{r}{info['suffix']}" for r in walking] + others:
+            if column in gap:
+                failed |= ~gap[column].astype("boolean").to_numpy(dtype=bool, na_value=True)
+        found[info["id"]] = [True if f else (False if ok else None)
+                             for f, ok in zip(failed, full, strict=True)]
+    evaluation.views["profiles"] = found
+    return found

@@ -413,7 +413,7 @@ def check_targets(
     -------
     TargetCheck
     """
-    flags = pd.DataFrame(index=units.index)
+    flags: dict[str, Any] = {}  # the columns, made into one frame at the end (it is faster)
     n_units = len(units)
     reasons: list[list[str]] = [[] for _ in range(n_units)]
     reasons_zh: list[list[str]] = [[] for _ in range(n_units)]  # the same, in Chinese
@@ -445,7 +445,6 @@ def check_targets(
             ))
             continue
         column = f"pass_{rule.id}"
-        result = pd.Series(pd.NA, index=units.index, dtype="boolean")
         if rule.kind in ("facility_sum", "ratio"):
             _sum_or_ratio(rule, level, n_units, facilities=facilities, population=population,
                           flags=flags, reasons=reasons, reasons_zh=reasons_zh, skipped=skipped,
@@ -455,12 +454,11 @@ def check_targets(
             assert rule.layer is not None
             count = units[f"{rule.layer}_count"].to_numpy()
             count_ok = count >= rule.min_count
-            result[:] = count_ok
             for i in np.flatnonzero(~count_ok):
                 en, zh = _reasons.count_reason(rule, int(count[i]), layer_labels)
                 reasons[i].append(en)
                 reasons_zh[i].append(zh)
-            flags[column] = result
+            flags[column] = pd.array(count_ok, dtype="boolean")
             verdict_columns.append(column)
             continue
         if demand_cover is None or demand_unit is None:
@@ -479,9 +477,7 @@ def check_targets(
                 flags[f"{rule.id}_people_share{suffix}"] = _unit_share(
                     demand_unit, passing, n_units, weights)
             share_ok = share >= rule.min_share
-            result = pd.Series(pd.NA, index=units.index, dtype="boolean")
-            result[evaluable] = share_ok[evaluable]
-            flags[f"{column}{suffix}"] = result
+            flags[f"{column}{suffix}"] = pd.arrays.BooleanArray(share_ok & evaluable, ~evaluable)
             if suffix:
                 assert profile is not None
                 for i in np.flatnonzero(evaluable & ~share_ok):
@@ -502,14 +498,12 @@ def check_targets(
                 reasons[i].append(en)
                 reasons_zh[i].append(zh)
     _slower_walkers(flags, profs, slower_fail, reasons, reasons_zh)
-    failed = ((flags[verdict_columns] == False).any(axis=1).to_numpy()  # noqa: E712
-              if verdict_columns else np.zeros(n_units, dtype=bool))
+    failed = np.zeros(n_units, dtype=bool)
+    for c in verdict_columns:
+        failed |= ~pd.array(flags[c], dtype="boolean").to_numpy(dtype=bool, na_value=True)
     # uncovered: fails any rule judged there (count rules are judged everywhere: they need no
     # streets); passes: every rule judged (wholly inside the network); otherwise unknown
-    uncovered = pd.Series(pd.NA, index=units.index, dtype="boolean")
-    uncovered[full] = False
-    uncovered[failed] = True
-    flags["uncovered"] = uncovered
+    flags["uncovered"] = pd.arrays.BooleanArray(failed, ~(full | failed))
     status = units["network"].to_numpy()
     share_in = units["network_share"].to_numpy()
     text: list[str] = []
@@ -526,11 +520,12 @@ def check_targets(
     flags["reason"] = text
     flags["reason_zh"] = text_zh
     real = tuple(p for p in profs if p is not None)
-    return TargetCheck(flags=flags, citywide=citywide, skipped=skipped, demand_pass=demand_pass,
-                       skipped_zh=skipped_zh, profiles=real)
+    return TargetCheck(flags=pd.DataFrame(flags, index=units.index), citywide=citywide,
+                       skipped=skipped, demand_pass=demand_pass, skipped_zh=skipped_zh,
+                       profiles=real)
 
 
-def _slower_walkers(flags: pd.DataFrame, profs: Sequence[WalkProfile | None],
+def _slower_walkers(flags: dict[str, Any], profs: Sequence[WalkProfile | None],
                     fails: list[list[str]], reasons: list[list[str]],
                     reasons_zh: list[list[str]]) -> None:
     """``fails_at_profiles`` and a reason for units that fail walking rules at other speeds."""
@@ -558,7 +553,7 @@ def _slower_walkers(flags: pd.DataFrame, profs: Sequence[WalkProfile | None],
 
 def _sum_or_ratio(rule: Rule, level: _ratios.Level, n_units: int, *,
                   facilities: Mapping[str, _ratios.FacilityValues] | None,
-                  population: _ratios.UnitPopulation | None, flags: pd.DataFrame,
+                  population: _ratios.UnitPopulation | None, flags: dict[str, Any],
                   reasons: list[list[str]], reasons_zh: list[list[str]],
                   skipped: dict[str, str], citywide: list[CitywideResult],
                   verdict_columns: list[str]) -> None:

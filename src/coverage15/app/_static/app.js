@@ -10,6 +10,7 @@ let areasLayer = null;
 let snapLayer = null;
 const siteLayers = {};
 let jobId = null;
+let profileId = null;  // the walking profile shown: its shares and verdicts (verdict's first)
 
 function el(tag, text, cls) {
   const e = document.createElement(tag);
@@ -48,17 +49,25 @@ function mode() { return document.querySelector("input[name=mode]:checked").valu
 
 const map = L.map("map", { preferCanvas: false });
 
-function verdict(row) {
-  if (!row || row.uncovered === null) return "na";
-  return row.uncovered ? "fail" : "pass";
+function profile() {
+  return base.profiles.find((p) => p.id === profileId) || { id: null, suffix: "", label: "" };
+}
+
+// the 街镇 row's verdict at the chosen profile (the API judges every profile)
+function verdict(row, i) {
+  const byProfile = state.profile_verdicts && state.profile_verdicts[profileId];
+  const uncovered = byProfile ? byProfile[i] : row && row.uncovered;
+  if (!row || uncovered === null || uncovered === undefined) return "na";
+  return uncovered ? "fail" : "pass";
 }
 
 function styleUnits() {
   if (!unitsLayer || !state) return;
-  const rows = new Map(state.gap_report.map((r) => [r.district + "|" + r.jiezhen, r]));
+  const at = new Map(state.gap_report.map((r, i) => [r.district + "|" + r.jiezhen, i]));
   unitsLayer.eachLayer((l) => {
     const p = l.feature.properties;
-    const v = verdict(rows.get(p.district + "|" + p.jiezhen));
+    const i = at.get(p.district + "|" + p.jiezhen);
+    const v = i === undefined ? "na" : verdict(state.gap_report[i], i);
     const fill = { fail: "#d7301f", pass: "#1a9850", na: "#bbbbbb" }[v];
     l.setStyle({ color: "#555", weight: 1, fillColor: fill, fillOpacity: 0.25 });
   });
@@ -73,6 +82,12 @@ function unitTooltip(feature, l) {
     box.appendChild(el("b", p.jiezhen));
     box.appendChild(el("div", p.district));
     if (row) box.appendChild(el("div", layerLabel() + " " + pct(row[layer() + "_demand_share"])));
+    if (row) {
+      for (const rid of base.walking_rules) {
+        box.appendChild(el("div", rid + " (" + profile().label + ") "
+          + pct(row[rid + "_share" + profile().suffix])));
+      }
+    }
     return box;
   }, { sticky: true });
 }
@@ -146,17 +161,27 @@ function renderGap() {
   const body = $("gap").querySelector("tbody");
   head.replaceChildren();
   body.replaceChildren();
-  const passCols = state.gap_report.length
+  // the walking rules' shares and passes at the chosen profile; the other rules as they are
+  const suffix = profile().suffix;
+  const others = base.profiles.filter((p) => p.suffix).map((p) => p.suffix);
+  const walking = base.walking_rules;
+  const allPass = state.gap_report.length
     ? Object.keys(state.gap_report[0]).filter((c) => c.startsWith("pass_")) : [];
+  const passCols = walking.map((r) => "pass_" + r + suffix).concat(allPass.filter(
+    (c) => !walking.includes(c.slice(5)) && !others.some((s) => walking.some(
+      (r) => c === "pass_" + r + s))));
+  const label = profile().label ? " (" + profile().label + ")" : "";
   const tr = el("tr");
-  for (const t of ["街镇", "区", "数 count", "居民覆盖 share", ...passCols.map(
-    (c) => c.slice(5)), "原因 reason"]) tr.appendChild(el("th", t));
+  for (const t of ["街镇", "区", "数 count", "居民覆盖 share", ...walking.map(
+    (r) => r + label), ...passCols.map((c) => c.slice(5)), "原因 reason"]) {
+    tr.appendChild(el("th", t));
+  }
   head.appendChild(tr);
   const changed = new Set((state.changes || []).map((c) => c.district + "|" + c.jiezhen));
   const q = $("filter").value.trim();
-  for (const r of state.gap_report) {
-    if (q && !(r.jiezhen.includes(q) || r.district.includes(q))) continue;
-    const row = el("tr", null, verdict(r));
+  state.gap_report.forEach((r, i) => {
+    if (q && !(r.jiezhen.includes(q) || r.district.includes(q))) return;
+    const row = el("tr", null, verdict(r, i));
     if (changed.has(r.district + "|" + r.jiezhen)) row.classList.add("changed");
     row.dataset.jiezhen = r.jiezhen;
     row.appendChild(el("td", r.jiezhen));
@@ -165,10 +190,43 @@ function renderGap() {
     const share = el("td", pct(r[key + "_demand_share"]));
     share.className = "share";
     row.appendChild(share);
-    for (const c of passCols) row.appendChild(el("td", r[c] === null ? "–" : r[c] ? "✓" : "✗"));
+    for (const rid of walking) {
+      const cell = el("td", pct(r[rid + "_share" + suffix]), "rule-share");
+      cell.dataset.rule = rid;
+      row.appendChild(cell);
+    }
+    for (const c of passCols) {
+      const v = r[c];
+      row.appendChild(el("td", v === null || v === undefined ? "–" : v ? "✓" : "✗"));
+    }
     row.appendChild(el("td", r.reason_zh || r.reason || ""));
     body.appendChild(row);
+  });
+}
+
+function drawProfiles() {
+  const box = $("profiles");
+  box.replaceChildren();
+  profileId = base.profiles.length ? base.profiles[0].id : null;
+  if (base.profiles.length < 2) return;  // one walking speed: nothing to switch
+  box.hidden = false;
+  const select = el("select");
+  select.id = "profile";
+  for (const p of base.profiles) {
+    const o = el("option", p.label + " " + p.speed_mps.toFixed(2) + " m/s"
+      + (p.verdict ? " (判定 verdict)" : ""));
+    o.value = p.id;
+    select.appendChild(o);
   }
+  select.value = profileId;
+  select.addEventListener("change", () => {
+    profileId = select.value;
+    styleUnits();
+    renderGap();
+  });
+  const label = el("label", "步行画像 walking profile ");
+  label.appendChild(select);
+  box.appendChild(label);
 }
 
 function renderCitywide() {
@@ -333,6 +391,7 @@ async function accept() {
 async function start() {
   base = await api("/api/base");
   $("title").textContent = base.name;
+  drawProfiles();
   for (const l of base.layers) {
     const o = el("option", l.label + " (" + l.key + ")");
     o.value = l.key;
