@@ -112,11 +112,18 @@ def add_caution(gap: pd.DataFrame, cautions: Mapping[str, tuple[str, str]],
     For what the rule checks cannot see, e.g. streets missing from the network: the verdict
     stands, and the reader of the report is told to check it.
     """
-    for name, (english, chinese) in cautions.items():
-        rows = gap[unit_column] == name
-        gap.loc[rows, "reason"] = gap.loc[rows, "reason"].astype(str) + f"; {english}"
-        if "reason_zh" in gap:
-            gap.loc[rows, "reason_zh"] = gap.loc[rows, "reason_zh"].astype(str) + f"；{chinese}"
+    if not cautions:
+        return
+    # one vectorised assignment per column: a loop of .loc per unit took seconds at 3,000 units
+    names = gap[unit_column]
+    english = names.map({name: f"; {en}" for name, (en, _) in cautions.items()})
+    rows = english.notna().to_numpy()
+    if not rows.any():
+        return
+    gap.loc[rows, "reason"] = gap.loc[rows, "reason"].astype(str) + english[rows]
+    if "reason_zh" in gap:
+        chinese = names[rows].map({name: f"；{zh}" for name, (_, zh) in cautions.items()})
+        gap.loc[rows, "reason_zh"] = gap.loc[rows, "reason_zh"].astype(str) + chinese
 
 
 def units_by_district(district_report: pd.DataFrame, unit_report: pd.DataFrame,
