@@ -21,16 +21,41 @@ import shapely
 from coverage15.reach._bands import on_threads
 
 __all__ = [
+    "EXTENT_M2",
     "FULL_NETWORK_SHARE",
+    "STREET_M",
     "NetworkStatus",
     "assign_units",
     "count_by_unit",
     "coverage_by_unit",
     "demand_coverage",
     "network_status",
+    "whole_within",
 ]
 
 NetworkStatus = Literal["full", "partial", "none"]
+EXTENT_M2: Final = "@extent"
+"""In ``measured`` tables (:func:`coverage_by_unit`): a unit's area inside the network's
+extent, m² (beside each layer key's area inside the layer's union)."""
+STREET_M: Final = "@street_m"
+"""In ``measured`` tables: the street length inside a unit's part within the extent, m."""
+WHOLE_RTOL: Final = 1e-9
+"""A measured area within this share of the unit's own area is the whole unit (see
+:func:`whole_within`)."""
+
+
+def whole_within(measured: npt.ArrayLike, area: npt.NDArray[np.float64],
+                 ) -> npt.NDArray[np.float64]:
+    """``measured`` areas, those within :data:`WHOLE_RTOL` of ``area`` set to ``area``.
+
+    A unit wholly inside the extent (or a union) has, overlaid at once, exactly its own area
+    inside; summed over the tiles' pieces, the same up to the last bits (the pieces' edges
+    along the tiles' borders are computed): this tells the two apart from a unit that sticks
+    out. 1e-9 of a 街镇 of 10 km² is 0.01 m².
+    """
+    values = np.asarray(measured, dtype=float)
+    close = np.abs(values - area) <= WHOLE_RTOL * np.abs(area)
+    return np.where(close, area, values)
 FULL_NETWORK_SHARE: Final = 0.95
 """A unit counts as inside the network when this share of its area is (boundaries are
 simplified by ~60 m, so exact containment is too strict)."""
@@ -113,6 +138,7 @@ def coverage_by_unit(
     unions: Mapping[str, shapely.Geometry],
     extent: shapely.Geometry,
     working_crs: str,
+    measured: Mapping[str, npt.NDArray[np.float64]] | None = None,
 ) -> pd.DataFrame:
     """Counts and coverage shares for every unit.
 
@@ -133,6 +159,11 @@ def coverage_by_unit(
         The network's extent, in ``working_crs``.
     working_crs
         Metric CRS for areas.
+    measured
+        The units' areas inside the extent (:data:`EXTENT_M2`) and inside each layer's union
+        (the layer key), m², already measured (tile by tile on a cluster: the sums of
+        :mod:`coverage15.scale.pieces`); a layer missing from it covers nothing. None:
+        overlay the units with ``extent`` and ``unions`` here.
 
     Returns
     -------
@@ -144,7 +175,11 @@ def coverage_by_unit(
     """
     metric = units.geometry.to_crs(working_crs).to_numpy()
     area = shapely.area(metric)
-    inside = _intersection_areas(metric, np.array([extent], dtype=object)[[0] * len(metric)])
+    if measured is not None:
+        inside = whole_within(measured.get(EXTENT_M2, np.zeros(len(metric))), area)
+    else:
+        inside = _intersection_areas(metric,
+                                     np.array([extent], dtype=object)[[0] * len(metric)])
     table = pd.DataFrame(index=units.index)
     table["area_km2"] = area / 1e6
     table["network_share"] = np.clip(np.divide(inside, area, out=np.zeros_like(area),
@@ -157,7 +192,12 @@ def coverage_by_unit(
             if column in counts:
                 table[column] = counts[column]
         union = unions.get(key)
-        if union is None or union.is_empty:
+        if measured is not None:
+            covered_area = whole_within(measured.get(key, np.zeros(len(metric))), area)
+            table[f"{key}_area_share"] = np.clip(
+                np.divide(covered_area, area, out=np.zeros_like(area), where=area > 0), 0.0, 1.0
+            )
+        elif union is None or union.is_empty:
             table[f"{key}_area_share"] = 0.0
         else:
             covered_area = _area_inside(metric, union)
