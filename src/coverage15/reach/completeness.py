@@ -18,7 +18,7 @@ import shapely
 
 from coverage15.network.checks import completeness_reason, network_completeness
 from coverage15.network.graph import WalkNetwork
-from coverage15.reach.coverage import EXTENT_M2, STREET_M, whole_within
+from coverage15.reach.coverage import EXTENT_M2, STREET_M, WITHIN, extent_areas
 
 __all__ = ["apply_completeness", "completeness_cautions", "completeness_table"]
 
@@ -38,7 +38,8 @@ def completeness_table(units: gpd.GeoDataFrame, net: WalkNetwork,
     found = None
     if measured is not None:
         n = len(metric)
-        found = (whole_within(measured.get(EXTENT_M2, np.zeros(n)), shapely.area(metric)),
+        found = (extent_areas(measured.get(EXTENT_M2, np.zeros(n)), shapely.area(metric),
+                              measured.get(WITHIN, np.zeros(n)) > 0),
                  measured.get(STREET_M, np.zeros(n)))
     complete: pd.DataFrame = network_completeness(metric, net, demand_unit, snap_m,
                                                   measured=found)

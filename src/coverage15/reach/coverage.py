@@ -24,13 +24,14 @@ __all__ = [
     "EXTENT_M2",
     "FULL_NETWORK_SHARE",
     "STREET_M",
+    "WITHIN",
     "NetworkStatus",
     "assign_units",
     "count_by_unit",
     "coverage_by_unit",
     "demand_coverage",
+    "extent_areas",
     "network_status",
-    "whole_within",
 ]
 
 NetworkStatus = Literal["full", "partial", "none"]
@@ -39,23 +40,21 @@ EXTENT_M2: Final = "@extent"
 extent, m² (beside each layer key's area inside the layer's union)."""
 STREET_M: Final = "@street_m"
 """In ``measured`` tables: the street length inside a unit's part within the extent, m."""
-WHOLE_RTOL: Final = 1e-9
-"""A measured area within this share of the unit's own area is the whole unit (see
-:func:`whole_within`)."""
+WITHIN: Final = "@within"
+"""In ``measured`` tables: 1 where a unit lies wholly within the network's extent."""
 
 
-def whole_within(measured: npt.ArrayLike, area: npt.NDArray[np.float64],
-                 ) -> npt.NDArray[np.float64]:
-    """``measured`` areas, those within :data:`WHOLE_RTOL` of ``area`` set to ``area``.
+def extent_areas(inside: npt.ArrayLike, area: npt.NDArray[np.float64],
+                 within: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """Each unit's area inside the extent: its own area where it lies wholly within.
 
-    A unit wholly inside the extent (or a union) has, overlaid at once, exactly its own area
-    inside; summed over the tiles' pieces, the same up to the last bits (the pieces' edges
-    along the tiles' borders are computed): this tells the two apart from a unit that sticks
-    out. 1e-9 of a 街镇 of 10 km² is 0.01 m².
+    Elsewhere the measured ``inside``, kept below the unit's area, so that a unit shows
+    100 % of its area inside the network exactly when it lies wholly within the extent: in
+    one overlay or summed over tiles' pieces (whose last bits differ), the same verdict.
     """
-    values = np.asarray(measured, dtype=float)
-    close = np.abs(values - area) <= WHOLE_RTOL * np.abs(area)
-    return np.where(close, area, values)
+    values = np.asarray(inside, dtype=float)
+    below = np.minimum(values, np.nextafter(area, -np.inf))
+    return np.where(within, area, np.maximum(below, 0.0))
 FULL_NETWORK_SHARE: Final = 0.95
 """A unit counts as inside the network when this share of its area is (boundaries are
 simplified by ~60 m, so exact containment is too strict)."""
@@ -176,10 +175,12 @@ def coverage_by_unit(
     metric = units.geometry.to_crs(working_crs).to_numpy()
     area = shapely.area(metric)
     if measured is not None:
-        inside = whole_within(measured.get(EXTENT_M2, np.zeros(len(metric))), area)
+        inside = extent_areas(measured.get(EXTENT_M2, np.zeros(len(metric))), area,
+                              measured.get(WITHIN, np.zeros(len(metric))) > 0)
     else:
-        inside = _intersection_areas(metric,
-                                     np.array([extent], dtype=object)[[0] * len(metric)])
+        inside = extent_areas(
+            _intersection_areas(metric, np.array([extent], dtype=object)[[0] * len(metric)]),
+            area, shapely.within(metric, extent))
     table = pd.DataFrame(index=units.index)
     table["area_km2"] = area / 1e6
     table["network_share"] = np.clip(np.divide(inside, area, out=np.zeros_like(area),
@@ -193,7 +194,7 @@ def coverage_by_unit(
                 table[column] = counts[column]
         union = unions.get(key)
         if measured is not None:
-            covered_area = whole_within(measured.get(key, np.zeros(len(metric))), area)
+            covered_area = np.asarray(measured.get(key, np.zeros(len(metric))), dtype=float)
             table[f"{key}_area_share"] = np.clip(
                 np.divide(covered_area, area, out=np.zeros_like(area), where=area > 0), 0.0, 1.0
             )

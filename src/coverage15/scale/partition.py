@@ -382,15 +382,25 @@ def _measure(client: Any, store: TileStore, grid: tuple[FloatArray, float, tuple
     # the tiles' unions stay on the workers: a piece's task names the results it needs
     first = runlog.partitions
     tasks = [dataclasses.replace(task, index=first + task.index) for task, _ in made]
-    args = {t.index: [done[n] for n in near] for t, (_, near) in zip(tasks, made, strict=True)}
+    # each tile's unions picked out where its result lies: only they travel, not its polygons
+    unions = {n: client.submit(_unions_of, done[n], pure=False)
+              for n in sorted({n for _, near in made for n in near})}
+    args = {t.index: [unions[n] for n in near]
+            for t, (_, near) in zip(tasks, made, strict=True)}
     found, _ = _gather_with_retries(client, tasks, retries, runlog, progress, fn=_run_pieces,
                                     args=args, step="area shares")
     return pieces.sum_pieces(found, {name: len(p) for name, p in measure.items()})
 
 
-def _run_pieces(task: pieces.PieceTask, *results: _TileResult) -> pieces.Pieces:
-    """On a worker: a piece task, given the neighbouring tiles' results (their unions)."""
-    return pieces.run_pieces(task, *(r[3] for r in results))
+def _unions_of(result: _TileResult) -> dict[str, shapely.Geometry]:
+    """On a worker: a tile result's unions, per layer."""
+    return result[3]
+
+
+def _run_pieces(task: pieces.PieceTask, *unions: dict[str, shapely.Geometry],
+                ) -> pieces.Pieces:
+    """On a worker: a piece task, given the neighbouring tiles' unions."""
+    return pieces.run_pieces(task, *unions)
 
 
 def _gather_with_retries(client: Any, tasks: Sequence[Any], retries: int, runlog: RunLog,

@@ -26,7 +26,8 @@ import numpy as np
 import shapely
 
 from coverage15._types import FloatArray, IntArray
-from coverage15.reach.coverage import EXTENT_M2, STREET_M
+from coverage15.reach.coverage import EXTENT_M2, STREET_M, WITHIN
+from coverage15.reach.service_areas import union_areas
 from coverage15.scale.tiles import TileStore, load_tile
 
 __all__ = ["PieceTask", "core_boxes", "piece_tasks", "run_pieces", "sum_pieces"]
@@ -114,29 +115,53 @@ def run_pieces(task: PieceTask, *unions: Mapping[str, shapely.Geometry]) -> Piec
     ``unions`` are the neighbouring phase-one tiles' unions, per layer.
     """
     box = shapely.box(*task.box)
-    extent = shapely.intersection(shapely.from_wkb(task.store.extent_wkb), box)
+    whole_extent = shapely.from_wkb(task.store.extent_wkb)
+    shapely.prepare(whole_extent)
+    extent = _clip(whole_extent, task.box)
     covers = {}
     for key in task.layers:
-        parts = [shapely.intersection(u[key], box) for u in unions
+        parts = [_clip(u[key], task.box) for u in unions
                  if key in u and not shapely.is_empty(u[key])]
-        covers[key] = (shapely.union_all(np.array(parts, dtype=object)) if parts
-                       else shapely.Polygon())
+        # the neighbours' unions overlap where facilities of two tiles reach: united here
+        covers[key] = union_areas(np.array(parts, dtype=object))
     net = load_tile(task.store, box) if task.streets else None
     out: Pieces = {}
     for name, polygons in task.polygons.items():
         where = task.positions[name]
         inside = shapely.intersection(polygons, extent)
-        measures = {EXTENT_M2: (where, np.asarray(shapely.area(inside), dtype=float))}
+        measures = {EXTENT_M2: (where, np.asarray(shapely.area(inside), dtype=float)),
+                    # the whole polygon: which units show 100 % inside (reach.coverage)
+                    WITHIN: (where, shapely.within(polygons, whole_extent).astype(float))}
         if net is not None and name in task.streets:
-            left, right = net.tree.query(inside, predicate="intersects")
-            # the street inside the polygon's part in the box, so each metre counts once
-            lengths = shapely.length(shapely.intersection(inside[left],
-                                                          net.edge_geometry[right]))
-            measures[STREET_M] = (where[left], np.asarray(lengths, dtype=float))
+            measures[STREET_M] = (where, _street_inside(inside, net.edge_geometry))
         for key, cover in covers.items():
             measures[key] = (where, _area_inside(polygons, cover))
         out[name] = measures
     return out
+
+
+def _clip(geometry: shapely.Geometry, box: Bounds) -> shapely.Geometry:
+    """``geometry`` within ``box``, made valid in the rare case the clip is not.
+
+    A rectangle clip: ten times a general intersection's speed on a tile's union.
+    """
+    clipped = shapely.clip_by_rect(geometry, *box)
+    return clipped if shapely.is_valid(clipped) else shapely.make_valid(clipped)
+
+
+def _street_inside(polygons: np.ndarray, edges: np.ndarray) -> FloatArray:
+    """The length of ``edges`` inside each polygon (each a unit's part in the box).
+
+    An edge wholly inside a polygon counts its whole length; only the edges that cross a
+    polygon's boundary are cut (most of a 街镇's streets lie inside it).
+    """
+    left, right = shapely.STRtree(edges).query(polygons, predicate="intersects")
+    shapely.prepare(polygons)
+    whole = shapely.contains_properly(polygons[left], edges[right])
+    lengths = shapely.length(edges[right])
+    cut = ~whole
+    lengths[cut] = shapely.length(shapely.intersection(polygons[left[cut]], edges[right[cut]]))
+    return np.bincount(left, weights=lengths, minlength=len(polygons)).astype(np.float64)
 
 
 def _area_inside(polygons: np.ndarray, cover: shapely.Geometry) -> FloatArray:
