@@ -122,6 +122,46 @@ def test_cli_without_dask_prints_one_line(monkeypatch, tmp_path, capsys):
     assert 'pip install "coverage15[dask]"' in err[0]
 
 
+def test_cli_takes_workers_and_partitions_from_the_config(monkeypatch, tmp_path, capsys):
+    """``[scale] workers`` and ``partitions`` are used unless --workers/--partitions say."""
+    from conftest import CENTRAL_CONFIG
+    from coverage15 import cli, pipeline
+
+    config = tmp_path / "c.toml"
+    text = CENTRAL_CONFIG.read_text(encoding="utf-8")
+    # the targets file is named relative to the config's own folder
+    text = text.replace('targets = "', f'targets = "{CENTRAL_CONFIG.parent}/', 1)
+    config.write_text(text + "\n[scale]\nworkers = 3\npartitions = 5\n", encoding="utf-8")
+    seen: dict[str, object] = {}
+
+    class FakeClient:
+        cluster = None
+
+        def scheduler_info(self):
+            return {"workers": dict.fromkeys(range(seen["workers"]))}
+
+        def close(self):
+            pass
+
+    def fake_open(scheduler, workers=None):
+        seen["workers"] = workers
+        return FakeClient()
+
+    def fake_run(config, **kwargs):
+        seen["partitions"] = kwargs["partitions"]
+        raise Coverage15Error("stop here (test)")
+
+    monkeypatch.setattr(dask_cluster, "open_client", fake_open)
+    monkeypatch.setattr(pipeline, "run", fake_run)
+    args = ["run", str(config), "--scheduler", "local", "--out", str(tmp_path / "out"),
+            "--no-map", "--no-png"]
+    assert cli.main(args) == 2
+    assert seen == {"workers": 3, "partitions": 5}
+    assert cli.main([*args, "--workers", "2", "--partitions", "7"]) == 2
+    assert seen == {"workers": 2, "partitions": 7}
+    capsys.readouterr()
+
+
 def test_partitions_default_to_a_multiple_of_the_workers(central_run, cluster, monkeypatch):
     seen = {}
     real = partition._on_cluster
