@@ -252,3 +252,23 @@ def test_unit_spanning_four_tiles_is_combined_exactly(central_run, cluster):
     assert result.gap_report.equals(central_run.gap_report)
     for key, union in central_run.unions.items():
         assert np.isclose(shapely.area(result.unions[key]), shapely.area(union), rtol=1e-9)
+
+
+def test_main_process_never_makes_the_networks_linestrings(central_run, store, cluster,
+                                                            monkeypatch):
+    """A network read from its cache and a tile store: the workers cut the streets."""
+    import pickle
+
+    from coverage15.reach.coverage import STREET_M
+
+    net = pickle.loads(pickle.dumps(central_run.network))  # as read from the network cache
+    assert "edge_geometry" not in net.__dict__
+    monkeypatch.setattr(partition, "store_for", lambda _: (store, None))
+    units = central_run.units.geometry.to_crs(net.crs).to_numpy()
+    layers = {key: layer.points for key, layer in central_run.layers.items()}
+    *_, runlog = partition.compute_layers(
+        net, layers, None, central_run.config.analysis, partitions=4, scheduler=cluster,
+        measure={"units": units}, streets=("units",))
+    assert "edge_geometry" not in net.__dict__  # the LineStrings were never made here
+    assert runlog.measured["units"][STREET_M].sum() > 0
+    assert len(net.edge_geometry) == net.n_edges  # made on first use

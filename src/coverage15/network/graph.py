@@ -167,6 +167,9 @@ class WalkNetwork:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_tree"] = None  # STRtrees do not pickle; rebuilt on demand
+        if "_edge_coords" in state:  # read from a pickle and its LineStrings never made
+            state["edge_geometry"] = state.pop("_edge_coords")
+            return state
         # the edge LineStrings as one coordinate array (a million geometries pickled one by
         # one take seconds to load; this takes a fraction of a second)
         coords, index = shapely.get_coordinates(self.edge_geometry, return_index=True)
@@ -175,10 +178,23 @@ class WalkNetwork:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         if isinstance(state["edge_geometry"], tuple):
-            coords, counts = state["edge_geometry"]
-            state["edge_geometry"] = shapely.linestrings(
-                coords, indices=np.repeat(np.arange(len(counts)), counts))
+            # the LineStrings are made on first use: a partitioned run's main process, whose
+            # workers cut their tiles from the tile store, never needs them
+            state["_edge_coords"] = state.pop("edge_geometry")
         self.__dict__.update(state)
+
+    if not TYPE_CHECKING:  # to the type checker, edge_geometry is a plain attribute
+
+        def __getattr__(self, name: str) -> Any:
+            coords_counts = self.__dict__.get("_edge_coords")
+            if name != "edge_geometry" or coords_counts is None:
+                raise AttributeError(name)
+            coords, counts = coords_counts
+            geometry = shapely.linestrings(coords,
+                                           indices=np.repeat(np.arange(len(counts)), counts))
+            self.__dict__["edge_geometry"] = geometry
+            self.__dict__.pop("_edge_coords", None)
+            return geometry
 
 
 @dataclass(frozen=True)
