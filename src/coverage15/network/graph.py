@@ -30,7 +30,7 @@ import shapely
 from coverage15 import settings
 from coverage15._errors import InputFileError, NetworkError
 from coverage15.inputs.config import NetworkSpec
-from coverage15.network import _cache, _names, _streets
+from coverage15.network import _cache, _names, _packed, _streets
 from coverage15.network._online import online_graph as _online_graph
 from coverage15.network._snap_index import segment_grid, z_order
 
@@ -165,36 +165,15 @@ class WalkNetwork:
         )
 
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_tree"] = None  # STRtrees do not pickle; rebuilt on demand
-        if "_edge_coords" in state:  # read from a pickle and its LineStrings never made
-            state["edge_geometry"] = state.pop("_edge_coords")
-            return state
-        # the edge LineStrings as one coordinate array (a million geometries pickled one by
-        # one take seconds to load; this takes a fraction of a second)
-        coords, index = shapely.get_coordinates(self.edge_geometry, return_index=True)
-        state["edge_geometry"] = (coords, np.bincount(index, minlength=self.n_edges))
-        return state
+        return _packed.pack(self)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        if isinstance(state["edge_geometry"], tuple):
-            # the LineStrings are made on first use: a partitioned run's main process, whose
-            # workers cut their tiles from the tile store, never needs them
-            state["_edge_coords"] = state.pop("edge_geometry")
-        self.__dict__.update(state)
+        _packed.unpack(self, state)
 
     if not TYPE_CHECKING:  # to the type checker, edge_geometry is a plain attribute
 
         def __getattr__(self, name: str) -> Any:
-            coords_counts = self.__dict__.get("_edge_coords")
-            if name != "edge_geometry" or coords_counts is None:
-                raise AttributeError(name)
-            coords, counts = coords_counts
-            geometry = shapely.linestrings(coords,
-                                           indices=np.repeat(np.arange(len(counts)), counts))
-            self.__dict__["edge_geometry"] = geometry
-            self.__dict__.pop("_edge_coords", None)
-            return geometry
+            return _packed.unpacked(self, name)
 
 
 @dataclass(frozen=True)
