@@ -265,3 +265,19 @@ def test_layers_sharing_a_colour_are_warned(central_config):
     config = replace(central_config, layers=two, official_names=None)
     (problem,) = [p for p in input_problems(config, units, {}, None) if p.input == "map"]
     assert problem.message.startswith("layers a, b are drawn in the same colour #1f78b4: set")
+
+
+def test_scale_section(tmp_path, data_dir):
+    """``[scale] workers`` and ``partitions``: whole numbers of at least 1, default unset."""
+    base = shipped_config_text()
+    path = tmp_path / "c.toml"
+    path.write_text(base + "\n[scale]\nworkers = 16\npartitions = 64\n", encoding="utf-8")
+    scale = load_config(path).scale
+    assert (scale.workers, scale.partitions) == (16, 64)
+    path.write_text(base, encoding="utf-8")
+    assert load_config(path).scale.workers is None
+    path.write_text(base + "\n[scale]\nworkers = 0\npartitons = 8\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "[scale] workers" in str(caught.value)
+    assert "partitons" in str(caught.value)

@@ -35,6 +35,7 @@ CONFIG_HEADINGS = {
     "units": "## `[units]` and `[districts]`",
     "layers": "## `[demand]` and `[layers.KEY]`",
     "accept": "## `[accept]`",
+    "scale": "## `[scale]`",
 }
 # readers that get their section as an argument -> the section they read
 READER_SECTIONS = {"_read_units": "units", "_read_layer": "layers", "_read_network": "network",

@@ -122,6 +122,46 @@ def test_cli_without_dask_prints_one_line(monkeypatch, tmp_path, capsys):
     assert 'pip install "coverage15[dask]"' in err[0]
 
 
+def test_cli_takes_workers_and_partitions_from_the_config(monkeypatch, tmp_path, capsys):
+    """``[scale] workers`` and ``partitions`` are used unless --workers/--partitions say."""
+    from conftest import CENTRAL_CONFIG
+    from coverage15 import cli, pipeline
+
+    config = tmp_path / "c.toml"
+    text = CENTRAL_CONFIG.read_text(encoding="utf-8")
+    # the targets file is named relative to the config's own folder
+    text = text.replace('targets = "', f'targets = "{CENTRAL_CONFIG.parent}/', 1)
+    config.write_text(text + "\n[scale]\nworkers = 3\npartitions = 5\n", encoding="utf-8")
+    seen: dict[str, object] = {}
+
+    class FakeClient:
+        cluster = None
+
+        def scheduler_info(self):
+            return {"workers": dict.fromkeys(range(seen["workers"]))}
+
+        def close(self):
+            pass
+
+    def fake_open(scheduler, workers=None):
+        seen["workers"] = workers
+        return FakeClient()
+
+    def fake_run(config, **kwargs):
+        seen["partitions"] = kwargs["partitions"]
+        raise Coverage15Error("stop here (test)")
+
+    monkeypatch.setattr(dask_cluster, "open_client", fake_open)
+    monkeypatch.setattr(pipeline, "run", fake_run)
+    args = ["run", str(config), "--scheduler", "local", "--out", str(tmp_path / "out"),
+            "--no-map", "--no-png"]
+    assert cli.main(args) == 2
+    assert seen == {"workers": 3, "partitions": 5}
+    assert cli.main([*args, "--workers", "2", "--partitions", "7"]) == 2
+    assert seen == {"workers": 2, "partitions": 7}
+    capsys.readouterr()
+
+
 def test_partitions_default_to_a_multiple_of_the_workers(central_run, cluster, monkeypatch):
     seen = {}
     real = partition._on_cluster
@@ -212,3 +252,23 @@ def test_unit_spanning_four_tiles_is_combined_exactly(central_run, cluster):
     assert result.gap_report.equals(central_run.gap_report)
     for key, union in central_run.unions.items():
         assert np.isclose(shapely.area(result.unions[key]), shapely.area(union), rtol=1e-9)
+
+
+def test_main_process_never_makes_the_networks_linestrings(central_run, store, cluster,
+                                                            monkeypatch):
+    """A network read from its cache and a tile store: the workers cut the streets."""
+    import pickle
+
+    from coverage15.reach.coverage import STREET_M
+
+    net = pickle.loads(pickle.dumps(central_run.network))  # as read from the network cache
+    assert "edge_geometry" not in net.__dict__
+    monkeypatch.setattr(partition, "store_for", lambda _: (store, None))
+    units = central_run.units.geometry.to_crs(net.crs).to_numpy()
+    layers = {key: layer.points for key, layer in central_run.layers.items()}
+    *_, runlog = partition.compute_layers(
+        net, layers, None, central_run.config.analysis, partitions=4, scheduler=cluster,
+        measure={"units": units}, streets=("units",))
+    assert "edge_geometry" not in net.__dict__  # the LineStrings were never made here
+    assert runlog.measured["units"][STREET_M].sum() > 0
+    assert len(net.edge_geometry) == net.n_edges  # made on first use

@@ -39,14 +39,17 @@ from coverage15.inputs.layers import Layer
 from coverage15.inputs.readers import FRAME_SOURCE, layer_of, read_units
 from coverage15.network.checks import (
     completeness_problems,
-    completeness_reason,
-    network_completeness,
     scale_problems,
     snap_problems,
 )
 from coverage15.network.graph import WalkNetwork
 from coverage15.reach import coverage, gaps, service_areas, targets, weights
 from coverage15.reach._ratios import FacilityValues, UnitPopulation
+from coverage15.reach.completeness import (
+    apply_completeness,
+    completeness_cautions,
+    completeness_table,
+)
 from coverage15.reach.kernel import LayerAreas, pairs_within, reach_analysis
 from coverage15.reach.rule_checks import rule_problems
 from coverage15.result import Result
@@ -193,10 +196,16 @@ def analyse(
         problems = enforce(problems, config.accept)
 
     with timed(timings, "service areas", progress):
+        district_shapes = (_districts_of(unit_table, district_table)
+                           if district_table is not None else None)
+        # a partitioned run measures the coverage step's overlays on its workers, tile by tile
+        measure = ({} if scheduler is None or partitions == 1
+                   else _to_measure(unit_table, district_shapes, network.crs))
         areas, demand_snap_m, demand_snapped, runlog = compute_layers(
             network, {key: layer.points for key, layer in layers.items()},
             demand_layer.points if demand_layer is not None else None, reach_a,
-            partitions=partitions, scheduler=scheduler, progress=progress)
+            partitions=partitions, scheduler=scheduler, progress=progress,
+            measure=measure, streets=("units",))
         all_pairs = {key: result.pairs for key, result in areas.items()}
         areas = {key: dataclasses.replace(result, pairs=pairs_within(result.pairs, a.limit_m))
                  for key, result in areas.items()}
@@ -208,8 +217,9 @@ def analyse(
         table = coverage.coverage_by_unit(
             unit_table, facility_units=placed.unit_of, demand_unit=reached.unit_of,
             demand_cover=reached.cover, unions=placed.unions, extent=network.extent,
-            working_crs=a.working_crs)
-        cautions = _completeness(table, unit_table, network, reached, problems)
+            working_crs=a.working_crs, measured=runlog.measured.get("units"))
+        cautions = _completeness(table, unit_table, network, reached, problems,
+                                 measured=runlog.measured.get("units"))
         labels = {key: layer.spec.label for key, layer in layers.items()}
         totals = {key: len(layer.points) for key, layer in layers.items()}
         extra = RuleInputs(all_pairs, a, population, config, layers, weight_field)
@@ -223,11 +233,12 @@ def analyse(
         gap = gaps.gap_report(unit_table[["unit", "district"]], table, check, list(layers))
         gaps.add_caution(gap, cautions)
         district_report, district_areas = (None, None)
-        if district_table is not None:
+        if district_table is not None and district_shapes is not None:
             district_report, district_areas, d_skipped = _district_report(
-                unit_table, district_table, placed=placed, reached=reached, gap=gap,
+                district_table, district_shapes, placed=placed, reached=reached, gap=gap,
                 rules=rules, net=network, a=a, labels=labels, totals=totals,
-                keys=list(layers), extra=extra, weight=weight)
+                keys=list(layers), extra=extra, weight=weight,
+                measured=runlog.measured.get("districts"))
             for rid, why in d_skipped.items():  # e.g. a district ratio without its column
                 check.skipped.setdefault(rid, why)
 
@@ -406,8 +417,20 @@ def _judged(table: pd.DataFrame, reached: _Reached) -> npt.NDArray[np.bool_]:
     return judged
 
 
+def _to_measure(units: gpd.GeoDataFrame,
+                district_shapes: tuple[gpd.GeoDataFrame, Any] | None,
+                crs: str) -> dict[str, npt.NDArray[np.object_]]:
+    """The polygons whose overlays a partitioned run measures per tile, in the network's CRS."""
+    out = {"units": units.geometry.to_crs(crs).to_numpy()}
+    if district_shapes is not None:
+        out["districts"] = district_shapes[0].geometry.to_crs(crs).to_numpy()
+    return out
+
+
 def _completeness(table: pd.DataFrame, units: gpd.GeoDataFrame, net: WalkNetwork,
-                  reached: _Reached, problems: list[Problem]) -> dict[str, tuple[str, str]]:
+                  reached: _Reached, problems: list[Problem], *,
+                  measured: Mapping[str, npt.NDArray[np.float64]] | None = None,
+                  ) -> dict[str, tuple[str, str]]:
     """Add the network's completeness to ``table``; a ``sparse`` 街镇 is not judged on walking.
 
     A 街镇 wholly inside the network's extent whose streets are sparse (residents far from
@@ -415,44 +438,12 @@ def _completeness(table: pd.DataFrame, units: gpd.GeoDataFrame, net: WalkNetwork
     ``partial``: its walking shares would count residents as unserved for want of streets.
     Returns the cautions for the gap report's reasons, by 街镇 name.
     """
-    complete = completeness_table(units, net, reached.unit_of, reached.snap_m)
+    complete = completeness_table(units, net, reached.unit_of, reached.snap_m,
+                                  measured=measured)
     was_full = apply_completeness(table, complete)
     names = units["unit"].tolist()
     problems += completeness_problems(names, complete, was_full)
     return completeness_cautions(names, complete, was_full)
-
-
-def completeness_table(units: gpd.GeoDataFrame, net: WalkNetwork,
-                       demand_unit: npt.NDArray[np.int64] | None,
-                       snap_m: npt.NDArray[np.float64] | None) -> pd.DataFrame:
-    """Per 街镇 (in ``units``' order): how completely the network covers where people live."""
-    metric = units.geometry.to_crs(net.crs).to_numpy()
-    complete: pd.DataFrame = network_completeness(metric, net, demand_unit, snap_m)
-    return complete.reset_index(drop=True)
-
-
-def apply_completeness(table: pd.DataFrame, complete: pd.DataFrame) -> npt.NDArray[np.bool_]:
-    """Write the completeness columns into ``table``; ``sparse`` 街镇 become ``partial``.
-
-    Returns which 街镇 were ``full`` before (judged on the network's extent alone).
-    """
-    for column in complete.columns:
-        table[column] = complete[column].to_numpy()
-    was_full: npt.NDArray[np.bool_] = (table["network"] == "full").to_numpy()
-    table.loc[was_full & (complete["network_complete"] == "sparse").to_numpy(),
-              "network"] = "partial"
-    return was_full
-
-
-def completeness_cautions(names: list[str], complete: pd.DataFrame,
-                          was_full: npt.NDArray[np.bool_]) -> dict[str, tuple[str, str]]:
-    """The caution (English, Chinese) of each 街镇 whose network is not complete."""
-    cautions = {}
-    for u in np.flatnonzero(was_full):
-        reason = completeness_reason(complete.iloc[u])
-        if reason is not None:
-            cautions[names[u]] = reason
-    return cautions
 
 
 def _add_pass_columns(table: pd.DataFrame, check: targets.TargetCheck,
@@ -491,11 +482,13 @@ def _districts_of(units: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
     return areas, in_district
 
 
-def _district_report(units: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *,
+def _district_report(districts: gpd.GeoDataFrame,
+                     shapes: tuple[gpd.GeoDataFrame, Callable[[np.ndarray], np.ndarray]], *,
                      placed: _Placed, reached: _Reached, gap: pd.DataFrame,
                      rules: list[targets.Rule], net: WalkNetwork, a: AnalysisSpec,
                      labels: dict[str, str], totals: dict[str, int], keys: list[str],
                      extra: RuleInputs, weight: weights.DemandWeights | None,
+                     measured: Mapping[str, npt.NDArray[np.float64]] | None = None,
                      ) -> tuple[pd.DataFrame, gpd.GeoDataFrame, dict[str, str]]:
     """One row per district, the sum of its 街镇.
 
@@ -503,13 +496,13 @@ def _district_report(units: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *,
     of two counted once), so a district's counts add up to its 街镇 rows (the district
     outlines, from another source, only draw the map's boundaries).
     """
-    district_areas, in_district = _districts_of(units, districts)
+    district_areas, in_district = shapes  # _districts_of(units, districts)
     d_unit = in_district(reached.unit_of) if reached.unit_of is not None else None
     d_table = coverage.coverage_by_unit(
         district_areas, facility_units={key: in_district(u)
                                         for key, u in placed.unit_of.items()},
         demand_unit=d_unit, demand_cover=reached.cover, unions=placed.unions,
-        extent=net.extent, working_crs=a.working_crs)
+        extent=net.extent, working_crs=a.working_crs, measured=measured)
     d_check = targets.check_targets(
         d_table, [r for r in rules if r.kind != "full_coverage"],
         demand_cover=reached.cover, demand_unit=d_unit, layer_labels=labels,

@@ -312,9 +312,12 @@ def _run_and_write(args: argparse.Namespace, *, map_only: bool) -> int:
             from coverage15.scale.cluster import open_client
             from coverage15.scale.partition import PARTITIONS_PER_WORKER
 
-            client = open_client(scheduler, getattr(args, "workers", None))
+            # --workers and --partitions, else the config's [scale], else the defaults
+            client = open_client(scheduler,
+                                 getattr(args, "workers", None) or config.scale.workers)
             workers = len(client.scheduler_info().get("workers", {})) or 1
-            partitions = partitions or PARTITIONS_PER_WORKER * workers
+            partitions = (partitions or config.scale.partitions
+                          or PARTITIONS_PER_WORKER * workers)
         result = run(config, progress=progress, partitions=partitions or 1, scheduler=client,
                      accept=args.accept)
     finally:

@@ -29,17 +29,16 @@ import pandas as pd
 import shapely
 
 from coverage15._errors import ConfigError
-from coverage15.analysis import (
-    RuleInputs,
-    _districts_of,
-    apply_completeness,
-    completeness_cautions,
-    completeness_table,
-)
+from coverage15.analysis import RuleInputs, _districts_of
 from coverage15.app._cover import update_covered
 from coverage15.inputs.config import RunConfig
 from coverage15.network.graph import Snap, snap_points
 from coverage15.reach import coverage, gaps, targets
+from coverage15.reach.completeness import (
+    apply_completeness,
+    completeness_cautions,
+    completeness_table,
+)
 from coverage15.reach.coverage import _area_inside
 from coverage15.reach.kernel import LayerAreas, layer_reach, pairs_within, reach_analysis
 from coverage15.result import Result

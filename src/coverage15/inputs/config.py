@@ -33,6 +33,7 @@ from coverage15.inputs.specs import (
     PopulationSpec,
     Role,
     RunConfig,
+    ScaleSpec,
     UnitSpec,
     WalkProfile,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "NetworkSpec",
     "Role",
     "RunConfig",
+    "ScaleSpec",
     "UnitSpec",
     "load_config",
     "read_toml",
@@ -218,6 +220,24 @@ def _read_accept(r: _Reader, table: Any) -> tuple[str, ...]:
     return tuple(i.strip() for i in ids)
 
 
+def _read_scale(r: _Reader, table: Any) -> ScaleSpec:
+    """``[scale] workers = 16``, ``partitions = 64``: a partitioned run's split."""
+    if not isinstance(table, dict):
+        r.problems.append(f"{r.file.name} [scale]: expected a table")
+        return ScaleSpec()
+    r.known(table, "scale", {"workers", "partitions"})
+    counts: dict[str, int | None] = {}
+    for key in ("workers", "partitions"):
+        value = table.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            r.problems.append(f"{r.where('scale', key)}: expected a whole number of at least "
+                              f"1, got {value!r}")
+            value = None
+        counts[key] = value
+    return ScaleSpec(**counts)
+
+
 def _read_network(r: _Reader, table: Any) -> NetworkSpec | None:
     if not isinstance(table, dict):
         r.problems.append(f"{r.file.name} [network]: missing or not a table")
@@ -323,7 +343,7 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
 
     r.known(doc, "top", {"name", "data_dir", "targets", "official_names", "analysis",
                          "network", "units", "districts", "demand", "layers", "map",
-                         "accept", "population"})
+                         "accept", "population", "scale"})
     accept = _read_accept(r, doc.get("accept", {}))
     table = doc.get("analysis", {})
     if not isinstance(table, dict):
@@ -385,6 +405,7 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
         r.problems.append(f"{r.where('map', 'tiles_attribution')}: a tile URL needs its "
                           "attribution (the provider's licence requires it)")
     population = _read_population(r, doc.get("population"))
+    scale = _read_scale(r, doc.get("scale", {}))
     targets = r.path(doc, "top", "targets", required=False, base=base)
     official = r.path(doc, "top", "official_names", required=False)
     if r.problems or network is None or units is None:
@@ -405,6 +426,7 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
         map=map_spec,
         accept=accept,
         population=population,
+        scale=scale,
     )
 
 

@@ -271,6 +271,19 @@ class MapSpec:
 
 
 @dataclass(frozen=True)
+class ScaleSpec:
+    """``[scale]``: how a partitioned run (``coverage15 run --scheduler``) is split.
+
+    ``workers``: worker processes of ``--scheduler local`` (default: the CPUs this process
+    may use); ``partitions``: tiles (default: 4 per worker). ``--workers`` and
+    ``--partitions`` override them; without ``--scheduler`` they are not used.
+    """
+
+    workers: int | None = None
+    partitions: int | None = None
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything a run needs, read from a TOML file by :func:`load_config`."""
 
@@ -288,3 +301,4 @@ class RunConfig:
     accept: tuple[str, ...] = ()
     """Ids of problems accepted to go ahead (``[accept] warnings``; see ``docs/failure-modes``)."""
     population: PopulationSpec | None = None
+    scale: ScaleSpec = field(default_factory=ScaleSpec)

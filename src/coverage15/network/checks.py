@@ -75,7 +75,10 @@ COMPLETENESS_MIN_POINTS = 10
 def network_completeness(units: npt.NDArray[np.object_], net: WalkNetwork,
                          demand_unit: npt.NDArray[np.int64] | None,
                          snap_m: npt.NDArray[np.float64] | None,
-                         full_share: float = 0.95) -> pd.DataFrame:
+                         full_share: float = 0.95, *,
+                         measured: tuple[npt.NDArray[np.float64],
+                                         npt.NDArray[np.float64]] | None = None,
+                         ) -> pd.DataFrame:
     """How well the network covers where people live, per unit.
 
     Parameters
@@ -90,6 +93,10 @@ def network_completeness(units: npt.NDArray[np.object_], net: WalkNetwork,
     full_share
         Units with this share of their area inside the network's extent set the reference
         street density (:data:`coverage15.reach.coverage.FULL_NETWORK_SHARE`).
+    measured
+        Each unit's area inside the extent (m²) and street length there (m), when already
+        measured (tile by tile on a cluster); otherwise the units are overlaid with the
+        extent and every edge here.
 
     Returns
     -------
@@ -103,13 +110,17 @@ def network_completeness(units: npt.NDArray[np.object_], net: WalkNetwork,
         wholly inside the extent: it is not judged on walking rules anyway).
     """
     n = len(units)
-    inside = shapely.intersection(units, net.extent)
-    inside_km2 = shapely.area(inside) / 1e6
+    if measured is None:
+        inside = shapely.intersection(units, net.extent)
+        inside_km2 = shapely.area(inside) / 1e6
+        left, right = net.tree.query(inside, predicate="intersects")
+        lengths = shapely.length(shapely.intersection(inside[left], net.edge_geometry[right]))
+        km = np.bincount(left, weights=lengths, minlength=n) / 1000.0
+    else:
+        inside_km2 = np.asarray(measured[0], dtype=float) / 1e6
+        km = np.asarray(measured[1], dtype=float) / 1000.0
     share = np.divide(inside_km2, shapely.area(units) / 1e6, out=np.zeros(n),
                       where=shapely.area(units) > 0)
-    left, right = net.tree.query(inside, predicate="intersects")
-    lengths = shapely.length(shapely.intersection(inside[left], net.edge_geometry[right]))
-    km = np.bincount(left, weights=lengths, minlength=n) / 1000.0
     density = np.where(inside_km2 > 0, km / np.maximum(inside_km2, 1e-12), np.nan)
     reference_units = density[(share >= full_share) & np.isfinite(density)]
     if len(reference_units) == 0:

@@ -30,7 +30,7 @@ import shapely
 from coverage15 import settings
 from coverage15._errors import InputFileError, NetworkError
 from coverage15.inputs.config import NetworkSpec
-from coverage15.network import _cache, _names, _streets
+from coverage15.network import _cache, _names, _packed, _streets
 from coverage15.network._online import online_graph as _online_graph
 from coverage15.network._snap_index import segment_grid, z_order
 
@@ -165,20 +165,15 @@ class WalkNetwork:
         )
 
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_tree"] = None  # STRtrees do not pickle; rebuilt on demand
-        # the edge LineStrings as one coordinate array (a million geometries pickled one by
-        # one take seconds to load; this takes a fraction of a second)
-        coords, index = shapely.get_coordinates(self.edge_geometry, return_index=True)
-        state["edge_geometry"] = (coords, np.bincount(index, minlength=self.n_edges))
-        return state
+        return _packed.pack(self)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        if isinstance(state["edge_geometry"], tuple):
-            coords, counts = state["edge_geometry"]
-            state["edge_geometry"] = shapely.linestrings(
-                coords, indices=np.repeat(np.arange(len(counts)), counts))
-        self.__dict__.update(state)
+        _packed.unpack(self, state)
+
+    if not TYPE_CHECKING:  # to the type checker, edge_geometry is a plain attribute
+
+        def __getattr__(self, name: str) -> Any:
+            return _packed.unpacked(self, name)
 
 
 @dataclass(frozen=True)

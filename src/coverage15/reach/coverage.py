@@ -21,16 +21,40 @@ import shapely
 from coverage15.reach._bands import on_threads
 
 __all__ = [
+    "EXTENT_M2",
     "FULL_NETWORK_SHARE",
+    "STREET_M",
+    "WITHIN",
     "NetworkStatus",
     "assign_units",
     "count_by_unit",
     "coverage_by_unit",
     "demand_coverage",
+    "extent_areas",
     "network_status",
 ]
 
 NetworkStatus = Literal["full", "partial", "none"]
+EXTENT_M2: Final = "@extent"
+"""In ``measured`` tables (:func:`coverage_by_unit`): a unit's area inside the network's
+extent, m² (beside each layer key's area inside the layer's union)."""
+STREET_M: Final = "@street_m"
+"""In ``measured`` tables: the street length inside a unit's part within the extent, m."""
+WITHIN: Final = "@within"
+"""In ``measured`` tables: 1 where a unit lies wholly within the network's extent."""
+
+
+def extent_areas(inside: npt.ArrayLike, area: npt.NDArray[np.float64],
+                 within: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """Each unit's area inside the extent: its own area where it lies wholly within.
+
+    Elsewhere the measured ``inside``, kept below the unit's area, so that a unit shows
+    100 % of its area inside the network exactly when it lies wholly within the extent: in
+    one overlay or summed over tiles' pieces (whose last bits differ), the same verdict.
+    """
+    values = np.asarray(inside, dtype=float)
+    below = np.minimum(values, np.nextafter(area, -np.inf))
+    return np.where(within, area, np.maximum(below, 0.0))
 FULL_NETWORK_SHARE: Final = 0.95
 """A unit counts as inside the network when this share of its area is (boundaries are
 simplified by ~60 m, so exact containment is too strict)."""
@@ -113,6 +137,7 @@ def coverage_by_unit(
     unions: Mapping[str, shapely.Geometry],
     extent: shapely.Geometry,
     working_crs: str,
+    measured: Mapping[str, npt.NDArray[np.float64]] | None = None,
 ) -> pd.DataFrame:
     """Counts and coverage shares for every unit.
 
@@ -133,6 +158,11 @@ def coverage_by_unit(
         The network's extent, in ``working_crs``.
     working_crs
         Metric CRS for areas.
+    measured
+        The units' areas inside the extent (:data:`EXTENT_M2`) and inside each layer's union
+        (the layer key), m², already measured (tile by tile on a cluster: the sums of
+        :mod:`coverage15.scale.pieces`); a layer missing from it covers nothing. None:
+        overlay the units with ``extent`` and ``unions`` here.
 
     Returns
     -------
@@ -144,7 +174,13 @@ def coverage_by_unit(
     """
     metric = units.geometry.to_crs(working_crs).to_numpy()
     area = shapely.area(metric)
-    inside = _intersection_areas(metric, np.array([extent], dtype=object)[[0] * len(metric)])
+    if measured is not None:
+        inside = extent_areas(measured.get(EXTENT_M2, np.zeros(len(metric))), area,
+                              measured.get(WITHIN, np.zeros(len(metric))) > 0)
+    else:
+        inside = extent_areas(
+            _intersection_areas(metric, np.array([extent], dtype=object)[[0] * len(metric)]),
+            area, shapely.within(metric, extent))
     table = pd.DataFrame(index=units.index)
     table["area_km2"] = area / 1e6
     table["network_share"] = np.clip(np.divide(inside, area, out=np.zeros_like(area),
@@ -157,7 +193,12 @@ def coverage_by_unit(
             if column in counts:
                 table[column] = counts[column]
         union = unions.get(key)
-        if union is None or union.is_empty:
+        if measured is not None:
+            covered_area = np.asarray(measured.get(key, np.zeros(len(metric))), dtype=float)
+            table[f"{key}_area_share"] = np.clip(
+                np.divide(covered_area, area, out=np.zeros_like(area), where=area > 0), 0.0, 1.0
+            )
+        elif union is None or union.is_empty:
             table[f"{key}_area_share"] = 0.0
         else:
             covered_area = _area_inside(metric, union)

@@ -19,10 +19,11 @@ resubmitted up to ``retries`` times and reported; it is never dropped silently.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, partial
 from typing import Any, TypeVar
@@ -39,6 +40,7 @@ from coverage15.network import _cache
 from coverage15.network.graph import Snap, WalkNetwork, snap_points
 from coverage15.reach.kernel import LayerAreas, layer_reach
 from coverage15.reach.service_areas import union_areas
+from coverage15.scale import pieces
 from coverage15.scale.cluster import DaskMissingError, default_workers, open_client
 from coverage15.scale.tiles import TileStore, load_tile, store_for, subnetwork
 
@@ -76,6 +78,10 @@ class RunLog:
     unions: dict[str, shapely.Geometry] = field(default_factory=dict)
     """Per layer, the union of its service areas when the tiles computed it (partitioned runs
     unite each tile's on its worker, then the tiles' unions here); empty in process."""
+    measured: dict[str, dict[str, FloatArray]] = field(default_factory=dict)
+    """Per polygon set asked for (``measure``), per measure (``EXTENT_M2``, ``STREET_M`` of
+    :mod:`coverage15.reach.coverage`, a layer key): each polygon's sum over the tiles'
+    pieces (:mod:`.pieces`); empty in process."""
 
 
 @dataclass(frozen=True)
@@ -212,8 +218,8 @@ def _unreached(task: _Task) -> _TileResult:
 
 
 def _make_tasks(net: WalkNetwork, store: TileStore, facility_xy: dict[str, FloatArray],
-                demand_xy: FloatArray | None, *, analysis: AnalysisSpec,
-                n: int) -> list[_Task]:
+                demand_xy: FloatArray | None, *, analysis: AnalysisSpec, n: int,
+                ) -> tuple[list[_Task], tuple[FloatArray, float, tuple[int, int]]]:
     # node bounds: cheaper than the edges' (any tiling gives the same answer)
     (x0, y0), (x1, y1) = net.node_xy.min(axis=0), net.node_xy.max(axis=0)
     bounds = (float(x0), float(y0), float(x1), float(y1))
@@ -252,7 +258,7 @@ def _make_tasks(net: WalkNetwork, store: TileStore, facility_xy: dict[str, Float
         bx0, by0, bx1, by1 = (float(b) for b in net_box.bounds)
         tasks.append(_Task(index, store, (bx0, by0, bx1, by1), xy_k, ids_k, core_k, d_xy, mine,
                            analysis))
-    return tasks
+    return tasks, (origin, size, (cols, rows))
 
 
 def compute_layers(
@@ -266,6 +272,8 @@ def compute_layers(
     workers: int | None = None,
     retries: int = 2,
     progress: Progress | None = None,
+    measure: Mapping[str, npt.NDArray[np.object_]] | None = None,
+    streets: Sequence[str] = (),
 ) -> tuple[dict[str, LayerAreas], FloatArray, npt.NDArray[np.bool_], RunLog]:
     """Run the distance work for every layer, here or on a Dask cluster.
 
@@ -291,6 +299,13 @@ def compute_layers(
         Times a failed partition is resubmitted before the run fails.
     progress
         ``progress(step, done, total)`` callback.
+    measure
+        Polygon sets (name → polygons in the network's CRS, e.g. the 街镇) whose areas inside
+        the network's extent and inside each layer's union of service areas the tiles
+        measure (:mod:`.pieces`) when the run is partitioned: the coverage step's overlays,
+        done on the workers (``RunLog.measured``). Ignored in process.
+    streets
+        The sets of ``measure`` whose street length inside the extent is wanted too.
 
     Returns
     -------
@@ -307,7 +322,8 @@ def compute_layers(
         partitions = PARTITIONS_PER_WORKER * n_workers
     try:
         return _on_cluster(client, net, facility_points, demand_points, analysis=analysis,
-                           partitions=partitions, retries=retries, progress=progress)
+                           partitions=partitions, retries=retries, progress=progress,
+                           measure=measure or {}, streets=streets)
     finally:
         if own_client:
             cluster = getattr(client, "cluster", None)
@@ -319,6 +335,8 @@ def compute_layers(
 def _on_cluster(client: Any, net: WalkNetwork, facility_points: dict[str, Any],
                 demand_points: Any | None, *, analysis: AnalysisSpec, partitions: int,
                 retries: int, progress: Progress | None,
+                measure: Mapping[str, npt.NDArray[np.object_]] | None = None,
+                streets: Sequence[str] = (),
                 ) -> tuple[dict[str, LayerAreas], FloatArray, npt.NDArray[np.bool_], RunLog]:
     crs = net.crs
     facility_xy = {k: shapely.get_coordinates(p.geometry.to_crs(crs).to_numpy())
@@ -327,10 +345,15 @@ def _on_cluster(client: Any, net: WalkNetwork, facility_points: dict[str, Any],
                  if demand_points is not None else None)
     store, temporary = store_for(net)
     try:
-        tasks = _make_tasks(net, store, facility_xy, demand_xy, analysis=analysis,
-                            n=partitions)
+        tasks, grid = _make_tasks(net, store, facility_xy, demand_xy, analysis=analysis,
+                                  n=partitions)
         runlog = RunLog(partitions=len(tasks), scheduler=str(getattr(client, "scheduler", "")))
-        results = _gather_with_retries(client, tasks, retries, runlog, progress)
+        results, done = _gather_with_retries(client, tasks, retries, runlog, progress)
+        if measure:
+            runlog.measured = _measure(client, store, grid, measure, streets=streets,
+                                       results=results, done=done, extent=net.extent,
+                                       retries=retries, runlog=runlog, progress=progress)
+        del done  # the tiles' results on the workers are no longer needed
     finally:
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)
@@ -339,14 +362,66 @@ def _on_cluster(client: Any, net: WalkNetwork, facility_points: dict[str, Any],
     return (*_stitch(tasks, results, facility_xy, demand_xy), runlog)
 
 
-def _gather_with_retries(client: Any, tasks: list[_Task], retries: int, runlog: RunLog,
-                         progress: Progress | None) -> list[Any]:
+def _measure(client: Any, store: TileStore, grid: tuple[FloatArray, float, tuple[int, int]],
+             measure: Mapping[str, npt.NDArray[np.object_]], *, streets: Sequence[str],
+             results: list[Any], done: list[Any], extent: shapely.Geometry, retries: int,
+             runlog: RunLog, progress: Progress | None) -> dict[str, dict[str, FloatArray]]:
+    """The coverage overlays of ``measure`` per tile on the workers, summed here."""
+    union_bounds = [{key: (None if shapely.is_empty(u) else tuple(shapely.bounds(u)))
+                     for key, u in r[3].items()} for r in results]
+    boxes = [shapely.bounds(extent), *(b for u in union_bounds for b in u.values() if b)]
+    for polygons in measure.values():
+        if len(polygons):
+            boxes.append(shapely.total_bounds(polygons))
+    stack = np.array(boxes, dtype=float).reshape(-1, 4)
+    outer = (float(np.nanmin(stack[:, 0])) - 1.0, float(np.nanmin(stack[:, 1])) - 1.0,
+             float(np.nanmax(stack[:, 2])) + 1.0, float(np.nanmax(stack[:, 3])) + 1.0)
+    origin, size, shape = grid
+    made = pieces.piece_tasks(store, pieces.core_boxes(origin, size, shape, outer), measure,
+                              streets=streets, union_bounds=union_bounds)
+    # the tiles' unions stay on the workers: a piece's task names the results it needs
+    first = runlog.partitions
+    tasks = [dataclasses.replace(task, index=first + task.index) for task, _ in made]
+    # each tile's unions picked out where its result lies: only they travel, not its polygons
+    unions = {n: client.submit(_unions_of, done[n], pure=False)
+              for n in sorted({n for _, near in made for n in near})}
+    args = {t.index: [unions[n] for n in near]
+            for t, (_, near) in zip(tasks, made, strict=True)}
+    found, _ = _gather_with_retries(client, tasks, retries, runlog, progress, fn=_run_pieces,
+                                    args=args, step="area shares")
+    return pieces.sum_pieces(found, {name: len(p) for name, p in measure.items()})
+
+
+def _unions_of(result: _TileResult) -> dict[str, shapely.Geometry]:
+    """On a worker: a tile result's unions, per layer."""
+    return result[3]
+
+
+def _run_pieces(task: pieces.PieceTask, *unions: dict[str, shapely.Geometry],
+                ) -> pieces.Pieces:
+    """On a worker: a piece task, given the neighbouring tiles' unions."""
+    return pieces.run_pieces(task, *unions)
+
+
+def _gather_with_retries(client: Any, tasks: Sequence[Any], retries: int, runlog: RunLog,
+                         progress: Progress | None, *, fn: Callable[..., Any] | None = None,
+                         args: Mapping[int, list[Any]] | None = None,
+                         step: str = "service areas") -> tuple[list[Any], list[Any]]:
+    """Run ``fn(task, *args[task.index])`` for every task, resubmitting failures.
+
+    Returns the results in the tasks' order and their finished futures (whose results stay
+    on the workers while they are referenced).
+    """
     from dask.distributed import as_completed
 
-    futures = {client.submit(_run_task, t, pure=False, key=f"c15-part-{t.index}-0"): t
-               for t in tasks}
+    run = fn or _run_task  # looked up now: tests replace _run_task
+    args = args or {}
+    prefix = "c15-part" if fn is None else "c15-cover"
+    futures = {client.submit(run, t, *args.get(t.index, []), pure=False,
+                             key=f"{prefix}-{t.index}-0"): t for t in tasks}
     attempts = dict.fromkeys(range(len(tasks)), 0)
     results: dict[int, Any] = {}
+    finished: dict[int, Any] = {}
     position = {t.index: i for i, t in enumerate(tasks)}
     queue = as_completed(list(futures))
     for future in queue:
@@ -354,8 +429,9 @@ def _gather_with_retries(client: Any, tasks: list[_Task], retries: int, runlog: 
         i = position[task.index]
         if future.status == "finished":
             results[i] = future.result()
+            finished[i] = future
             if progress is not None:
-                progress("service areas", len(results), len(tasks))
+                progress(step, len(results), len(tasks))
             continue
         error = repr(future.exception())
         runlog.retried.setdefault(task.index, []).append(error)
@@ -365,11 +441,12 @@ def _gather_with_retries(client: Any, tasks: list[_Task], retries: int, runlog: 
         if attempts[i] > retries:
             msg = (f"partition {task.index} failed {attempts[i]} times; last error: {error}")
             raise PartitionError(msg)
-        again = client.submit(_run_task, task, pure=False,
-                              key=f"c15-part-{task.index}-{attempts[i]}")
+        again = client.submit(run, task, *args.get(task.index, []), pure=False,
+                              key=f"{prefix}-{task.index}-{attempts[i]}")
         futures[again] = task
         queue.add(again)
-    return [results[i] for i in range(len(tasks))]
+    order = range(len(tasks))
+    return [results[i] for i in order], [finished[i] for i in order]
 
 
 def _stitch(tasks: list[_Task], results: list[Any], facility_xy: dict[str, FloatArray],
