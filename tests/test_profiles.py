@@ -7,6 +7,7 @@ each walking distance is a difference of x coordinates.
 from __future__ import annotations
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -224,3 +225,32 @@ def test_sum_and_ratio_rules_without_their_data(street, two_districts):
     assert bool(report.loc["乙区", "pass_homes_per_1000"]) is True
     assert pd.isna(report.loc["丁区", "pass_homes_per_1000"])
     assert pd.isna(report.loc["丁区", "homes_per_1000_value"])
+
+
+ELDERLY = WalkProfile("elderly", 0.76 * 3.6, "老年")  # 15 min: 684 m
+
+
+def test_service_area_unions_shrink_for_slower_walkers(street, one_unit):
+    # one centre mid-street (x = 1,000): 15 minutes reach 999 m each way at 1.11 m/s, 684 m
+    # at 0.76 and 576 m at 0.64; each union is that stretch of street grown by the 50 m band
+    a = c15.AnalysisSpec(walk_speed_kmh=STANDARD.speed_kmh,
+                         profiles=(STANDARD, ELDERLY, FRAIL), verdict_profile="standard")
+    result = c15.analyse(street, {"centre": _points(1_000.0)}, one_unit, analysis=a)
+    standard = result.unions["centre"]
+    unions = result.profile_unions["centre"]
+    assert set(unions) == {"elderly", "frail"}  # the verdict's is ``unions``
+    band = a.buffer_m
+    for profile, reach_m in (("elderly", 684.0), ("frail", 576.0)):
+        union = unions[profile]
+        west, south, east, north = union.bounds
+        assert west == pytest.approx(X0 + 1_000 - reach_m - band, abs=0.01)
+        assert east == pytest.approx(X0 + 1_000 + reach_m + band, abs=0.01)
+        assert (south, north) == pytest.approx((Y0 - band, Y0 + band), abs=0.01)
+        # a band around the reached street only: its area within the rounding of the caps
+        assert union.area == pytest.approx(2 * reach_m * 2 * band + np.pi * band**2, rel=0.01)
+        assert standard.contains(union)
+        assert union.area < standard.area - 1_000
+    assert unions["elderly"].contains(unions["frail"])
+    # the standard union is the one of the facilities' own polygons, at 999 m
+    assert standard.bounds[0] == pytest.approx(X0 + 1_000 - 999.0 - band, abs=0.01)
+

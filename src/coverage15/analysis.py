@@ -240,7 +240,8 @@ def analyse(
         units=unit_table, gap_report=gap, district_report=district_report,
         districts_gdf=district_table, district_areas=district_areas, check=check,
         rules=rules, rejected=rejected, problems=problems, timings=timings,
-        reused=runlog.cached, population=population)
+        reused=runlog.cached, population=population,
+        profile_unions={key: result.profile_unions for key, result in areas.items()})
 
 
 def _as_units(frame: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:

@@ -58,6 +58,12 @@ class Result:
     reused : list of str
         Layers (and ``"demand snaps"``) whose distance work came from the cache of an earlier
         run with the same network, inputs, settings and code.
+    population : DataFrame or None
+        The population table the ratio rules and weights used.
+    profile_unions : dict
+        Layer key → walking profile id → the union of the layer's service areas at that
+        profile's limit (the run's minutes at its speed), in the working CRS, for every
+        profile other than the verdict's (whose union is ``unions``).
     """
 
     config: RunConfig
@@ -79,6 +85,7 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)
     reused: list[str] = field(default_factory=list)
     population: pd.DataFrame | None = None
+    profile_unions: dict[str, dict[str, shapely.Geometry]] = field(default_factory=dict)
 
     def units_gdf(self) -> gpd.GeoDataFrame:
         """The gap report joined to the 街镇 polygons (EPSG:4326)."""
