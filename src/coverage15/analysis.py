@@ -241,7 +241,8 @@ def analyse(
         districts_gdf=district_table, district_areas=district_areas, check=check,
         rules=rules, rejected=rejected, problems=problems, timings=timings,
         reused=runlog.cached, population=population,
-        profile_unions={key: result.profile_unions for key, result in areas.items()})
+        profile_unions={key: result.profile_unions for key, result in areas.items()},
+        pairs=all_pairs)
 
 
 def _as_units(frame: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:

@@ -7,6 +7,7 @@ the writers, maps and recommendations import it without importing the steps that
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -64,6 +65,9 @@ class Result:
         Layer key → walking profile id → the union of the layer's service areas at that
         profile's limit (the run's minutes at its speed), in the working CRS, for every
         profile other than the verdict's (whose union is ``unions``).
+    pairs : dict
+        Layer key → ``(facility, demand, dist_m)`` for every facility–demand pair within the
+        largest limit any walking profile and rule needs (what the verdicts were judged on).
     """
 
     config: RunConfig
@@ -86,6 +90,7 @@ class Result:
     reused: list[str] = field(default_factory=list)
     population: pd.DataFrame | None = None
     profile_unions: dict[str, dict[str, shapely.Geometry]] = field(default_factory=dict)
+    pairs: dict[str, tuple[Any, Any, Any]] = field(default_factory=dict)
 
     def units_gdf(self) -> gpd.GeoDataFrame:
         """The gap report joined to the 街镇 polygons (EPSG:4326)."""

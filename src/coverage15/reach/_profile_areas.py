@@ -74,14 +74,33 @@ def profile_unions(net: WalkNetwork, reach: Reach, a: AnalysisSpec, *,
         when nothing is reached).
     """
     out: dict[str, shapely.Geometry] = {}
-    for pid, limit in profile_limits(a).items():
-        merged = reached_intervals(net, within(reach, limit),
+    limits = profile_limits(a)
+    if not limits:
+        return out
+    nearest = _nearest(net, within(reach, max(limits.values())))
+    for pid, limit in limits.items():
+        merged = reached_intervals(net, within(nearest, limit),
                                    group=np.zeros(reach.n_sources, dtype=np.int64))
         cells = _cell_groups(net, merged)
         polygons = service_area_polygons(net, cells, n_groups=int(cells.group.max(initial=-1))
                                          + 1, buffer_m=a.buffer_m, threads=threads)
         out[pid] = union_areas(polygons)
     return out
+
+
+def _nearest(net: WalkNetwork, reach: Reach) -> Reach:
+    """``reach`` as one multi-source search: each node once, at its nearest source's distance.
+
+    A union needs no more: a stretch reached from a farther source is reached from the
+    nearest one too. (The pairs' ``source`` becomes 0; the sources' own edges are kept.)
+    """
+    if len(reach.node) == 0:
+        return reach
+    nearest = np.full(net.n_nodes, np.inf)
+    np.minimum.at(nearest, reach.node, reach.dist_m)
+    node = np.flatnonzero(np.isfinite(nearest))
+    return dataclasses.replace(reach, source=np.zeros(len(node), dtype=np.int64), node=node,
+                               dist_m=nearest[node])
 
 
 def _cell_groups(net: WalkNetwork, intervals: Intervals) -> Intervals:
