@@ -157,6 +157,34 @@ def test_weighted_share_differs_from_the_point_share(street, one_unit):
     assert row["centre_walk_people_share"] == pytest.approx(0.4)
 
 
+
+def test_share_basis_people_judges_walking_rules_on_persons(street, one_unit):
+    # homes 200, 600 and 1,500 m from the centre with 10, 30 and 60 persons: 2 of 3 points
+    # within 1,000 m (67 %), but 40 of 100 persons (40 %); the target is 50 %
+    rule = Rule(id="centre_walk", kind="demand_share", layer="centre", min_share=0.5)
+    homes = _points(200.0, 600.0, 1_500.0, persons=[10, 30, 60])
+    args = ({"centre": _points(0.0)}, one_unit)
+    points = c15.analyse(street, *args, demand=homes, rules=[rule], weight_field="persons")
+    assert bool(points.gap_report.loc[0, "pass_centre_walk"]) is True
+    people = c15.AnalysisSpec(share_basis="people")
+    weighed = c15.analyse(street, *args, demand=homes, rules=[rule], weight_field="persons",
+                          analysis=people)
+    row = weighed.gap_report.iloc[0]
+    assert row["centre_walk_share"] == pytest.approx(2 / 3, abs=1e-4)  # still shown beside
+    assert row["centre_walk_people_share"] == pytest.approx(0.4)
+    assert bool(row["pass_centre_walk"]) is False
+    assert bool(row["uncovered"]) is True
+    # 50 of the 100 persons are needed, 40 reach it: 10 more
+    assert "centre_walk: 40% of residents within reach" in row["reason"]
+    assert "10 more residents" in row["reason"]
+    assert "10 名居民" in row["reason_zh"]
+    # without weights a walking rule is not judged on people
+    plain = c15.analyse(street, *args, demand=_points(200.0, 600.0, 1_500.0), rules=[rule],
+                        analysis=people)
+    assert "no population weights" in plain.check.skipped["centre_walk"]
+    assert "pass_centre_walk" not in plain.gap_report.columns
+    assert bool(plain.gap_report.loc[0, "uncovered"]) is False  # no rule judged fails
+
 @pytest.fixture
 def two_districts():
     units = _units(("甲街道", "乙区", -100, 1_000), ("丙街道", "丁区", 1_000, 2_100))

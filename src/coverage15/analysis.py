@@ -588,5 +588,5 @@ class RuleInputs:
             "weights": weight.persons if weight is not None else None, "level": level,
             "facilities": {key: FacilityValues(unit_of[key], layer.points)
                            for key, layer in self.layers.items()},
-            "population": population,
+            "population": population, "share_basis": self.a.share_basis,
         }
