@@ -19,7 +19,7 @@ from coverage15.inputs.layers import polygonal_part
 if TYPE_CHECKING:
     from coverage15.result import Result
 
-__all__ = ["display_unions", "profile_labels", "profile_unions_json", "profile_views"]
+__all__ = ["by_profile", "display_unions", "profile_labels", "profile_views", "unions_json"]
 
 
 def profile_labels(result: Result) -> dict[str, str]:
@@ -57,7 +57,7 @@ def profile_views(result: Result, units: pd.DataFrame, share_column: str, *,
     return ([{"id": p.id, "label": profile_labels(result)[p.id]} for p in profiles], views)
 
 
-def display_unions(unions: Mapping[str, shapely.Geometry], area: shapely.Geometry | None, *,
+def display_unions(unions: Mapping[str, shapely.Geometry], area: shapely.Geometry | None,
                    simplify_m: float, working_crs: str) -> dict[str, shapely.Geometry]:
     """Unions (working CRS) as the map shows them: clipped, simplified, in EPSG:4326.
 
@@ -75,11 +75,20 @@ def display_unions(unions: Mapping[str, shapely.Geometry], area: shapely.Geometr
     return out
 
 
-def profile_unions_json(result: Result, shown: Mapping[str, shapely.Geometry], key: str,
-                        ) -> dict[str, Any]:
+def by_profile(result: Result, area: shapely.Geometry | None, simplify_m: float,
+               working_crs: str) -> dict[str, dict[str, shapely.Geometry]]:
+    """Layer key → profile id → its union at each other profile, as the map shows it."""
+    return {key: display_unions(unions, area, simplify_m, working_crs)
+            for key, unions in result.profile_unions.items()}
+
+
+def unions_json(result: Result, shown: Mapping[str, Mapping[str, shapely.Geometry]],
+                        key: str) -> dict[str, Any]:
     """Profile id → GeoJSON of layer ``key``'s service areas at that profile (null: none).
 
-    Every profile other than the verdict's (whose areas are the layer's ``union``).
+    Every profile other than the verdict's (whose areas are the layer's ``union``); ``shown``
+    from :func:`by_profile`.
     """
-    return {pid: json.loads(shapely.to_geojson(shown[pid])) if pid in shown else None
+    mine = shown.get(key, {})
+    return {pid: json.loads(shapely.to_geojson(mine[pid])) if pid in mine else None
             for pid in result.profile_unions.get(key, {})}

@@ -33,14 +33,10 @@ from jinja2 import Template
 from coverage15._errors import ConfigError, unknown_district
 from coverage15.inputs._palette import LAYER_COLOURS, layer_colours
 from coverage15.inputs.config import MapSpec
+from coverage15.outputs import _map_profiles
 from coverage15.outputs._legend import facility_count_text, unit_rows
 from coverage15.outputs._map_assets import AssetMode, RawHTML, check_tiles, use_assets
-from coverage15.outputs._map_profiles import (
-    display_unions,
-    profile_labels,
-    profile_unions_json,
-    profile_views,
-)
+from coverage15.outputs._map_profiles import profile_labels, profile_views
 from coverage15.outputs._proposal_map import mark_proposals, proposal_overlays
 from coverage15.outputs._safe_text import html_text, script_json
 from coverage15.reach._reasons import pct
@@ -154,7 +150,7 @@ class MapData:
     unions : dict
         Layer key → union of its service areas (clipped to the district, if any).
     profile_unions : dict
-        Layer key → walking profile id → the same at each other profile (the switch).
+        Layer key → walking profile id → its union at each other profile.
     facilities : dict of GeoDataFrame
         Layer key → facilities shown (in the district, or serving it).
     areas : GeoDataFrame
@@ -248,8 +244,7 @@ def map_data(
     simplify_m, area_simplify_m
         Display simplification in metres (unions and boundaries; single service areas).
     with_areas
-        Also simplify the single facilities' service areas, and the layers' unions at the
-        other walking profiles.
+        Also the single facilities' service areas and the unions at other profiles.
 
     Returns
     -------
@@ -308,9 +303,7 @@ def map_data(
                                                      strict=True)]].copy()
     if with_areas and len(areas):
         areas["geometry"] = _display(areas.geometry, area_simplify_m, working)
-    unions = display_unions(result.unions, area, simplify_m=simplify_m, working_crs=working)
-    by_profile = {key: display_unions(u, area, simplify_m=simplify_m, working_crs=working)
-                  for key, u in result.profile_unions.items()} if with_areas else {}
+    unions = _map_profiles.display_unions(result.unions, area, simplify_m, working)
     if districts is not None:
         districts = districts[["unit", "geometry"]].copy()
         districts["geometry"] = _display(districts.geometry, simplify_m * 2, working)
@@ -326,7 +319,9 @@ def map_data(
     labels = {c: _label(c, layer_labels, rule_labels, profile_labels(result))
               for c in units.columns}
     return MapData(units=units, districts=districts, unions=unions, facilities=facilities,
-                   areas=areas, profile_unions=by_profile, share_column=share_column,
+                   areas=areas, share_column=share_column, profile_unions=(
+                       _map_profiles.by_profile(result, area, simplify_m, working)
+                       if with_areas else {}),
                    share_label=labels.get(share_column, share_column), target=target,
                    bounds=(west, south, east, north), district=district, labels=labels)
 
@@ -420,8 +415,7 @@ def _payload(result: Result, data: MapData) -> dict[str, Any]:
         layers.append({"key": key, "label": spec.label,
                        "colour": colours[key],
                        "union": _geojson(union) if union is not None else None,
-                       "unions": profile_unions_json(result, data.profile_unions.get(key, {}),
-                                                     key),  # at the other profiles
+                       "unions": _map_profiles.unions_json(result, data.profile_unions, key),
                        "facilities": rows, "areas": geoms,
                        "top": spec.role == "centre"})  # the "1" of 1+N: never hidden
     west, south, east, north = data.bounds
