@@ -77,20 +77,24 @@ def profile_unions(net: WalkNetwork, reach: Reach, a: AnalysisSpec, *,
         One (Multi)Polygon per profile other than the verdict's, in the network's CRS (empty
         when nothing is reached).
     """
-    out: dict[str, shapely.Geometry] = {}
     limits = profile_limits(a)
     if not limits:
-        return out
+        return {}
     nearest = _nearest(net, within(reach, max(limits.values())))
+    # every profile's cells are groups of one polygon build: a chain the profiles share (a
+    # street reached whole at each) is buffered once, and the work spreads over the threads
+    parts, spans, n_groups = [], {}, 0
     for pid, limit in limits.items():
-        merged = reached_intervals(net, within(nearest, limit),
-                                   group=np.zeros(reach.n_sources, dtype=np.int64))
-        cells = _cell_groups(net, merged)
-        polygons = service_area_polygons(net, cells, n_groups=int(cells.group.max(initial=-1))
-                                         + 1, buffer_m=a.buffer_m, quad_segs=QUAD_SEGS,
-                                         threads=threads)
-        out[pid] = union_areas(polygons)
-    return out
+        cells = _cell_groups(net, reached_intervals(
+            net, within(nearest, limit), group=np.zeros(reach.n_sources, dtype=np.int64)))
+        parts.append(dataclasses.replace(cells, group=cells.group + n_groups))
+        spans[pid] = (n_groups, n_groups + int(cells.group.max(initial=-1)) + 1)
+        n_groups = spans[pid][1]
+    every = Intervals(*(np.concatenate([getattr(p, f) for p in parts])
+                        for f in ("group", "edge", "start_m", "end_m")))
+    polygons = service_area_polygons(net, every, n_groups=n_groups, buffer_m=a.buffer_m,
+                                     quad_segs=QUAD_SEGS, threads=threads)
+    return {pid: union_areas(polygons[lo:hi]) for pid, (lo, hi) in spans.items()}
 
 
 def _nearest(net: WalkNetwork, reach: Reach) -> Reach:
