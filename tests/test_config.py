@@ -33,6 +33,20 @@ def test_shipped_config(central_config, data_dir):
     assert cfg.analysis.limit_m == 1000.0  # 15 min at 4 km/h
     assert cfg.network.path == data_dir / "network/central_streets.osm"
     assert cfg.targets == ROOT / "data/targets/shanghai-2025.toml"
+    assert cfg.analysis.share_basis == "points"  # verdicts on residential points
+
+
+@pytest.mark.parametrize(("basis", "message"), [
+    ("people", None), ("points", None), ("persons", "'persons' is not one of 'points'")])
+def test_share_basis_is_checked(tmp_path, data_dir, basis, message):
+    path = tmp_path / "basis.toml"
+    path.write_text(shipped_config_text().replace(
+        'working_crs = "EPSG:32651"', f'working_crs = "EPSG:32651"\nshare_basis = "{basis}"'),
+        encoding="utf-8")
+    if message is None:
+        assert load_config(path).analysis.share_basis == basis
+    else:
+        assert message in _problems(path)
 
 
 def test_unset_data_variable_is_named(monkeypatch):

@@ -26,8 +26,8 @@ from coverage15.outputs.writers import (
 
 def test_geoparquet_round_trip(central_run, tmp_path):
     layers = output_layers(central_run)
-    assert set(layers) == {"service_areas", "units", "facilities", "demand", "districts",
-                           "location_check"}
+    assert set(layers) == {"service_areas", "service_area_union", "units", "facilities",
+                           "demand", "districts", "location_check"}
     write_geoparquet(layers, tmp_path)
     for name, frame in layers.items():
         back = gpd.read_parquet(tmp_path / f"{name}.parquet")
@@ -230,7 +230,7 @@ def test_cli_writes_every_format(data_dir, postgis_url, tmp_path):
     assert len(read_postgis(postgis_url, table="c15_cli.coverage15_units")) == 217
     layers = gpd.list_layers(out / "coverage.gpkg")["name"].tolist()
     assert sorted(layers) == ["demand", "districts", "facilities", "location_check",
-                              "service_areas", "units"]
+                              "service_area_union", "service_areas", "units"]
     located = read_postgis(postgis_url, table="c15_cli.coverage15_location_check")
     assert len(located) == 11 + 38 + 30 + 373
 

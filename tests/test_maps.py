@@ -436,6 +436,93 @@ def test_central_map_in_chromium(browser, tiles: str, central_maps: dict[str, Pa
     assert _js_errors(driver) == []
 
 
+
+def test_map_carries_each_layers_areas_at_every_profile(central_run):
+    """Per layer: the verdict profile's union and one at each slower profile, nested."""
+    import shapely
+
+    from coverage15.outputs.maps import _payload
+
+    data = map_data(central_run)
+    payload = _payload(central_run, data)
+    assert [p["id"] for p in payload["profiles"]] == ["standard", "elderly", "frail"]
+    for layer in payload["layers"]:
+        assert set(layer["unions"]) == {"elderly", "frail"}, layer["key"]
+        standard = shapely.from_geojson(json.dumps(layer["union"]))
+        elderly = shapely.from_geojson(json.dumps(layer["unions"]["elderly"]))
+        frail = shapely.from_geojson(json.dumps(layer["unions"]["frail"]))
+        assert frail.area < elderly.area < standard.area, layer["key"]
+        # within the display simplification (10 m) of the faster profile's areas
+        grown = standard.buffer(20 / 111_000)
+        assert grown.contains(elderly)
+        assert elderly.buffer(20 / 111_000).contains(frail)
+        assert central_run.profile_unions[layer["key"]]["elderly"].area < (
+            central_run.unions[layer["key"]].area)
+
+
+PROFILE_AREAS_JS = """
+var s = window.__c15, out = {};
+function area(g) {  // shoelace, in square degrees: enough to compare
+  var a = 0;
+  (g.type === "Polygon" ? [g.coordinates] : g.coordinates).forEach(function (poly) {
+    poly.forEach(function (ring, k) {
+      var t = 0;
+      for (var i = 0; i < ring.length - 1; i++) {
+        t += ring[i][0] * ring[i + 1][1] - ring[i + 1][0] * ring[i][1];
+      }
+      a += (k === 0 ? 1 : -1) * Math.abs(t) / 2;
+    });
+  });
+  return a;
+}
+s.data.layers.forEach(function (layer) {
+  var drawn = s.areas[layer.key].getLayers();
+  out[layer.key] = {n: drawn.length,
+                    same: drawn.length === 1 && drawn[0].feature.geometry === (
+                      s.profile in layer.unions ? layer.unions[s.profile] : layer.union),
+                    span: drawn.length ? area(drawn[0].feature.geometry) : 0};
+});
+out.fills = s.data.units.features.map(function (f) {
+  var p = f.properties.profiles; return p && p[s.profile] ? p[s.profile][0] : f.properties.fill;
+});
+out.drawnFills = [];
+s.units.eachLayer(function (l) { out.drawnFills.push(l.options.fillColor); });
+return out;
+"""
+
+
+@pytest.mark.browser
+def test_profile_switch_shrinks_the_service_areas_in_chromium(browser, offline_map: Path,
+                                                                tmp_path: Path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    driver = browser
+    _open(driver, offline_map)
+    before = driver.execute_script(PROFILE_AREAS_JS)
+    select = Select(driver.find_element(By.CSS_SELECTOR, "select.c15-profile-select"))
+    assert [o.get_attribute("value") for o in select.options] == [
+        "standard", "elderly", "frail"]
+    spans = {"standard": before}
+    for profile in ("elderly", "frail"):
+        select.select_by_value(profile)
+        assert driver.execute_script("return window.__c15.profile") == profile
+        spans[profile] = driver.execute_script(PROFILE_AREAS_JS)
+    _screenshot(driver, "map-central-frail.png", tmp_path)
+    layers = [k for k in before if k not in ("fills", "drawnFills")]
+    for key in layers:
+        # the drawn areas are the chosen profile's, one shape per layer, smaller each time
+        assert [spans[p][key]["n"] for p in spans] == [1, 1, 1], key
+        assert all(spans[p][key]["same"] for p in spans), key
+        assert (spans["standard"][key]["span"] > spans["elderly"][key]["span"]
+                > spans["frail"][key]["span"]), key
+    # the 街镇 are recoloured with the areas: the drawn fills are the profile's
+    assert spans["frail"]["drawnFills"] == spans["frail"]["fills"]
+    assert spans["frail"]["fills"] != before["fills"]
+    select.select_by_value("standard")
+    assert driver.execute_script(PROFILE_AREAS_JS)[layers[0]]["span"] == before[layers[0]]["span"]
+    assert _js_errors(driver) == []
+
 @pytest.mark.browser
 def test_district_map_in_chromium(browser, district_map: Path, tmp_path: Path):
     driver = browser

@@ -169,6 +169,15 @@ def test_outputs_are_written(central_outputs, central_run):
     assert len(units) == 217
     sa = gpd.read_file(out / "coverage.gpkg", layer="service_areas")
     assert len(sa) == len(central_run.service_areas)
+    # each layer's union at each walking profile, the verdict's first and the largest
+    union = gpd.read_file(out / "coverage.gpkg", layer="service_area_union")
+    keys = list(central_run.config.layers)
+    assert list(union["layer"]) == [k for k in keys for _ in range(3)]
+    assert list(union["profile"]) == ["standard", "elderly", "frail"] * len(keys)
+    assert list(union["verdict"]) == [1, 0, 0] * len(keys)
+    assert list(union["limit_m"]) == [1000.0, 684.0, 576.0] * len(keys)
+    for _, areas in union.groupby("layer", sort=False):
+        assert areas["area_km2"].is_monotonic_decreasing
     # the facilities keep their sources' columns, typed; a source column named like one of
     # coverage15's (the canteens' own district) is kept beside it as src_district
     fac = gpd.read_file(out / "coverage.gpkg", layer="facilities")

@@ -7,6 +7,7 @@ each walking distance is a difference of x coordinates.
 from __future__ import annotations
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -156,6 +157,34 @@ def test_weighted_share_differs_from_the_point_share(street, one_unit):
     assert row["centre_walk_people_share"] == pytest.approx(0.4)
 
 
+
+def test_share_basis_people_judges_walking_rules_on_persons(street, one_unit):
+    # homes 200, 600 and 1,500 m from the centre with 10, 30 and 60 persons: 2 of 3 points
+    # within 1,000 m (67 %), but 40 of 100 persons (40 %); the target is 50 %
+    rule = Rule(id="centre_walk", kind="demand_share", layer="centre", min_share=0.5)
+    homes = _points(200.0, 600.0, 1_500.0, persons=[10, 30, 60])
+    args = ({"centre": _points(0.0)}, one_unit)
+    points = c15.analyse(street, *args, demand=homes, rules=[rule], weight_field="persons")
+    assert bool(points.gap_report.loc[0, "pass_centre_walk"]) is True
+    people = c15.AnalysisSpec(share_basis="people")
+    weighed = c15.analyse(street, *args, demand=homes, rules=[rule], weight_field="persons",
+                          analysis=people)
+    row = weighed.gap_report.iloc[0]
+    assert row["centre_walk_share"] == pytest.approx(2 / 3, abs=1e-4)  # still shown beside
+    assert row["centre_walk_people_share"] == pytest.approx(0.4)
+    assert bool(row["pass_centre_walk"]) is False
+    assert bool(row["uncovered"]) is True
+    # 50 of the 100 persons are needed, 40 reach it: 10 more
+    assert "centre_walk: 40% of residents within reach" in row["reason"]
+    assert "10 more residents" in row["reason"]
+    assert "10 名居民" in row["reason_zh"]
+    # without weights a walking rule is not judged on people
+    plain = c15.analyse(street, *args, demand=_points(200.0, 600.0, 1_500.0), rules=[rule],
+                        analysis=people)
+    assert "no population weights" in plain.check.skipped["centre_walk"]
+    assert "pass_centre_walk" not in plain.gap_report.columns
+    assert bool(plain.gap_report.loc[0, "uncovered"]) is False  # no rule judged fails
+
 @pytest.fixture
 def two_districts():
     units = _units(("甲街道", "乙区", -100, 1_000), ("丙街道", "丁区", 1_000, 2_100))
@@ -224,3 +253,32 @@ def test_sum_and_ratio_rules_without_their_data(street, two_districts):
     assert bool(report.loc["乙区", "pass_homes_per_1000"]) is True
     assert pd.isna(report.loc["丁区", "pass_homes_per_1000"])
     assert pd.isna(report.loc["丁区", "homes_per_1000_value"])
+
+
+ELDERLY = WalkProfile("elderly", 0.76 * 3.6, "老年")  # 15 min: 684 m
+
+
+def test_service_area_unions_shrink_for_slower_walkers(street, one_unit):
+    # one centre mid-street (x = 1,000): 15 minutes reach 999 m each way at 1.11 m/s, 684 m
+    # at 0.76 and 576 m at 0.64; each union is that stretch of street grown by the 50 m band
+    a = c15.AnalysisSpec(walk_speed_kmh=STANDARD.speed_kmh,
+                         profiles=(STANDARD, ELDERLY, FRAIL), verdict_profile="standard")
+    result = c15.analyse(street, {"centre": _points(1_000.0)}, one_unit, analysis=a)
+    standard = result.unions["centre"]
+    unions = result.profile_unions["centre"]
+    assert set(unions) == {"elderly", "frail"}  # the verdict's is ``unions``
+    band = a.buffer_m
+    for profile, reach_m in (("elderly", 684.0), ("frail", 576.0)):
+        union = unions[profile]
+        west, south, east, north = union.bounds
+        assert west == pytest.approx(X0 + 1_000 - reach_m - band, abs=0.01)
+        assert east == pytest.approx(X0 + 1_000 + reach_m + band, abs=0.01)
+        assert (south, north) == pytest.approx((Y0 - band, Y0 + band), abs=0.01)
+        # a band around the reached street only: its area within the rounding of the caps
+        assert union.area == pytest.approx(2 * reach_m * 2 * band + np.pi * band**2, rel=0.01)
+        assert standard.contains(union)
+        assert union.area < standard.area - 1_000
+    assert unions["elderly"].contains(unions["frail"])
+    # the standard union is the one of the facilities' own polygons, at 999 m
+    assert standard.bounds[0] == pytest.approx(X0 + 1_000 - 999.0 - band, abs=0.01)
+

@@ -363,6 +363,48 @@ def test_cli_whatif_and_errors(town, tmp_path, capsys):
     assert "layer 'nope'" in err
 
 
+
+def _station_town(straight_street, centres: list[float], meals: list[float],
+                  homes: list[float]):
+    """A 4 km street in one 街镇, judged on "1+N": a centre within 15 minutes (1,000 m at
+    4 km/h) and a meal point within 10 (666.7 m)."""
+    import coverage15 as c15
+    from coverage15.reach.targets import Rule
+
+    def pts(xs: list[float]) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame({"name": [f"p{x:g}" for x in xs]},
+                                geometry=[shapely.Point(X0 + x, Y0) for x in xs], crs=CRS)
+
+    rule = Rule(id="one_plus_n", kind="one_plus_n", centre_layers=("centre",),
+                station_layers=("meal",), n=1, min_share=0.9, centre_minutes=15,
+                station_minutes=10)
+    units = gpd.GeoDataFrame({"name": ["甲街道"], "district": ["乙区"]},
+                             geometry=[shapely.box(X0 - 100, Y0 - 200, X0 + 4100, Y0 + 200)],
+                             crs=CRS)
+    return c15.analyse(straight_street(16, x0=X0, y0=Y0),
+                       {"centre": pts(centres), "meal": pts(meals)}, units,
+                       demand=pts(homes), rules=[rule])
+
+
+def test_would_pass_counts_stations_at_their_own_limit(straight_street):
+    # a meal point at x = 0; homes at 500 (its meal point 7.5 minutes away) and 800 (12
+    # minutes: within the centre's 15, not the stations' 10); the only centre at x = 4,000.
+    # A new centre makes only the first pass: the second has no meal point within 10 min
+    result = _station_town(straight_street, [4_000], [0], [500, 800])
+    assert result.demand["meal_n"].tolist() == [1, 1]  # both within the run's 15 minutes
+    rec = recommend(result, layer="centre", k=1, objective="one_plus_n")
+    assert rec.stats["eligible"] == 1
+    assert rec.newly_covered["row"].tolist() == [0]
+    # a meal point is proposed within 10 minutes of the home that has its centre: the home
+    # at 500 has the centre at 0 within 15 minutes and its meal point at 1,400 (900 m, 13.5
+    # minutes) does not count, so one more meal point would make it pass
+    result = _station_town(straight_street, [0], [1_400], [500])
+    rec = recommend(result, layer="meal", k=1, objective="one_plus_n")
+    assert rec.stats["eligible"] == 1
+    site = rec.proposals.to_crs(CRS).geometry.iloc[0]
+    assert abs(site.x - (X0 + 500)) <= 1_000 * 10 / 15 + 1e-6
+    assert rec.stats["newly_covered"] == 1
+
 # --- central Shanghai ---------------------------------------------------------------------
 
 
@@ -443,12 +485,17 @@ def test_candidates_from_the_day_care_layer_as_the_readme_says(central_config, d
 
 def test_cover_tells_what_the_sites_add_as_the_re_run_counts_it(central_run):
     rec = cover(central_run, layer="centre")
-    # 58 flagged 街镇 with 7,448 residential points, 3,262 within reach of a centre; the 26
-    # sites bring 1,308 more within reach (not only those whose reach makes a rule pass)
+    # 58 flagged 街镇 with 7,448 residential points, 3,262 within reach of a centre; the 14
+    # sites bring 864 more within reach (not only those whose reach makes a rule pass)
     assert (rec.stats["scope_points"], rec.stats["before"]) == (7448, 3262)
-    assert len(rec.proposals) == 26
-    assert rec.stats["newly_covered"] == rec.proposals["newly_covered"].sum() == 1308
-    assert rec.stats["share_after"] == round((3262 + 1308) / 7448, 4)
+    assert len(rec.proposals) == 14
+    assert rec.stats["newly_covered"] == rec.proposals["newly_covered"].sum() == 864
+    assert rec.stats["share_after"] == round((3262 + 864) / 7448, 4)
+    # a new centre makes a point pass 1+N only where its meal point is within 10 minutes:
+    # 13 of the 28 failing 1+N requirements can be met by centres alone (24 when stations
+    # were counted at the centre's 15 minutes); the others need meal points too
+    req = rec.requirements.loc[rec.requirements["rule"] == "one_plus_n"]
+    assert (len(req), int(req["met"].sum())) == (28, 13)
 
 
 def test_objective_one_plus_n_counts_points_with_their_stations(central_run):
@@ -457,6 +504,9 @@ def test_objective_one_plus_n_counts_points_with_their_stations(central_run):
     stations = d["meal_point_n"] + d["canteen_n"]
     assert (stations >= 1).all()
     assert (~d["pass_one_plus_n"].astype(bool)).all()
+    # their stations within the stations' own limit (10 minutes), not the centre's 15
+    nearest = d[["meal_point_m", "canteen_m"]].min(axis=1)
+    assert (nearest <= 1_000 * 10 / 15 + 1e-6).all()
 
 
 def test_cli_recommend_on_central(data_dir, tmp_path, capsys):

@@ -251,7 +251,9 @@ def analyse(
         units=unit_table, gap_report=gap, district_report=district_report,
         districts_gdf=district_table, district_areas=district_areas, check=check,
         rules=rules, rejected=rejected, problems=problems, timings=timings,
-        reused=runlog.cached, population=population, misplaced=misplaced)
+        reused=runlog.cached, population=population, misplaced=misplaced,
+        profile_unions={key: result.profile_unions for key, result in areas.items()},
+        pairs=all_pairs)
 
 
 def _as_units(frame: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
@@ -579,5 +581,5 @@ class RuleInputs:
             "weights": weight.persons if weight is not None else None, "level": level,
             "facilities": {key: FacilityValues(unit_of[key], layer.points)
                            for key, layer in self.layers.items()},
-            "population": population,
+            "population": population, "share_basis": self.a.share_basis,
         }

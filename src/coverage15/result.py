@@ -7,6 +7,7 @@ the writers, maps and recommendations import it without importing the steps that
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -59,7 +60,14 @@ class Result:
         Layers (and ``"demand snaps"``) whose distance work came from the cache of an earlier
         run with the same network, inputs, settings and code.
     population : DataFrame or None
-        The population table the ratio rules divided by.
+        The population table the ratio rules and weights used.
+    profile_unions : dict
+        Layer key → walking profile id → the union of the layer's service areas at that
+        profile's limit (the run's minutes at its speed), in the working CRS, for every
+        profile other than the verdict's (whose union is ``unions``).
+    pairs : dict
+        Layer key → ``(facility, demand, dist_m)`` for every facility–demand pair within the
+        largest limit any walking profile and rule needs (what the verdicts were judged on).
     misplaced : DataFrame or None
         Rows of every layer that land outside the place they name (the location check,
         :func:`coverage15.inputs.places.location_mismatches`), with ``action`` (``flag``:
@@ -85,6 +93,8 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)
     reused: list[str] = field(default_factory=list)
     population: pd.DataFrame | None = None
+    profile_unions: dict[str, dict[str, shapely.Geometry]] = field(default_factory=dict)
+    pairs: dict[str, tuple[Any, Any, Any]] = field(default_factory=dict)
     misplaced: pd.DataFrame | None = None
 
     def units_gdf(self) -> gpd.GeoDataFrame:

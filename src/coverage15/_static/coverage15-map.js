@@ -232,7 +232,31 @@
     }
     drawFlags();
 
-    // switch the walking profile without another run: 街镇 colours and flags change
+    // each layer's service areas at the profile shown: the verdict profile's union, or the
+    // layer's union at the other profile (null: it reaches nothing there)
+    state.areas = {};
+    function areasAt(layer) {
+      if (state.profile && layer.unions && state.profile in layer.unions) {
+        return layer.unions[state.profile];
+      }
+      return layer.union;
+    }
+    function drawAreas() {
+      data.layers.forEach(function (layer) {
+        var drawn = state.areas[layer.key];
+        if (!drawn) {
+          return;
+        }
+        drawn.clearLayers();
+        var shape = areasAt(layer);
+        if (shape) {
+          drawn.addData(shape);
+        }
+      });
+    }
+
+    // switch the walking profile without another run: 街镇 colours and flags change, and
+    // the service areas shrink (or grow) to the profile's speed
     if (data.profiles && data.profiles.length > 1) {
       var switcher = L.control({position: "topright"});
       switcher.onAdd = function () {
@@ -249,6 +273,7 @@
           state.profile = select.value;
           units.setStyle(function (f) { return units.options.style(f); });
           drawFlags();
+          drawAreas();
         });
         return div;
       };
@@ -296,13 +321,12 @@
     };
 
     data.layers.forEach(function (layer, i) {
-      if (layer.union) {
-        L.geoJSON(layer.union, {
-          pane: "c15-areas", interactive: false,
-          style: {color: layer.colour, weight: 1.3, opacity: 0.95, fillColor: layer.colour,
-                  fillOpacity: 0.12}
-        }).addTo(groups.areas[i]);
-      }
+      var shape = areasAt(layer);
+      state.areas[layer.key] = L.geoJSON(shape || null, {
+        pane: "c15-areas", interactive: false,
+        style: {color: layer.colour, weight: 1.3, opacity: 0.95, fillColor: layer.colour,
+                fillOpacity: 0.12, className: "c15-area"}
+      }).addTo(groups.areas[i]);
       if (layer.sites) {  // the proposed sites: numbered, never clustered, areas drawn
         var sites = [];
         layer.facilities.forEach(function (row, j) {

@@ -350,7 +350,8 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
         r.problems.append(f"{file.name} [analysis]: expected a table")
         table = {}
     r.known(table, "analysis", {"walk_speed_kmh", "minutes", "buffer_m", "snap_max_m",
-                                "access_leg", "working_crs", "profiles", "verdict_profile"})
+                                "access_leg", "working_crs", "profiles", "verdict_profile",
+                                "share_basis"})
     analysis = AnalysisSpec(
         walk_speed_kmh=r.num(table, "analysis", "walk_speed_kmh", settings.walk_speed_kmh),
         minutes=r.num(table, "analysis", "minutes", settings.minutes),
@@ -360,6 +361,12 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
         working_crs=r.crs(table, "analysis", "working_crs", settings.working_crs),
     )
     analysis = _read_profiles(r, table, analysis)
+    basis = r.str_(table, "analysis", "share_basis", default="points")
+    if basis in ("points", "people"):
+        analysis = dataclasses.replace(analysis, share_basis=basis)  # type: ignore[arg-type]
+    else:
+        r.problems.append(f"{r.where('analysis', 'share_basis')}: {basis!r} is not one of "
+                          "'points' (shares of residential points) or 'people' (of persons)")
     network = _read_network(r, doc.get("network"))
     units = _read_units(r, doc.get("units"), "units")
     districts = _read_units(r, doc["districts"], "districts") if "districts" in doc else None

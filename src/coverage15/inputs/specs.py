@@ -209,6 +209,9 @@ class AnalysisSpec:
     for; ``verdict_profile`` names the one whose results fill the unsuffixed columns and the
     verdicts (its speed is ``walk_speed_kmh``). ``pairs_limit_m`` is set by the analysis: the
     distances are computed once to the largest limit any profile and rule needs.
+    ``share_basis`` says what the walking rules' verdicts judge: the share of residential
+    ``"points"`` (default) or of ``"people"`` (the demand's weights; a rule is not evaluated
+    without them).
     """
 
     walk_speed_kmh: float = settings.walk_speed_kmh
@@ -220,6 +223,7 @@ class AnalysisSpec:
     profiles: tuple[WalkProfile, ...] = ()
     verdict_profile: str = ""
     pairs_limit_m: float | None = None
+    share_basis: Literal["points", "people"] = "points"
 
     @property
     def limit_m(self) -> float:

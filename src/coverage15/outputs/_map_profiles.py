@@ -1,4 +1,4 @@
-"""The map's walking profiles: each 街镇's colour, flag and share at every profile.
+"""The map's walking profiles: each 街镇's colour, flag and share, each layer's areas.
 
 :mod:`coverage15.outputs.maps` puts these in the page's data; its script switches between
 them (``_static/coverage15-map.js``) without another run.
@@ -6,15 +6,20 @@ them (``_static/coverage15-map.js``) without another run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import geopandas as gpd
 import pandas as pd
+import shapely
+
+from coverage15.inputs.layers import polygonal_part
 
 if TYPE_CHECKING:
     from coverage15.result import Result
 
-__all__ = ["profile_labels", "profile_views"]
+__all__ = ["by_profile", "display_unions", "profile_labels", "profile_views", "unions_json"]
 
 
 def profile_labels(result: Result) -> dict[str, str]:
@@ -50,3 +55,40 @@ def profile_views(result: Result, units: pd.DataFrame, share_column: str, *,
             views[i][profile.id] = [colour(share) if ok else no_data,
                                     bool(failed[i]), cell(column, share)]
     return ([{"id": p.id, "label": profile_labels(result)[p.id]} for p in profiles], views)
+
+
+def display_unions(unions: Mapping[str, shapely.Geometry], area: shapely.Geometry | None,
+                   simplify_m: float, working_crs: str) -> dict[str, shapely.Geometry]:
+    """Unions (working CRS) as the map shows them: clipped, simplified, in EPSG:4326.
+
+    Clipped to ``area`` (if any), simplified by ``simplify_m`` metres, on a 1e-5° grid;
+    empty ones are left out.
+    """
+    out: dict[str, shapely.Geometry] = {}
+    for key, full in unions.items():
+        union = full if area is None else polygonal_part(shapely.intersection(full, area))
+        if union is None or union.is_empty:
+            continue
+        metric = gpd.GeoSeries([union], crs=working_crs)
+        shown = metric.simplify(simplify_m, preserve_topology=True).to_crs("EPSG:4326")
+        out[key] = shown.set_precision(1e-5).iloc[0]
+    return out
+
+
+def by_profile(result: Result, area: shapely.Geometry | None, simplify_m: float,
+               working_crs: str) -> dict[str, dict[str, shapely.Geometry]]:
+    """Layer key → profile id → its union at each other profile, as the map shows it."""
+    return {key: display_unions(unions, area, simplify_m, working_crs)
+            for key, unions in result.profile_unions.items()}
+
+
+def unions_json(result: Result, shown: Mapping[str, Mapping[str, shapely.Geometry]],
+                        key: str) -> dict[str, Any]:
+    """Profile id → GeoJSON of layer ``key``'s service areas at that profile (null: none).
+
+    Every profile other than the verdict's (whose areas are the layer's ``union``); ``shown``
+    from :func:`by_profile`.
+    """
+    mine = shown.get(key, {})
+    return {pid: json.loads(shapely.to_geojson(mine[pid])) if pid in mine else None
+            for pid in result.profile_unions.get(key, {})}

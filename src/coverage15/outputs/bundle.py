@@ -44,8 +44,8 @@ def write_outputs(
 ) -> dict[str, Path]:
     """Write a run's outputs, atomically, into ``out_dir``.
 
-    Files: ``coverage.gpkg`` (layers ``service_areas``, ``units``, ``demand``,
-    ``facilities``, ``districts``), ``gap_report.csv``, ``gap_report.xlsx``,
+    Files: ``coverage.gpkg`` (layers ``service_areas``, ``service_area_union``, ``units``,
+    ``demand``, ``facilities``, ``districts``), ``gap_report.csv``, ``gap_report.xlsx``,
     ``district_report.csv``, ``rejected.csv``, ``problems.csv``, ``summary.json``,
     ``map.html`` (self-contained, works offline) and
     static maps ``png/overview.png`` plus ``png/<district>.png`` for each district with any

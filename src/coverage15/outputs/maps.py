@@ -33,7 +33,7 @@ from jinja2 import Template
 from coverage15._errors import ConfigError, unknown_district
 from coverage15.inputs._palette import LAYER_COLOURS, layer_colours
 from coverage15.inputs.config import MapSpec
-from coverage15.inputs.layers import polygonal_part
+from coverage15.outputs import _map_profiles
 from coverage15.outputs._legend import facility_count_text, unit_rows
 from coverage15.outputs._location_map import add_location_overlays
 from coverage15.outputs._map_assets import AssetMode, RawHTML, check_tiles, use_assets
@@ -150,6 +150,8 @@ class MapData:
         ``unit`` and geometry.
     unions : dict
         Layer key → union of its service areas (clipped to the district, if any).
+    profile_unions : dict
+        Layer key → walking profile id → its union at each other profile.
     facilities : dict of GeoDataFrame
         Layer key → facilities shown (in the district, or serving it).
     areas : GeoDataFrame
@@ -175,6 +177,7 @@ class MapData:
     bounds: tuple[float, float, float, float]
     district: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    profile_unions: dict[str, dict[str, shapely.Geometry]] = field(default_factory=dict)
 
 
 def share_colour(value: float | None) -> str:
@@ -242,7 +245,7 @@ def map_data(
     simplify_m, area_simplify_m
         Display simplification in metres (unions and boundaries; single service areas).
     with_areas
-        Also simplify the single facilities' service areas.
+        Also the single facilities' service areas and the unions at other profiles.
 
     Returns
     -------
@@ -301,12 +304,7 @@ def map_data(
                                                      strict=True)]].copy()
     if with_areas and len(areas):
         areas["geometry"] = _display(areas.geometry, area_simplify_m, working)
-    unions: dict[str, shapely.Geometry] = {}
-    for key, full in result.unions.items():
-        union = full if area is None else polygonal_part(shapely.intersection(full, area))
-        if union is None or union.is_empty:
-            continue
-        unions[key] = _display(gpd.GeoSeries([union], crs=working), simplify_m, working).iloc[0]
+    unions = _map_profiles.display_unions(result.unions, area, simplify_m, working)
     if districts is not None:
         districts = districts[["unit", "geometry"]].copy()
         districts["geometry"] = _display(districts.geometry, simplify_m * 2, working)
@@ -322,7 +320,9 @@ def map_data(
     labels = {c: _label(c, layer_labels, rule_labels, profile_labels(result))
               for c in units.columns}
     return MapData(units=units, districts=districts, unions=unions, facilities=facilities,
-                   areas=areas, share_column=share_column,
+                   areas=areas, share_column=share_column, profile_unions=(
+                       _map_profiles.by_profile(result, area, simplify_m, working)
+                       if with_areas else {}),
                    share_label=labels.get(share_column, share_column), target=target,
                    bounds=(west, south, east, north), district=district, labels=labels)
 
@@ -420,6 +420,7 @@ def _payload(result: Result, data: MapData) -> dict[str, Any]:
         layers.append({"key": key, "label": spec.label,
                        "colour": colours[key],
                        "union": _geojson(union) if union is not None else None,
+                       "unions": _map_profiles.unions_json(result, data.profile_unions, key),
                        "facilities": rows, "areas": geoms,
                        "top": spec.role == "centre"})  # the "1" of 1+N: never hidden
     west, south, east, north = data.bounds

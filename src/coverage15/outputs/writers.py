@@ -58,6 +58,7 @@ def output_layers(result: Result) -> dict[str, gpd.GeoDataFrame]:
     """
     layers: dict[str, gpd.GeoDataFrame] = {
         "service_areas": result.service_areas,
+        "service_area_union": _unions_by_profile(result),
         "units": result.units_gdf(),
         "facilities": _facilities_table(result),
     }
@@ -79,6 +80,30 @@ def output_layers(result: Result) -> dict[str, gpd.GeoDataFrame]:
                 {"source_row": "Int64", "distance_m": float}),
             geometry=gpd.points_from_xy(misplaced["lon"], misplaced["lat"]), crs="EPSG:4326")
     return {name: gis_ready(frame) for name, frame in layers.items()}
+
+
+def _unions_by_profile(result: Result) -> gpd.GeoDataFrame:
+    """Each layer's union of service areas at each walking profile, verdict profile first."""
+    a = result.config.analysis
+    rows = []
+    for key, union in result.unions.items():
+        others = result.profile_unions.get(key, {})
+        for position, profile in enumerate(a.walk_profiles):
+            shape = union if position == 0 else others.get(profile.id)
+            if shape is None:
+                continue
+            spec = result.config.layers.get(key)
+            rows.append({"layer": key, "label": spec.label if spec else key,
+                         "profile": profile.id, "profile_label": profile.label,
+                         "speed_mps": round(profile.speed_mps, 3), "minutes": a.minutes,
+                         "limit_m": round(profile.limit_m(a.minutes), 1),
+                         "verdict": position == 0,
+                         "area_km2": float(shape.area) / 1e6, "geometry": shape})
+    columns = ["layer", "label", "profile", "profile_label", "speed_mps", "minutes",
+               "limit_m", "verdict", "area_km2", "geometry"]
+    frame = gpd.GeoDataFrame(pd.DataFrame(rows, columns=columns), geometry="geometry",
+                             crs=result.network.crs)
+    return frame.to_crs("EPSG:4326")
 
 
 FACILITY_COLUMNS = ["facility_id", "name", "layer", "jiezhen", "district", "snap_m",

@@ -42,6 +42,7 @@ from coverage15.planning._covering import (
     exact_cover,
     greedy_cover,
 )
+from coverage15.planning._reach_sets import rule_passing
 from coverage15.planning._words import (
     credits,
     site_lines,
@@ -98,24 +99,22 @@ def _rule(result: Result, rule_id: str, layer: str) -> Any:
     return rule
 
 
-def _passing(result: Result, layer: str, rule_id: str | None) -> tuple[Any, Any]:
-    """Per demand point: already passing, and would pass with one more site of ``layer``."""
+def _passing(result: Result, layer: str, rule_id: str | None) -> tuple[Any, Any, float]:
+    """Per demand point: already passing, and would pass with one more site of ``layer``.
+
+    And the limit that site must be within (a rule's own for the layer's side, at the
+    verdict profile; without a rule, the run's).
+    """
     d = result.demand
     assert d is not None
     if rule_id is None:
-        return d[f"{layer}_n"].to_numpy() > 0, np.ones(len(d), dtype=bool)
+        return (d[f"{layer}_n"].to_numpy() > 0, np.ones(len(d), dtype=bool),
+                result.config.analysis.limit_m)
     rule = _rule(result, rule_id, layer)
     if rule.kind == "full_coverage":
         msg = f"rule {rule_id!r} counts sites per 街镇; use it with cover (--cover-rule)"
         raise ConfigError(msg)
-    passing = np.asarray(result.check.demand_pass[rule.id], dtype=bool)
-    if rule.kind == "demand_share":
-        return passing, np.ones(len(d), dtype=bool)
-    centres = sum(d[f"{k}_n"].to_numpy() for k in rule.centre_layers)
-    stations = sum(d[f"{k}_n"].to_numpy() for k in rule.station_layers)
-    if layer in rule.centre_layers:
-        return passing, np.asarray(stations >= rule.n)
-    return passing, np.asarray((centres >= 1) & (stations == rule.n - 1))
+    return rule_passing(result, layer, rule)
 
 
 # --- maximal covering and set covering on a run ------------------------------------------------
@@ -359,12 +358,12 @@ def recommend(
     on = result.demand["on_network"].to_numpy(dtype=bool)
     unit_ok = np.append(_scope_mask(table, scope), False)
     in_scope = on if scope == "network" else unit_ok[where]
-    passing, fixable = _passing(result, layer, objective)
+    passing, fixable, limit_m = _passing(result, layer, objective)
     rows = np.flatnonzero(in_scope & ~passing & fixable & on)
     if progress is not None:
         progress("candidates", 0, 0)
     cands = candidate_sites(result, candidates, spacing_m=spacing_m, **file_options)
-    sets = coverage_sets(result, cands, rows)
+    sets = coverage_sets(result, cands, rows, limit_m=limit_m)
     solutions = _solve(sets, np.ones(len(rows)), method=method, k=k, group=None, cap=None,
                        time_limit_s=time_limit_s, progress=progress)
     stats = {"candidates": candidates, "n_candidates": len(cands), "scope": scope,
@@ -416,22 +415,22 @@ def cover(
     flagged = _is(table["uncovered"], value=True)
     on = result.demand["on_network"].to_numpy(dtype=bool)
     in_scope = np.append(flagged, False)[where]
-    blocks: list[tuple[Any, list[tuple[str, int, float]], IntArray]] = []
+    blocks: list[tuple[Any, list[tuple[str, int, float]], IntArray, float]] = []
     for rule in chosen_rules:
         fails = flagged & _is(table[f"pass_{rule.id}"], value=False)
         units = np.flatnonzero(fails)
         if rule.kind == "full_coverage":
             need = rule.min_count - table[f"{layer}_count"].to_numpy()[units]
             blocks.append((rule, [(rule.id, int(u), float(n)) for u, n in
-                                  zip(units, need, strict=True)], np.array([], np.int64)))
+                                  zip(units, need, strict=True)], np.array([], np.int64), 0.0))
             continue
-        passing, fixable = _passing(result, layer, rule.id)
+        passing, fixable, limit_m = _passing(result, layer, rule.id)
         fails_at = np.append(fails, False)[where]
         n_pts = np.bincount(where[fails_at], minlength=len(table))
         n_pass = np.bincount(where[fails_at], weights=passing[fails_at], minlength=len(table))
         reqs = [(rule.id, int(u), float(math.ceil(rule.min_share * n_pts[u] - 1e-9) - n_pass[u]))
                 for u in units]
-        blocks.append((rule, reqs, np.flatnonzero(fails_at & ~passing & fixable & on)))
+        blocks.append((rule, reqs, np.flatnonzero(fails_at & ~passing & fixable & on), limit_m))
     rows = np.unique(np.concatenate([b[2] for b in blocks]))
     if progress is not None:
         progress("candidates", 0, 0)
@@ -449,7 +448,12 @@ def cover(
     groups: list[IntArray] = []
     caps: list[float] = []
     req_rows: list[tuple[str, int, float]] = []
-    for rule, reqs, block_rows in blocks:
+    for rule, reqs, block_rows, limit_m in blocks:
+        # a rule's own limit for the layer's side (1+N: stations within 10 minutes) needs
+        # its own walk; the run's limit is the one already walked
+        own = (by_site[:, np.searchsorted(rows, block_rows)].tocsc()
+               if abs(limit_m - result.config.analysis.limit_m) < 1e-9
+               else coverage_sets(result, cands, block_rows, limit_m=limit_m).tocsc())
         for _, u, need in reqs:
             r = len(caps)
             caps.append(need)
@@ -461,8 +465,8 @@ def cover(
                                            shape=(len(cands), len(sites))))
                 groups.append(np.full(len(sites), r))
             else:
-                mine = block_rows[where[block_rows] == u]
-                parts.append(by_site[:, np.searchsorted(rows, mine)])
+                mine = np.flatnonzero(where[block_rows] == u)
+                parts.append(own[:, mine])
                 groups.append(np.full(len(mine), r))
     sets = sp.hstack(parts or [sp.csr_matrix((len(cands), 0), dtype=bool)]).tocsr()
     group = np.concatenate(groups or [np.array([], np.int64)]).astype(np.int64)

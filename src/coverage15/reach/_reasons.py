@@ -18,8 +18,13 @@ import pandas as pd
 
 Rule = Any  # a coverage15.reach.targets.Rule (not imported: targets imports this module)
 
-__all__ = ["citywide_reason_zh", "count_reason", "district_reason", "network_reason",
-           "one_plus_n_sides", "pct", "share_reason"]
+__all__ = ["NO_WEIGHTS", "citywide_reason_zh", "count_reason", "counts", "district_reason",
+           "network_reason", "one_plus_n_sides", "pct", "share_reason", "slower_walkers"]
+
+NO_WEIGHTS = ("not evaluated (no population weights: [analysis] share_basis = \"people\" needs a "
+              "[demand] weight_field or a [population] table)",
+              "未评估（无人口权重：按居民比例判定需要居住点人数字段或人口表）")
+"""The reason (English, Chinese) a walking rule is not judged on people without weights."""
 
 
 def pct(share: float, digits: int = 0) -> str:
@@ -53,8 +58,19 @@ def _short_by(rule: Rule, n_points: int, n_pass: float) -> int:
     return max(math.ceil(float(rule.min_share) * n_points - 1e-9) - round(n_pass), 0)
 
 
+def counts(demand_unit: np.ndarray, passing: np.ndarray, n_units: int,
+           weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit: its points, and those that pass (with ``weights``: persons, unknown left out)."""
+    located = demand_unit >= 0
+    w = np.ones(len(demand_unit)) if weights is None else np.asarray(weights, dtype=float)
+    located &= ~np.isnan(w)
+    unit = demand_unit[located]
+    return (np.bincount(unit, weights=w[located], minlength=n_units),
+            np.bincount(unit, weights=w[located] * passing[located], minlength=n_units))
+
+
 def share_reason(rule: Rule, share: float, *, n_points: int, n_pass: float,
-                 labels: dict[str, str],
+                 labels: dict[str, str], people: bool = False,
                  sides: tuple[float, float] | None = None) -> tuple[str, str]:
     """A share rule's reason: the share, the target, the residential points short.
 
@@ -62,6 +78,17 @@ def share_reason(rule: Rule, share: float, *, n_points: int, n_pass: float,
     centre, and of enough stations: the reason names the side (or sides) below the target,
     or says that each side suffices alone but not at the same points.
     """
+    en, zh = _share_reason(rule, share, n_points=n_points, n_pass=n_pass, labels=labels,
+                           sides=sides)
+    if people:  # judged on persons (``share_basis = "people"``); the sides stay on points
+        return (en.replace("residential points", "residents"),
+                zh.replace("个居住点", "名居民").replace("居住点", "居民"))
+    return en, zh
+
+
+def _share_reason(rule: Rule, share: float, *, n_points: int, n_pass: float,
+                  labels: dict[str, str],
+                  sides: tuple[float, float] | None = None) -> tuple[str, str]:
     need = _short_by(rule, n_points, n_pass)
     target = pct(rule.min_share)
     if rule.kind != "one_plus_n" or sides is None:
@@ -123,3 +150,29 @@ def citywide_reason_zh(rule: Rule, total: int, labels: dict[str, str]) -> str:
     short = rule.min_count - total
     return (f"全市共 {total} 处{label}（目标 ≥ {rule.min_count}"
             + (f"，尚差 {short} 处）" if short > 0 else "，已达标）"))
+
+
+def slower_walkers(flags: Any, profs: Sequence[Any],
+                    fails: list[list[str]], reasons: list[list[str]],
+                    reasons_zh: list[list[str]]) -> None:
+    """``fails_at_profiles`` and a reason for units that fail walking rules at other speeds."""
+    if len(profs) < 2 or profs[0] is None:
+        return
+    verdict = profs[0]
+    labels = {p.id: p for p in profs if p is not None}
+    names: list[str | None] = []
+    for i, items in enumerate(fails):
+        ids = list(dict.fromkeys(item.split(":")[0] for item in items))
+        names.append(",".join(ids) or None)
+        if not items:
+            continue
+        detail = ", ".join(f"{rid} {share} at {pid} ({labels[pid].speed_mps:.2f} m/s)"
+                           for pid, rid, share in (item.split(":") for item in items))
+        reasons[i].append(("passes at the verdict speed "
+                           f"({verdict.id}, {verdict.speed_mps:.2f} m/s) but fails for "
+                           if not reasons[i] else "also fails for ")
+                          + f"slower walkers: {detail}")
+        zh = "、".join(f"{labels[pid].label} {labels[pid].speed_mps:.2f} m/s" for pid in ids)
+        reasons_zh[i].append(f"按{verdict.label}步速达标，但步速较慢者（{zh}）不达标"
+                             if not reasons_zh[i] else f"步速较慢者（{zh}）亦不达标")
+    flags["fails_at_profiles"] = pd.array(names, dtype="object")

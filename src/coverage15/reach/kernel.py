@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -23,6 +23,7 @@ from coverage15._types import FloatArray, IntArray
 from coverage15.inputs.config import AnalysisSpec
 from coverage15.network.graph import Snap, WalkNetwork, snap_points
 from coverage15.reach import distances
+from coverage15.reach._profile_areas import profile_limits, profile_unions, within
 from coverage15.reach.service_areas import reached_intervals, service_area_polygons
 
 if TYPE_CHECKING:
@@ -50,6 +51,10 @@ class LayerAreas:
         ``(facility, demand, dist_m)`` for every facility–demand pair within
         ``analysis.reach_limit_m`` (the largest limit of the run's walking profiles and rules;
         ``limit_m`` when it has none), empty without demand.
+    profile_unions : dict
+        Walking profile id → the union of the layer's service areas at that profile's
+        limit, for every profile other than the verdict's (only when asked for; see
+        :mod:`._profile_areas`), in the network's CRS.
     """
 
     snap_m: FloatArray
@@ -57,6 +62,7 @@ class LayerAreas:
     polygons: npt.NDArray[np.object_]
     reached_m: FloatArray
     pairs: tuple[IntArray, IntArray, FloatArray]
+    profile_unions: dict[str, shapely.Geometry] = field(default_factory=dict)
 
 
 def layer_reach(
@@ -66,6 +72,7 @@ def layer_reach(
     *,
     demand_snap: Snap | None = None,
     polygons: bool = True,
+    profile_areas: bool = False,
     threads: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> LayerAreas:
@@ -84,6 +91,9 @@ def layer_reach(
     polygons
         Build the service-area polygons (the expensive part); without them ``polygons`` are
         empty and ``reached_m`` still counts the street metres reached.
+    profile_areas
+        Also build, with ``polygons``, the layer's union at every walking profile other
+        than the verdict's (``profile_unions``), from the same search.
     threads
         Worker threads for the polygons (default: the usable CPUs, at most 4).
     progress
@@ -97,9 +107,11 @@ def layer_reach(
     snap = snap_points(net, facilities, snap_max_m=analysis.snap_max_m)
     # one search to the largest limit any walking profile or rule needs (the demand pairs);
     # streets and polygons are those within the run's own limit
-    reach = distances.network_reach(net, snap, limit_m=analysis.reach_limit_m,
+    others = profile_limits(analysis) if polygons and profile_areas else {}
+    reach = distances.network_reach(net, snap, limit_m=max([analysis.reach_limit_m,
+                                                            *others.values()]),
                                     access_leg=analysis.access_leg, progress=progress)
-    intervals = reached_intervals(net, _within(reach, limit))
+    intervals = reached_intervals(net, within(reach, limit))
     n = len(snap)
     if polygons:
         shapes = service_area_polygons(net, intervals, n_groups=n, buffer_m=analysis.buffer_m,
@@ -114,17 +126,9 @@ def layer_reach(
     else:
         empty = np.array([], dtype=np.int64)
         pairs = (empty, empty, np.array([]))
+    unions = profile_unions(net, reach, analysis, threads=threads) if others else {}
     return LayerAreas(snap_m=snap.snap_m, on_network=snap.snapped & (reach.access_m <= limit),
-                      polygons=shapes, reached_m=reached, pairs=pairs)
-
-
-def _within(reach: distances.Reach, limit_m: float) -> distances.Reach:
-    """The part of ``reach`` within a smaller ``limit_m``."""
-    if limit_m >= reach.limit_m:
-        return reach
-    keep = reach.dist_m <= limit_m
-    return dataclasses.replace(reach, limit_m=limit_m, source=reach.source[keep],
-                               node=reach.node[keep], dist_m=reach.dist_m[keep])
+                      polygons=shapes, reached_m=reached, pairs=pairs, profile_unions=unions)
 
 
 def service_areas(
@@ -178,7 +182,8 @@ def service_areas(
 def reach_analysis(a: AnalysisSpec, rules: Sequence[Rule]) -> AnalysisSpec:
     """``a`` with the pairs' limit: the largest any walking profile or rule needs."""
     return dataclasses.replace(a, pairs_limit_m=max(
-        [a.limit_m, *(r.max_limit_m(a.walk_profiles, a.minutes) for r in rules)]))
+        [a.limit_m, *profile_limits(a).values(),  # (the map's areas at each profile)
+         *(r.max_limit_m(a.walk_profiles, a.minutes) for r in rules)]))
 
 
 def pairs_within(pairs: tuple[Any, Any, Any], limit_m: float) -> tuple[Any, Any, Any]:

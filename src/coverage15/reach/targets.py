@@ -374,6 +374,7 @@ def check_targets(
     level: _ratios.Level = "jiezhen",
     facilities: Mapping[str, _ratios.FacilityValues] | None = None,
     population: _ratios.UnitPopulation | None = None,
+    share_basis: Literal["points", "people"] = "points",
 ) -> TargetCheck:
     """Evaluate every rule for every unit.
 
@@ -402,6 +403,9 @@ def check_targets(
         The analysis' minutes (for rules without their own limit).
     weights
         Persons per demand point (NaN: unknown): adds ``{rule}_people_share[_{id}]``.
+    share_basis
+        What the walking rules' verdicts judge: the share of residential ``"points"``, or of
+        ``"people"`` (the people share; without ``weights``: not evaluated).
     level
         What the units are (``jiezhen`` or ``district``), for sum and ratio rules.
     facilities
@@ -465,6 +469,10 @@ def check_targets(
             skipped[rule.id] = "no demand layer in this run"
             skipped_zh[rule.id] = "本次运行没有居住点（需求）图层，未评估"
             continue
+        people = share_basis == "people"
+        if people and weights is None:
+            skipped[rule.id], skipped_zh[rule.id] = _reasons.NO_WEIGHTS
+            continue
         n_points = np.bincount(demand_unit[demand_unit >= 0], minlength=n_units)
         evaluable = full & (n_points > 0)
         for position, profile in enumerate(profs):
@@ -476,28 +484,30 @@ def check_targets(
             if weights is not None:
                 flags[f"{rule.id}_people_share{suffix}"] = _unit_share(
                     demand_unit, passing, n_units, weights)
+            if people:  # judged on the people share (NaN where no population: not judged)
+                share = flags[f"{rule.id}_people_share{suffix}"].to_numpy(dtype=float)
             share_ok = share >= rule.min_share
-            flags[f"{column}{suffix}"] = pd.arrays.BooleanArray(share_ok & evaluable, ~evaluable)
+            judged = evaluable & ~np.isnan(share)  # NaN: a people share without population
+            flags[f"{column}{suffix}"] = pd.arrays.BooleanArray(share_ok & judged, ~judged)
             if suffix:
                 assert profile is not None
-                for i in np.flatnonzero(evaluable & ~share_ok):
+                for i in np.flatnonzero(judged & ~share_ok):
                     slower_fail[i].append(f"{profile.id}:{rule.id}:{_reasons.pct(share[i])}")
                 continue
             verdict_columns.append(column)
             sides = (None if side_ok is None else _reasons.one_plus_n_sides(
                 side_ok[0], side_ok[1], np.asarray(demand_unit), n_units))
-            located = demand_unit >= 0
-            n_pass = np.bincount(demand_unit[located], weights=passing[located],
-                                 minlength=n_units)
-            for i in np.flatnonzero(evaluable & ~share_ok):
+            n_all, n_pass = _reasons.counts(demand_unit, passing, n_units,
+                                            weights if people else None)
+            for i in np.flatnonzero(evaluable & ~share_ok & ~np.isnan(share)):
                 en, zh = _reasons.share_reason(
-                    rule, float(share[i]), n_points=int(n_points[i]),
-                    n_pass=float(n_pass[i]), labels=layer_labels,
+                    rule, float(share[i]), n_points=round(n_all[i]),
+                    n_pass=float(n_pass[i]), labels=layer_labels, people=people,
                     sides=None if sides is None else (float(sides[0][i]),
                                                       float(sides[1][i])))
                 reasons[i].append(en)
                 reasons_zh[i].append(zh)
-    _slower_walkers(flags, profs, slower_fail, reasons, reasons_zh)
+    _reasons.slower_walkers(flags, profs, slower_fail, reasons, reasons_zh)
     failed = np.zeros(n_units, dtype=bool)
     for c in verdict_columns:
         failed |= ~pd.array(flags[c], dtype="boolean").to_numpy(dtype=bool, na_value=True)
@@ -523,32 +533,6 @@ def check_targets(
     return TargetCheck(flags=pd.DataFrame(flags, index=units.index), citywide=citywide,
                        skipped=skipped, demand_pass=demand_pass, skipped_zh=skipped_zh,
                        profiles=real)
-
-
-def _slower_walkers(flags: dict[str, Any], profs: Sequence[WalkProfile | None],
-                    fails: list[list[str]], reasons: list[list[str]],
-                    reasons_zh: list[list[str]]) -> None:
-    """``fails_at_profiles`` and a reason for units that fail walking rules at other speeds."""
-    if len(profs) < 2 or profs[0] is None:
-        return
-    verdict = profs[0]
-    labels = {p.id: p for p in profs if p is not None}
-    names: list[str | None] = []
-    for i, items in enumerate(fails):
-        ids = list(dict.fromkeys(item.split(":")[0] for item in items))
-        names.append(",".join(ids) or None)
-        if not items:
-            continue
-        detail = ", ".join(f"{rid} {share} at {pid} ({labels[pid].speed_mps:.2f} m/s)"
-                           for pid, rid, share in (item.split(":") for item in items))
-        reasons[i].append(("passes at the verdict speed "
-                           f"({verdict.id}, {verdict.speed_mps:.2f} m/s) but fails for "
-                           if not reasons[i] else "also fails for ")
-                          + f"slower walkers: {detail}")
-        zh = "、".join(f"{labels[pid].label} {labels[pid].speed_mps:.2f} m/s" for pid in ids)
-        reasons_zh[i].append(f"按{verdict.label}步速达标，但步速较慢者（{zh}）不达标"
-                             if not reasons_zh[i] else f"步速较慢者（{zh}）亦不达标")
-    flags["fails_at_profiles"] = pd.array(names, dtype="object")
 
 
 def _sum_or_ratio(rule: Rule, level: _ratios.Level, n_units: int, *,

@@ -38,6 +38,7 @@ from coverage15._types import FloatArray, IntArray
 from coverage15.inputs.config import AnalysisSpec
 from coverage15.network import _cache
 from coverage15.network.graph import Snap, WalkNetwork, snap_points
+from coverage15.reach._profile_areas import profile_limits
 from coverage15.reach.kernel import LayerAreas, layer_reach
 from coverage15.reach.service_areas import union_areas
 from coverage15.scale import pieces
@@ -127,7 +128,7 @@ def _layer_kernel(net: WalkNetwork, facilities: Any, demand_snap: Any,
                   *, threads: int | None = None, polygons: bool = True) -> LayerAreas:
     """The reach kernel for one layer on one network (a seam for the tests)."""
     return layer_reach(net, facilities, analysis, demand_snap=demand_snap, threads=threads,
-                       progress=tick, polygons=polygons)
+                       progress=tick, polygons=polygons, profile_areas=polygons)
 
 
 def _points(xy: FloatArray, crs: str) -> Any:
@@ -188,7 +189,8 @@ def _spread(core: LayerAreas, mine: IntArray, halo: LayerAreas | None,
     """The tile's core and halo results as one, indexed like the task's facilities."""
     out = LayerAreas(snap_m=np.full(n, np.nan), on_network=np.zeros(n, dtype=bool),
                      polygons=np.array([shapely.Polygon()] * n, dtype=object),
-                     reached_m=np.zeros(n), pairs=core.pairs)
+                     reached_m=np.zeros(n), pairs=core.pairs,
+                     profile_unions=core.profile_unions)
     out.snap_m[mine] = core.snap_m
     out.on_network[mine] = core.on_network
     out.polygons[mine] = core.polygons
@@ -464,8 +466,11 @@ def _stitch(tasks: list[_Task], results: list[Any], facility_xy: dict[str, Float
                                                          np.array([], dtype=np.int64),
                                                          np.array([])))
         src, tgt, dist = [], [], []
+        profiles: dict[str, list[shapely.Geometry]] = {}
         for task, (layers, *_) in zip(tasks, results, strict=True):
             part = layers[key]
+            for pid, union in part.profile_unions.items():
+                profiles.setdefault(pid, []).append(union)
             ids = task.facility_ids[key]
             core = task.core_facility[key]
             areas.snap_m[ids[core]] = part.snap_m[core]
@@ -481,6 +486,9 @@ def _stitch(tasks: list[_Task], results: list[Any], facility_xy: dict[str, Float
             target = np.concatenate(tgt)
             order = np.lexsort((target, source))
             areas.pairs = (source[order], target[order], np.concatenate(dist)[order])
+        # each tile's union at every other walking profile, its own facilities' areas
+        areas.profile_unions = {pid: union_areas(np.array(parts, dtype=object))
+                                for pid, parts in profiles.items()}
         out[key] = areas
     for task, (_, snap_m, snapped, _) in zip(tasks, results, strict=True):
         if len(task.demand_ids):
@@ -545,7 +553,8 @@ def _in_process(net: WalkNetwork, facility_points: dict[str, Any], demand_points
     out = {}
     finished = 0
     settings_key = (analysis.limit_m, analysis.reach_limit_m, analysis.buffer_m,
-                    analysis.snap_max_m, analysis.access_leg)
+                    analysis.snap_max_m, analysis.access_leg,
+                    tuple(sorted(profile_limits(analysis).items())))
     for key, points in facility_points.items():
         out[key], hit = _cached(
             "layers", net,
