@@ -485,7 +485,7 @@ def check_targets(
                 flags[f"{rule.id}_people_share{suffix}"] = _unit_share(
                     demand_unit, passing, n_units, weights)
             if people:  # judged on the people share (NaN where no population: not judged)
-                share = flags[f"{rule.id}_people_share{suffix}"].to_numpy(dtype=float)
+                share = np.asarray(flags[f"{rule.id}_people_share{suffix}"], dtype=float)
             share_ok = share >= rule.min_share
             judged = evaluable & ~np.isnan(share)  # NaN: a people share without population
             flags[f"{column}{suffix}"] = pd.arrays.BooleanArray(share_ok & judged, ~judged)
