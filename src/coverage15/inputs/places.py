@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import cache
 
 import geopandas as gpd
 import numpy as np
@@ -42,7 +43,17 @@ def district_key(name: str) -> str:
 
 
 def _pattern(names: Sequence[str]) -> re.Pattern[str] | None:
-    usable = sorted({n for n in names if len(n) >= 3}, key=len, reverse=True)
+    return _compiled(frozenset(n for n in names if len(n) >= 3))
+
+
+@cache
+def _compiled(names: frozenset[str]) -> re.Pattern[str] | None:
+    """One alternation of ``names``, longest first (a longer name wins over one it contains).
+
+    Compiled once per set of names, not per layer and check: a run asks for the same 街镇
+    and district names about ten times.
+    """
+    usable = sorted(names, key=lambda n: (-len(n), n))
     return re.compile("|".join(re.escape(n) for n in usable)) if usable else None
 
 
