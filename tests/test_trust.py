@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -275,6 +276,41 @@ def test_a_ragged_row_and_a_cut_file_are_errors(data_dir, tmp_path):
                      crs="EPSG:4326")
     with pytest.raises(InputFileError, match="no line end, so the file may be cut off"):
         load_layer(spec)
+
+
+@pytest.mark.parametrize("rows", [
+    "name,x,y\na,121.4,31.2\n\nb,121.5\n",        # a blank line, then a short row
+    "name,x,y\na,121.4,31.2\nb,121.5,31.2,9\n",    # a long row
+    "name,x,y\r\na,121.4,31.2\r\nb\r\n",           # Windows line ends
+])
+def test_files_without_quotes_are_checked_as_the_csv_reader_checks_them(tmp_path, rows):
+    """A file without quotes takes a faster check: the same line and message as the reader's
+    (the same file with one harmless quoted cell goes through the reader)."""
+    from coverage15.inputs._files import check_csv
+
+    plain, quoted = tmp_path / "plain.csv", tmp_path / "quoted.csv"
+    plain.write_text(rows, encoding="utf-8", newline="")
+    quoted.write_text(rows.replace("a,", '"a",', 1), encoding="utf-8", newline="")
+    messages = []
+    for path in (plain, quoted):
+        with pytest.raises(InputFileError) as info:
+            check_csv(path, encoding="utf-8", sep=",", what="layer")
+        messages.append(str(info.value).replace(str(path), "FILE"))
+    assert messages[0] == messages[1]
+    assert " has " in messages[0]
+
+
+def test_coordinates_read_as_pandas_reads_them():
+    """Arrow's fast parse where it accepts every cell, pandas' where it does not: the same."""
+    from coverage15.inputs.layers import _numbers
+
+    for cells in (["121.47", "1e2", ".5", "-0", "inf", "nan", None],
+                  ["121.47", " 31.2", "1_0", "0x10", "1,5", "abc", None]):
+        raw = pd.Series(cells, dtype="str")
+        expected = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+        assert np.array_equal(_numbers(raw), expected, equal_nan=True)
+    assert np.array_equal(_numbers(pd.Series([1, 2.5, None], dtype=object)), [1, 2.5, np.nan],
+                          equal_nan=True)
 
 
 def test_every_format_gets_the_coordinate_checks(tmp_path):
