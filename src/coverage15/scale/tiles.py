@@ -164,9 +164,15 @@ def store_for(net: WalkNetwork) -> tuple[TileStore, Path | None]:
     return write_store(net, tmp / "store"), tmp
 
 
-@cache
 def _open(path: str) -> dict[str, npt.NDArray[np.generic]]:
-    """The store's arrays, memory-mapped: opened once per worker process."""
+    """The store's arrays, memory-mapped for one tile's cut.
+
+    Mapped per call, not once per worker: a mapping kept open keeps every page a worker has
+    read resident in it, so after a few tiles its memory held most of the store whatever the
+    tile's size. Unmapped when the cut is done (every array taken from it is a copy), a
+    worker holds the pages of the tile it is working on. Mapping the files costs a few
+    milliseconds.
+    """
     return {name: np.load(Path(path) / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
 
 
