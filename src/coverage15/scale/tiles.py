@@ -4,7 +4,7 @@
 listed cell by cell of a coarse grid (an edge once for every cell its bounding box touches),
 each edge record carrying what a tile needs: its global position, end nodes (position, id
 and coordinates), length and LineString coordinates. :func:`load_tile` memory-maps the folder
-(once per worker process) and reads only the cells under a box, so a worker's memory follows
+for one cut, reads only the cells under a box and unmaps it, so a worker's memory follows
 the size of its tile, not of the network, and the main process ships a path and a box, not a
 sub-network.
 
