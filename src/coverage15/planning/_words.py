@@ -172,18 +172,10 @@ def summary_zh(rec: Any, after: Any = None) -> list[str]:
              f"{s['before']} 个{what}（{pct(s['share_before'], 1)}）",
              f"拟建 {len(rec.proposals)} 处{rec.label}：新覆盖 {s['newly_covered']} "
              f"个居住点，覆盖率 {pct(s['share_before'], 1)} → {pct(s['share_after'], 1)}"]
-    flagged: dict[tuple[str, str], bool] = {}
-    credit = credits(rec, after) if after is not None else {}
-    if after is not None:
-        flagged = {(r.district, r.jiezhen): bool(r.uncovered_after is True)
-                   for r in after.diff.itertuples(index=False)}
+    credit, flagged = _after_verdicts(rec, after)
     for p, site in zip(rec.proposals.itertuples(), s.get("sites", []), strict=False):
-        moves = []
-        for c in site["changes"]:
-            key = (c["district"], c["jiezhen"])
-            verdict = ("（由此达标）" if credit.get(key, (0,))[0] == p.rank
-                       else "（仍未达标）" if flagged.get(key) else "")
-            moves.append(f"{c['jiezhen']} {move(c['before'], c['after'])}{verdict}")
+        moves = _moves(site, p.rank, credit, flagged, passes="（由此达标）",
+                       fails="（仍未达标）")
         where = f"{p.district}{p.jiezhen}" if pd.notna(p.jiezhen) else "街镇外"
         lines.append(f"{p.rank}. {where} {site['place']}：新覆盖 {p.newly_covered} 个居住点；"
                      + ("、".join(moves) or "无街镇覆盖率变化"))
@@ -216,27 +208,42 @@ def credits(rec: Any, after: Any) -> dict[tuple[str, str], tuple[int, str]]:
             out[(d, j)] = (rank, str(where) if pd.notna(where) else "outside every 街镇")
     return out
 
+def _after_verdicts(rec: Any, after: Any,
+                    ) -> tuple[dict[tuple[str, str], tuple[int, str]], dict[tuple[str, str], bool]]:
+    """After the re-run (None: not re-run): :func:`credits`, and which 街镇 still fail."""
+    if after is None:
+        return {}, {}
+    flagged = {(r.district, r.jiezhen): bool(r.uncovered_after is True)
+               for r in after.diff.itertuples(index=False)}
+    return credits(rec, after), flagged
+
+
+def _moves(site: dict[str, Any], rank: int, credit: dict[tuple[str, str], tuple[int, str]],
+           flagged: dict[tuple[str, str], bool], *, passes: str, fails: str) -> list[str]:
+    """The 街镇 shares a site moves, each marked as completed by it or still failing.
+
+    ``passes`` follows a 街镇 this site makes pass, ``fails`` one that fails after every site.
+    """
+    moves = []
+    for c in site["changes"]:
+        key = (c["district"], c["jiezhen"])
+        verdict = (passes if credit.get(key, (0,))[0] == rank
+                   else fails if flagged.get(key) else "")
+        moves.append(f"{c['jiezhen']} {move(c['before'], c['after'])}{verdict}")
+    return moves
+
+
 def site_lines(rec: Any, after: Any) -> list[str]:
     """Per site: where, what it newly covers, the 街镇 it moves (and their verdict after)."""
-    flagged: dict[tuple[str, str], bool] = {}
-    credit: dict[tuple[str, str], tuple[int, str]] = {}
-    if after is not None:
-        d = after.diff
-        flagged = {(r.district, r.jiezhen): bool(r.uncovered_after is True)
-                   for r in d.itertuples(index=False)}
-        credit = credits(rec, after)
+    credit, flagged = _after_verdicts(rec, after)
     what = (f"passing {rec.stats['objective']}" if rec.stats["objective"]
             else f"within reach of {rec.label}")
     lines = [f"  sites in order (each 街镇's share of residential points {what}, "
              "before → after the site and those above it):"]
     for p, site in zip(rec.proposals.itertuples(), rec.stats.get("sites", []),
                        strict=False):
-        moves = []
-        for c in site["changes"]:
-            key = (c["district"], c["jiezhen"])
-            verdict = (" now passes" if credit.get(key, (0,))[0] == p.rank
-                       else " still fails" if flagged.get(key) else "")
-            moves.append(f"{c['jiezhen']} {move(c['before'], c['after'])}{verdict}")
+        moves = _moves(site, p.rank, credit, flagged, passes=" now passes",
+                       fails=" still fails")
         extra = [f"{j} now passes" for (dd, j), (r, _) in credit.items()
                  if r == p.rank and not any(c["jiezhen"] == j and c["district"] == dd
                                             for c in site["changes"])]
