@@ -282,3 +282,18 @@ def test_service_area_unions_shrink_for_slower_walkers(street, one_unit):
     # the standard union is the one of the facilities' own polygons, at 999 m
     assert standard.bounds[0] == pytest.approx(X0 + 1_000 - 999.0 - band, abs=0.01)
 
+
+
+def test_profile_failures_judge_walking_rules_at_each_speed():
+    """Walking rules at the profile's own columns, count rules as they are, empty = not judged."""
+    from coverage15.reach.gaps import profile_failures
+
+    report = pd.DataFrame({
+        "one_plus_n_share": [0.95, 0.95, 0.5, 0.95],
+        "pass_one_plus_n": pd.array([True, True, False, None], dtype="boolean"),
+        "pass_one_plus_n_frail": pd.array([True, False, False, None], dtype="boolean"),
+        "pass_centre_in_jiezhen": pd.array([True, True, True, False], dtype="boolean"),
+    })
+    failed = profile_failures(report, ["standard", "frail"])
+    assert failed["standard"].tolist() == [False, False, True, True]
+    assert failed["frail"].tolist() == [False, True, True, True]

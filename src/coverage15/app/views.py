@@ -12,6 +12,7 @@ import pandas as pd
 import shapely
 
 from coverage15.app.engine import Base, Evaluation, Site
+from coverage15.reach.gaps import profile_failures
 
 # --- JSON views ------------------------------------------------------------------------------
 
@@ -170,20 +171,15 @@ def profile_verdicts(evaluation: Evaluation, base: Base) -> dict[str, list[bool 
     if found is not None:
         return found
     gap = evaluation.gap_report
-    walking = walking_rules(evaluation)
-    others = [c for c in gap.columns if c.startswith("pass_") and c[len("pass_"):] in
-              {r.id for r in base.rules} and c[len("pass_"):] not in walking]
     full = (gap["network"] == "full").to_numpy()
+    profiles = profiles_info(base)
+    failures = profile_failures(gap, [info["id"] for info in profiles])
     found = {}
-    for info in profiles_info(base):
+    for info in profiles:
         if info["verdict"]:
             found[info["id"]] = [_plain(v) for v in gap["uncovered"]]
             continue
-        failed = np.zeros(len(gap), dtype=bool)
-        for column in [f"pass_{r}{info['suffix']}" for r in walking] + others:
-            if column in gap:
-                failed |= ~gap[column].astype("boolean").to_numpy(dtype=bool, na_value=True)
         found[info["id"]] = [True if f else (False if ok else None)
-                             for f, ok in zip(failed, full, strict=True)]
+                             for f, ok in zip(failures[info["id"]], full, strict=True)]
     evaluation.views["profiles"] = found
     return found

@@ -15,6 +15,7 @@ import pandas as pd
 import shapely
 
 from coverage15.inputs.layers import polygonal_part
+from coverage15.reach.gaps import profile_failures
 
 if TYPE_CHECKING:
     from coverage15.result import Result
@@ -38,17 +39,12 @@ def profile_views(result: Result, units: pd.DataFrame, share_column: str, *,
     profiles = result.check.profiles
     if len(profiles) < 2:
         return [], [{} for _ in range(len(units))]
-    passes = [c for c in units.columns if c.startswith("pass_")]
-    walking = {c[len("pass_"):] for c in passes if f"{c[len('pass_'):]}_share" in units}
     views: list[dict[str, list[Any]]] = [{} for _ in range(len(units))]
     assessed = (units["network"] == "full").to_numpy()
+    failures = profile_failures(units, [p.id for p in profiles])
     for position, profile in enumerate(profiles):
         suffix = "" if position == 0 else f"_{profile.id}"
-        own = [f"pass_{rid}{suffix}" if rid in walking else f"pass_{rid}"
-               for rid in [c[len("pass_"):] for c in passes]
-               if rid in walking or not any(rid == f"{w}_{q.id}" for w in walking
-                                            for q in profiles)]
-        failed = (units[own].astype("boolean") == False).any(axis=1).to_numpy()  # noqa: E712
+        failed = failures[profile.id]
         column = f"{share_column}{suffix}" if f"{share_column}{suffix}" in units else (
             share_column)
         for i, (share, ok) in enumerate(zip(units[column], assessed, strict=True)):

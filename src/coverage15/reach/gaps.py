@@ -21,6 +21,7 @@ __all__ = [
     "bool_columns_to_text",
     "column_label_zh",
     "gap_report",
+    "profile_failures",
     "profile_lines",
     "profile_table",
     "summary_lines",
@@ -245,6 +246,30 @@ def summary_lines(
     for rid, why in check.skipped.items():
         lines.append(f"rule {rid}: not evaluated ({why})")
     return lines
+
+
+def profile_failures(report: pd.DataFrame,
+                     profile_ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """Per walking profile (the verdict's first), which rows fail a rule judged there.
+
+    The walking rules (a ``pass_{rule}`` beside a ``{rule}_share``) count at the profile's
+    own speed (``pass_{rule}_{profile}``; the verdict's unsuffixed), every other rule as it
+    is. Where a row is True, it would be ``uncovered`` at that profile, as
+    :func:`~coverage15.reach.targets.check_targets` decides ``uncovered``; a rule not judged
+    there (empty) fails nothing.
+    """
+    rules = [c[len("pass_"):] for c in report.columns if c.startswith("pass_")]
+    walking = [r for r in rules if f"{r}_share" in report]
+    variants = {f"{w}_{p}" for w in walking for p in profile_ids}
+    others = [r for r in rules if r not in walking and r not in variants]
+    out = {}
+    for position, pid in enumerate(profile_ids):
+        suffix = "" if position == 0 else f"_{pid}"
+        columns = [c for c in [f"pass_{r}{suffix}" for r in walking] if c in report]
+        columns += [f"pass_{r}" for r in others]
+        passes = report[columns].astype("boolean").to_numpy(dtype=bool, na_value=True)
+        out[pid] = ~passes.all(axis=1)
+    return out
 
 
 def profile_table(report: pd.DataFrame, check: TargetCheck) -> pd.DataFrame:
