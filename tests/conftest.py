@@ -39,6 +39,15 @@ def data_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def streets_file(data_dir: Path) -> Path:
+    """The central OSM street file of the shared data (the network and PBF tests)."""
+    path = data_dir / "network" / "central_streets.osm"
+    if not path.is_file():
+        pytest.skip(f"{path} not found (COVERAGE15_DATA points at the wrong folder?)")
+    return path
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Tests never read or write the user's cache, nor follow its size limit."""

@@ -123,6 +123,20 @@ def write_points_csv(path, xs, prefix):
     return path
 
 
+def write_town_units(folder, half_height_m):
+    """``units.gpkg``: A街道 and B街道 of 测试区 side by side along the town's street.
+
+    A spans x = TOWN_X0 - 100 … TOWN_X0 + 2,000, B from there to TOWN_X0 + 4,100, both
+    ``half_height_m`` either side of the street.
+    """
+    x0, y0, h = TOWN_X0, TOWN_Y0, half_height_m
+    gpd.GeoDataFrame(
+        {"name": ["A街道", "B街道"], "district": ["测试区", "测试区"]},
+        geometry=[shapely.box(x0 - 100, y0 - h, x0 + 2000, y0 + h),
+                  shapely.box(x0 + 2000, y0 - h, x0 + 4100, y0 + h)], crs=CRS,
+    ).to_file(folder / "units.gpkg", driver="GPKG")
+
+
 def write_town_config(folder, *, name, rules, layers):
     """``town.toml`` (and its targets) for a hand-made town whose files lie in ``folder``.
 

@@ -61,14 +61,6 @@ class _ListHandler(logging.Handler):
 
 
 @pytest.fixture(scope="session")
-def streets_file(data_dir: Path) -> Path:
-    path = data_dir / "network" / "central_streets.osm"
-    if not path.is_file():
-        pytest.skip(f"{path} not found (COVERAGE15_DATA points at the wrong folder?)")
-    return path
-
-
-@pytest.fixture(scope="session")
 def built(streets_file: Path, tmp_path_factory: pytest.TempPathFactory):
     cache_dir = tmp_path_factory.mktemp("coverage15-cache")
     saved = settings.cache_folder, settings.use_cache

@@ -46,21 +46,13 @@ def _same_graph(a: WalkNetwork, b: WalkNetwork) -> None:
 
 
 @pytest.fixture(scope="module")
-def streets_xml(data_dir: Path) -> Path:
-    path = data_dir / "network" / "central_streets.osm"
-    if not path.is_file():
-        pytest.skip(f"{path} not found")
-    return path
-
-
-@pytest.fixture(scope="module")
-def streets_pbf(streets_xml: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _write_pbf(streets_xml, tmp_path_factory.mktemp("pbf") / "central_streets.osm.pbf")
+def streets_pbf(streets_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _write_pbf(streets_file, tmp_path_factory.mktemp("pbf") / "central_streets.osm.pbf")
 
 
 @pytest.mark.data
-def test_pbf_gives_the_same_graph_as_the_xml(streets_xml: Path, streets_pbf: Path):
-    from_xml = build_walk_network(NetworkSpec("osm_file", streets_xml))  # osmnx, as before
+def test_pbf_gives_the_same_graph_as_the_xml(streets_file: Path, streets_pbf: Path):
+    from_xml = build_walk_network(NetworkSpec("osm_file", streets_file))  # osmnx, as before
     steps: list[str] = []
     from_pbf = build_walk_network(NetworkSpec("pbf", streets_pbf), log_step=steps.append)
     assert from_pbf.n_nodes == 3796
@@ -75,8 +67,8 @@ def test_pbf_gives_the_same_graph_as_the_xml(streets_xml: Path, streets_pbf: Pat
 
 
 @pytest.mark.data
-def test_walk_filter_reads_a_file_the_same_as_xml_or_pbf(streets_xml: Path, streets_pbf: Path):
-    xml = build_walk_network(NetworkSpec("osm_file", streets_xml, ways="walk"))
+def test_walk_filter_reads_a_file_the_same_as_xml_or_pbf(streets_file: Path, streets_pbf: Path):
+    xml = build_walk_network(NetworkSpec("osm_file", streets_file, ways="walk"))
     pbf = build_walk_network(NetworkSpec("pbf", streets_pbf, ways="walk"))
     _same_graph(xml, pbf)
     # the bundled extract has only streets; the walk filter drops the few not for walkers

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -27,7 +26,7 @@ from coverage15.planning.recommend import recommend, write_recommendation
 from coverage15.planning.scenarios import whatif
 from coverage15.reach.gaps import units_by_district
 from coverage15.reach.targets import Rule, check_targets
-from hand_networks import write_points_csv, write_town_config
+from hand_networks import write_points_csv, write_town_config, write_town_units
 
 CRS = "EPSG:32651"
 X0, Y0 = 350_000.0, 3_450_000.0
@@ -87,11 +86,7 @@ def test_places_by_street_crossing_or_coordinates():
 @pytest.fixture(scope="module")
 def named_town(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("named-town")
-    gpd.GeoDataFrame(
-        {"name": ["A街道", "B街道"], "district": ["测试区", "测试区"]},
-        geometry=[shapely.box(X0 - 100, Y0 - 600, X0 + 2000, Y0 + 600),
-                  shapely.box(X0 + 2000, Y0 - 600, X0 + 4100, Y0 + 600)], crs=CRS,
-    ).to_file(folder / "units.gpkg", driver="GPKG")
+    write_town_units(folder, 600)
     write_points_csv(folder / "demand.csv", DEMAND_X, "住宅")
     write_points_csv(folder / "centres.csv", [0], "中心")
     config = write_town_config(folder, name="named-town", rules="""

@@ -41,7 +41,7 @@ from coverage15.planning.recommend import (
 )
 from coverage15.planning.scenarios import whatif, write_whatif
 from coverage15.reach.distances import network_reach, point_distances
-from hand_networks import write_points_csv, write_town_config
+from hand_networks import write_points_csv, write_town_config, write_town_units
 
 ROOT = Path(__file__).resolve().parents[1]
 CENTRAL = ROOT / "data" / "shanghai-central.toml"
@@ -187,11 +187,7 @@ def town_files(tmp_path_factory: pytest.TempPathFactory, straight_street):
     """Config path and network of the hand-made town."""
     folder = tmp_path_factory.mktemp("town")
     net = straight_street(16, x0=X0, y0=Y0)
-    units = gpd.GeoDataFrame(
-        {"name": ["A街道", "B街道"], "district": ["测试区", "测试区"]},
-        geometry=[shapely.box(X0 - 100, Y0 - 200, X0 + 2000, Y0 + 200),
-                  shapely.box(X0 + 2000, Y0 - 200, X0 + 4100, Y0 + 200)], crs=CRS)
-    units.to_file(folder / "units.gpkg", driver="GPKG")
+    write_town_units(folder, 200)
     write_points_csv(folder / "demand.csv", DEMAND_X, "住宅")
     write_points_csv(folder / "centres.csv", [0], "中心")
     write_points_csv(folder / "day_care.csv", [1000, 2500], "日间照护")
